@@ -1,0 +1,36 @@
+# Stubs for the compiled kernels (src/twolayer/_cython_kernels.pyx). The AVX2 and
+# AVX-512 builds (_cython_kernels_avx2, _cython_kernels_avx512) share this interface.
+import numpy as np
+import numpy.typing as npt
+
+TILE: int
+LANES: int
+TILES_PER_BLOCK: int
+BLOCK: int
+
+_Float = np.float32 | np.float64
+
+def gradient_sums(
+    X: npt.NDArray[_Float],
+    Y: npt.NDArray[_Float],
+    theta: npt.NDArray[_Float],
+    grad: npt.NDArray[_Float],
+    n_threads: int,
+) -> float: ...
+def train_chunk(
+    X: npt.NDArray[_Float],
+    Y: npt.NDArray[_Float],
+    theta: npt.NDArray[_Float],
+    learning_rate: float,
+    costs: npt.NDArray[_Float],
+    n_threads: int,
+) -> int: ...
+def tanh(x: npt.NDArray[_Float], out: npt.NDArray[_Float]) -> None: ...
+def exp_neg(x: npt.NDArray[_Float], out: npt.NDArray[_Float]) -> None: ...
+def log1p_unit(x: npt.NDArray[_Float], out: npt.NDArray[_Float]) -> None: ...
+def loss_and_residual(
+    z: npt.NDArray[_Float],
+    y: npt.NDArray[_Float],
+    loss: npt.NDArray[_Float],
+    residual: npt.NDArray[_Float],
+) -> None: ...

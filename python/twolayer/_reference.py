@@ -1,0 +1,111 @@
+"""NumPy reference backend: the tutorial's arithmetic, one iteration at a time.
+
+The compiled backends expose the same functions with the same signatures
+(``train_chunk`` and ``gradient_sums``), as bottleneck's ``slow`` module does,
+so that tests can hold every backend against this one.
+
+Array conventions (shared by every backend):
+    X      (n_features, n_samples)   any strides           IN
+    Y      (n_outputs, n_samples)    any strides           IN
+    theta  packed parameters, see ``_params.Layout``       IN/OUT
+    grad   gradient *sums* over samples, same layout       OUT
+    costs  one cost per iteration, before its update       OUT
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._params import Layout
+
+
+def _layout(X: np.ndarray, Y: np.ndarray, theta: np.ndarray) -> Layout:
+    n_features, n_outputs = X.shape[0], Y.shape[0]
+    hidden = (theta.size - n_outputs) // (n_features + 1 + n_outputs)
+    return Layout(n_features, hidden, n_outputs)
+
+
+def log_loss_from_logits(Z2: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Binary cross-entropy per element, computed from the logits.
+
+    ``-(y log s + (1 - y) log(1 - s))`` with ``s = sigmoid(z)`` equals
+    ``max(z, 0) - y z + log1p(exp(-|z|))``. The right-hand side never takes
+    the log of a rounded-to-zero probability, so it stays finite (and
+    accurate) when the sigmoid saturates, where the tutorial's formula gives
+    ``inf`` or ``nan``.
+    """
+    return np.maximum(Z2, 0) - Y * Z2 + np.log1p(np.exp(-np.abs(Z2)))
+
+
+def sigmoid(Z2: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-z))`` without overflow: for z < 0 use ``e / (1 + e)``, e = exp(z)."""
+    e = np.exp(-np.abs(Z2))
+    return np.where(Z2 >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def forward(X: np.ndarray, theta: np.ndarray, layout: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Hidden activations A1 and output logits Z2."""
+    p = layout.views(theta)
+    A1 = np.tanh(p["W1"] @ X + p["b1"])
+    Z2 = p["W2"] @ A1 + p["b2"]
+    return A1, Z2
+
+
+def _cost_and_sums(
+    X: np.ndarray, Y: np.ndarray, theta: np.ndarray, layout: Layout
+) -> tuple[float, dict[str, np.ndarray]]:
+    p = layout.views(theta)
+    A1, Z2 = forward(X, theta, layout)
+    cost_sum = np.sum(log_loss_from_logits(Z2, Y))
+    dy = sigmoid(Z2) - Y
+    dZ1 = (p["W2"].T @ dy) * (1 - A1**2)
+    sums = {
+        "W1": dZ1 @ X.T,
+        "b1": np.sum(dZ1, axis=1, keepdims=True),
+        "W2": dy @ A1.T,
+        "b2": np.sum(dy, axis=1, keepdims=True),
+    }
+    return cost_sum, sums
+
+
+def gradient_sums(
+    X: np.ndarray, Y: np.ndarray, theta: np.ndarray, grad: np.ndarray, n_threads: int
+) -> float:
+    """Write the gradient of the summed cost into ``grad``; return the summed cost."""
+    layout = _layout(X, Y, theta)
+    cost_sum, sums = _cost_and_sums(X, Y, theta, layout)
+    for key, view in layout.views(grad).items():
+        view[...] = sums[key]
+    return float(cost_sum)
+
+
+def train_chunk(
+    X: np.ndarray,
+    Y: np.ndarray,
+    theta: np.ndarray,
+    learning_rate: float,
+    costs: np.ndarray,
+    n_threads: int,
+) -> int:
+    """Run ``len(costs)`` iterations of gradient descent, updating ``theta`` in place.
+
+    Returns the number of iterations completed. A smaller number ``j`` means
+    iteration ``j`` produced a non-finite cost or update: ``costs[j]`` holds
+    that cost and ``theta`` keeps the last finite parameters.
+    """
+    layout = _layout(X, Y, theta)
+    m = X.shape[1]
+    params = layout.views(theta)
+    lr = theta.dtype.type(learning_rate)
+    for j in range(costs.shape[0]):
+        with np.errstate(all="ignore"):
+            cost_sum, sums = _cost_and_sums(X, Y, theta, layout)
+            costs[j] = cost_sum / m
+            # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
+            # so that a non-finite step never reaches theta.
+            updated = {k: params[k] - lr * ((1 / m) * sums[k]) for k in params}
+        if not np.isfinite(costs[j]) or not all(np.all(np.isfinite(v)) for v in updated.values()):
+            return j
+        for key, view in params.items():
+            view[...] = updated[key]
+    return costs.shape[0]

@@ -1,0 +1,168 @@
+"""Argument checking for the public API.
+
+Compiled kernels run with bounds checks off, so every shape, dtype and value
+reaching them is checked here first. Each error names the argument and says
+what is wrong. Inputs are never modified: conversions make new arrays.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from typing import Any
+
+import numpy as np
+
+SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Refuse sizes that cannot be allocated before allocating anything: the
+# largest buffer a fit makes (besides the data) is O(hidden * (features + outputs)).
+_MAX_PARAMETERS = 2**31 - 1
+
+
+def check_array(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """Return ``value`` as a finite 2-D floating array (a view when possible).
+
+    ``dtype=None`` keeps float32 and float64 and turns any other real dtype
+    (bool, integers, float16) into float64.
+    """
+    if isinstance(value, np.ndarray):
+        array = value
+    else:
+        try:
+            array = np.asarray(value)
+        except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+            raise TypeError(f"{name} must be a 2-D array of real numbers: {exc}") from None
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must hold real numbers, got dtype {array.dtype} "
+            f"({'complex' if kind == 'c' else 'non-numeric'} data)"
+        )
+    if array.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (one column per sample), got {array.ndim}-D "
+            f"with shape {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    if dtype is None:
+        dtype = array.dtype if array.dtype in SUPPORTED_DTYPES else np.dtype(np.float64)
+    if array.dtype != dtype:
+        if kind == "f" and not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} contains NaN or infinity")
+        with np.errstate(over="ignore"):
+            array = array.astype(dtype)  # a new array: the caller's is untouched
+    if not np.all(np.isfinite(array)):
+        # Also catches float64 values that overflow float32 when dtype=float32.
+        raise ValueError(f"{name} contains NaN or infinity (after conversion to {dtype})")
+    return array
+
+
+def check_targets(Y: np.ndarray, n_samples: int) -> None:
+    """Y holds probabilities (hard or soft labels), one column per sample."""
+    if Y.shape[1] != n_samples:
+        raise ValueError(
+            f"X and Y must have the same number of samples (columns): "
+            f"X has {n_samples}, Y has {Y.shape[1]}"
+        )
+    low, high = Y.min(), Y.max()
+    if low < 0 or high > 1:
+        raise ValueError(
+            f"Y must lie in [0, 1] (labels or probabilities), got values in [{low}, {high}]"
+        )
+
+
+def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_learning_rate(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"learning_rate must be a real number, got {type(value).__name__} {value!r}"
+        )
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0, got {value}")
+    return value
+
+
+def check_dtype(dtype: Any, X: Any) -> np.dtype | None:
+    """Resolve the ``dtype`` argument; None means "from X" (see check_array)."""
+    if dtype is None:
+        return None
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32, float64 or None, got {dtype!r}") from None
+    if resolved not in SUPPORTED_DTYPES:
+        raise ValueError(f"dtype must be float32, float64 or None, got {resolved}")
+    return resolved
+
+
+def default_n_threads() -> int:
+    """Threads used when ``n_threads=None``.
+
+    OMP_NUM_THREADS when it is set (as OpenMP programs and scikit-learn do),
+    otherwise every CPU this process may run on. Results do not depend on it.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if env.isdigit() and int(env) >= 1:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def check_n_threads(value: Any) -> int:
+    if value is None:
+        return default_n_threads()
+    return check_positive_int(value, "n_threads")
+
+
+def check_seed(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"seed must be an int or None, got {type(value).__name__} {value!r}")
+    if not 0 <= value < 2**32:
+        raise ValueError(f"seed must be in [0, 2**32), got {value}")
+    return int(value)
+
+
+def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
+    n_params = hidden_size * (n_features + 1) + n_outputs * (hidden_size + 1)
+    if n_params > _MAX_PARAMETERS:
+        raise ValueError(
+            f"hidden_size={hidden_size} with {n_features} features and {n_outputs} outputs "
+            f"needs {n_params} parameters; at most {_MAX_PARAMETERS} are supported"
+        )
+
+
+def check_params(params: Any) -> dict[str, np.ndarray]:
+    """Validate a parameter dict as returned by ``fit``; return float arrays."""
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict with W1, b1, W2, b2, got {type(params).__name__}")
+    missing = [k for k in ("W1", "b1", "W2", "b2") if k not in params]
+    if missing:
+        raise ValueError(f"params is missing {', '.join(missing)}")
+    W1 = check_array(params["W1"], "params['W1']")
+    dtype = W1.dtype
+    b1 = check_array(params["b1"], "params['b1']", dtype)
+    W2 = check_array(params["W2"], "params['W2']", dtype)
+    b2 = check_array(params["b2"], "params['b2']", dtype)
+    hidden = W1.shape[0]
+    if b1.shape != (hidden, 1):
+        raise ValueError(f"params['b1'] must have shape ({hidden}, 1), got {b1.shape}")
+    if W2.shape[1] != hidden:
+        raise ValueError(f"params['W2'] must have {hidden} columns (hidden units), got {W2.shape}")
+    if b2.shape != (W2.shape[0], 1):
+        raise ValueError(f"params['b2'] must have shape ({W2.shape[0]}, 1), got {b2.shape}")
+    return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}

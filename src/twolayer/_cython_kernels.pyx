@@ -1,0 +1,385 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False, cpow=True
+"""Fused training kernels for a two-layer tanh/sigmoid network (Cython).
+
+Design
+------
+One iteration of full-batch gradient descent is one pass over the samples
+followed by an in-place update of the packed parameters ``theta`` (layout in
+``twolayer._params``). The pass never materialises a (hidden x n_samples)
+array: samples go through in *tiles* of TILE columns whose activations stay
+in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
+
+* A block is the unit of parallel work and of partial sums: each block writes
+  its gradient and cost sums to its own row of ``partials``, and the rows are
+  added in block order. Block boundaries depend only on n_samples, so the
+  result is bitwise identical for every thread count.
+* Sums over samples inside a block use LANES independent accumulators
+  (sample s goes to lane s % LANES) that are added in a fixed order at the
+  end: the compiler vectorises them without reassociating anything.
+* The last tile is padded with zeros and its padded samples get dy = 0, so
+  they add exact zeros to every sum.
+* tanh, exp and log1p come from ``_fastmath.h``: branch-free approximations
+  that the compiler vectorises (libm's are scalar calls).
+* The Python layer validates every shape and dtype; these functions trust
+  them (bounds checks are off) and release the GIL for the whole chunk.
+
+Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names).
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport isfinite
+from libc.string cimport memcpy
+
+import numpy as np
+
+cdef extern from "_fastmath.h" nogil:
+    double tl_exp_neg(double x)
+    float tl_exp_negf(float x)
+    double tl_tanh(double x)
+    float tl_tanhf(float x)
+    double tl_log1p_unit(double e)
+    float tl_log1p_unitf(float e)
+
+ctypedef fused floating:
+    float
+    double
+
+# Kept in one place for the Python layer, the tests and the Numba mirror.
+TILE = 64
+LANES = 8
+TILES_PER_BLOCK = 32
+BLOCK = TILE * TILES_PER_BLOCK
+
+cdef enum:
+    _TILE = 64
+    _LANES = 8
+    _TILES_PER_BLOCK = 32
+    _BLOCK = _TILE * _TILES_PER_BLOCK
+
+
+# ---------------------------------------------------------------- per-point helpers
+
+cdef inline floating _tanh(floating x) noexcept nogil:
+    if floating is double:
+        return tl_tanh(x)
+    else:
+        return tl_tanhf(x)
+
+
+cdef inline floating _exp_neg(floating x) noexcept nogil:
+    if floating is double:
+        return tl_exp_neg(x)
+    else:
+        return tl_exp_negf(x)
+
+
+cdef inline floating _log1p_unit(floating e) noexcept nogil:
+    if floating is double:
+        return tl_log1p_unit(e)
+    else:
+        return tl_log1p_unitf(e)
+
+
+cdef inline floating _loss_and_residual(floating z, floating y, floating* residual) noexcept nogil:
+    """Binary cross-entropy from the logit z, and residual = sigmoid(z) - y.
+
+    loss = max(z, 0) - y z + log1p(exp(-|z|)) never takes log(0), and
+    sigmoid uses exp(-|z|) <= 1 on both sides, so neither overflows.
+    """
+    cdef floating a = -z if z < 0 else z
+    cdef floating e = _exp_neg(-a)
+    cdef floating inv = 1 / (1 + e)
+    cdef floating s = inv if z >= 0 else e * inv
+    residual[0] = s - y
+    return (z if z > 0 else 0) - y * z + _log1p_unit(e)
+
+
+# ---------------------------------------------------------------- tile helpers
+
+cdef inline void _lane_dot(const floating* u, const floating* v, floating* acc) noexcept nogil:
+    """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l."""
+    cdef Py_ssize_t s, l
+    for s in range(_TILE // _LANES):
+        for l in range(_LANES):
+            acc[l] += u[s * _LANES + l] * v[s * _LANES + l]
+
+
+cdef inline void _lane_sum(const floating* u, floating* acc) noexcept nogil:
+    cdef Py_ssize_t s, l
+    for s in range(_TILE // _LANES):
+        for l in range(_LANES):
+            acc[l] += u[s * _LANES + l]
+
+
+cdef inline void _gather_tile(
+    const floating* base,      # IN  first element of the array
+    Py_ssize_t rows,
+    Py_ssize_t row_stride,     # in elements
+    Py_ssize_t col_stride,     # in elements
+    Py_ssize_t start,
+    Py_ssize_t count,          # columns present (<= TILE)
+    floating* out,             # OUT rows x TILE, zero-padded
+) noexcept nogil:
+    """Copy columns [start, start + count) into a contiguous, padded tile.
+
+    Reading through strides lets X stay in the caller's layout (C, Fortran or
+    any view) with no full copy; the tile is small and stays in cache.
+    """
+    cdef Py_ssize_t r, s
+    cdef const floating* row
+    for r in range(rows):
+        row = base + r * row_stride + start * col_stride
+        if col_stride == 1:
+            memcpy(&out[r * _TILE], row, count * sizeof(floating))
+        else:
+            for s in range(count):
+                out[r * _TILE + s] = row[s * col_stride]
+        for s in range(count, _TILE):
+            out[r * _TILE + s] = 0
+
+
+cdef void _block_sums(
+    const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
+    const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
+    const floating* theta,                                  # IN  packed parameters
+    Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+    Py_ssize_t start, Py_ssize_t stop,                      # IN  samples of this block
+    floating* work,                                         # scratch, _work_size() elements
+    floating* out,                                          # OUT n_params gradient sums + cost sum
+) noexcept nogil:
+    cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
+    cdef Py_ssize_t n_params = h * f + h + o * h + o
+    cdef const floating* W1 = theta
+    cdef const floating* b1 = theta + h * f
+    cdef const floating* W2 = b1 + h
+    cdef const floating* b2 = W2 + o * h
+    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, lane sums.
+    cdef floating* xt = work
+    cdef floating* yt = xt + f * _TILE
+    cdef floating* a1 = yt + o * _TILE
+    cdef floating* dy = a1 + h * _TILE
+    cdef floating* dz = dy + o * _TILE
+    cdef floating* loss = dz + h * _TILE
+    cdef floating* acc = loss + _TILE          # (n_params + 1) x LANES
+    cdef floating* g_W1 = acc
+    cdef floating* g_b1 = g_W1 + h * f * _LANES
+    cdef floating* g_W2 = g_b1 + h * _LANES
+    cdef floating* g_b2 = g_W2 + o * h * _LANES
+    cdef floating* g_cost = g_b2 + o * _LANES
+    cdef Py_ssize_t i, j, k, s, l, tile, t0, count
+    cdef floating w, total
+    cdef floating* row
+
+    for i in range((n_params + 1) * _LANES):
+        acc[i] = 0
+
+    for tile in range((stop - start + _TILE - 1) // _TILE):
+        t0 = start + tile * _TILE
+        count = min(_TILE, stop - t0)
+        _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
+        _gather_tile(Y, o, y_rs, y_cs, t0, count, yt)
+
+        # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
+        for j in range(h):
+            row = a1 + j * _TILE
+            for s in range(_TILE):
+                row[s] = b1[j]
+            for k in range(f):
+                w = W1[j * f + k]
+                for s in range(_TILE):
+                    row[s] += w * xt[k * _TILE + s]
+            for s in range(_TILE):
+                row[s] = _tanh(row[s])
+
+        # Output layer: logits, loss and residual dy = sigmoid(z) - y.
+        for i in range(o):
+            row = dy + i * _TILE
+            for s in range(_TILE):
+                row[s] = b2[i]
+            for j in range(h):
+                w = W2[i * h + j]
+                for s in range(_TILE):
+                    row[s] += w * a1[j * _TILE + s]
+            for s in range(_TILE):
+                loss[s] = _loss_and_residual(row[s], yt[i * _TILE + s], &row[s])
+            for s in range(count, _TILE):      # padded samples contribute nothing
+                row[s] = 0
+                loss[s] = 0
+            _lane_sum(loss, g_cost)
+            _lane_sum(row, &g_b2[i * _LANES])
+            for j in range(h):
+                _lane_dot(row, &a1[j * _TILE], &g_W2[(i * h + j) * _LANES])
+
+        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2).
+        for j in range(h):
+            row = dz + j * _TILE
+            for s in range(_TILE):
+                row[s] = 0
+            for i in range(o):
+                w = W2[i * h + j]
+                for s in range(_TILE):
+                    row[s] += w * dy[i * _TILE + s]
+            for s in range(_TILE):
+                row[s] *= 1 - a1[j * _TILE + s] * a1[j * _TILE + s]
+            _lane_sum(row, &g_b1[j * _LANES])
+            for k in range(f):
+                _lane_dot(row, &xt[k * _TILE], &g_W1[(j * f + k) * _LANES])
+
+    # Lanes to scalars, in a fixed order.
+    for i in range(n_params + 1):
+        total = 0
+        for l in range(_LANES):
+            total += acc[i * _LANES + l]
+        out[i] = total
+
+
+cdef Py_ssize_t _work_size(Py_ssize_t f, Py_ssize_t h, Py_ssize_t o) noexcept nogil:
+    cdef Py_ssize_t n_params = h * f + h + o * h + o
+    return (f + o + h + o + h + 1) * _TILE + (n_params + 1) * _LANES
+
+
+cdef void _all_sums(
+    const floating[:, :] X, const floating[:, :] Y, const floating* theta,
+    Py_ssize_t hidden, floating* work, Py_ssize_t work_size,
+    floating* partials, Py_ssize_t n_slots,
+) noexcept nogil:
+    """Gradient and cost sums of every block into its row of ``partials``.
+
+    Slot q handles blocks q, q + n_slots, ...; each slot has its own scratch.
+    Which thread runs which block does not matter: every block's sums land in
+    that block's row.
+    """
+    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
+    cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
+    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    cdef Py_ssize_t x_rs = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t x_cs = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t y_rs = Y.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t y_cs = Y.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef const floating* xp = &X[0, 0]
+    cdef const floating* yp = &Y[0, 0]
+    cdef Py_ssize_t q, b
+    if n_slots <= 1:
+        for b in range(n_blocks):
+            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, theta, f, hidden, o,
+                        b * _BLOCK, min(n, (b + 1) * _BLOCK), work, &partials[b * (n_params + 1)])
+        return
+    for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
+        b = q
+        while b < n_blocks:
+            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, theta, f, hidden, o,
+                        b * _BLOCK, min(n, (b + 1) * _BLOCK), &work[q * work_size],
+                        &partials[b * (n_params + 1)])
+            b = b + n_slots
+
+
+cdef inline void _reduce_blocks(
+    const floating* partials, Py_ssize_t n_blocks, Py_ssize_t width, floating* out,
+) noexcept nogil:
+    """out[i] = sum over blocks of partials[b, i], blocks in order."""
+    cdef Py_ssize_t i, b
+    for i in range(width):
+        out[i] = partials[i]
+    for b in range(1, n_blocks):
+        for i in range(width):
+            out[i] += partials[b * width + i]
+
+
+cdef Py_ssize_t _n_slots(Py_ssize_t n, Py_ssize_t n_threads) noexcept nogil:
+    return max(1, min(n_threads, (n + _BLOCK - 1) // _BLOCK))
+
+
+def gradient_sums(const floating[:, :] X, const floating[:, :] Y, floating[::1] theta,
+                  floating[::1] grad, Py_ssize_t n_threads):
+    """Write the gradient of the summed cost into ``grad``; return the summed cost."""
+    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
+    cdef Py_ssize_t hidden = (theta.shape[0] - o) // (f + 1 + o)
+    cdef Py_ssize_t n_params = theta.shape[0]
+    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    dtype = np.float64 if floating is double else np.float32
+    cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
+    cdef Py_ssize_t work_size = _work_size(f, hidden, o)
+    cdef floating[::1] work = np.empty(n_slots * work_size, dtype=dtype)
+    cdef floating[::1] partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
+    with nogil:
+        _all_sums(X, Y, &theta[0], hidden, &work[0], work_size, &partials[0], n_slots)
+        _reduce_blocks(&partials[0], n_blocks, n_params + 1, &work[0])
+        memcpy(&grad[0], &work[0], n_params * sizeof(floating))
+    return float(work[n_params])
+
+
+def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] theta,
+                double learning_rate, floating[::1] costs, Py_ssize_t n_threads):
+    """Run ``len(costs)`` iterations of gradient descent, updating ``theta`` in place.
+
+    Returns the number of iterations completed; a smaller number j means
+    iteration j gave a non-finite cost or update, ``costs[j]`` holds that
+    cost and ``theta`` keeps the last finite parameters.
+    """
+    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
+    cdef Py_ssize_t hidden = (theta.shape[0] - o) // (f + 1 + o)
+    cdef Py_ssize_t n_params = theta.shape[0]
+    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    dtype = np.float64 if floating is double else np.float32
+    cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
+    cdef Py_ssize_t work_size = _work_size(f, hidden, o)
+    # Scratch is allocated here, by the caller of the nogil loops.
+    cdef floating[::1] work = np.empty(n_slots * work_size, dtype=dtype)
+    cdef floating[::1] partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
+    cdef floating[::1] sums = np.empty(n_params + 1, dtype=dtype)
+    cdef floating[::1] candidate = np.empty(n_params, dtype=dtype)
+    cdef floating lr = <floating> learning_rate
+    cdef floating inv_m = <floating> 1 / <floating> n
+    cdef Py_ssize_t it, i, completed = costs.shape[0]
+    cdef bint finite
+    with nogil:
+        for it in range(costs.shape[0]):
+            _all_sums(X, Y, &theta[0], hidden, &work[0], work_size, &partials[0], n_slots)
+            _reduce_blocks(&partials[0], n_blocks, n_params + 1, &sums[0])
+            costs[it] = sums[n_params] / n
+            finite = isfinite(costs[it])
+            # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
+            # so that a non-finite step never reaches theta.
+            for i in range(n_params):
+                candidate[i] = theta[i] - lr * (inv_m * sums[i])
+                finite = finite & isfinite(candidate[i])
+            if not finite:
+                completed = it
+                break
+            memcpy(&theta[0], &candidate[0], n_params * sizeof(floating))
+    return completed
+
+
+# ---------------------------------------------------------------- elementwise access for tests
+
+def tanh(floating[::1] x, floating[::1] out):
+    """out = tanh(x) with the kernels' approximation."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _tanh(x[i])
+
+
+def exp_neg(floating[::1] x, floating[::1] out):
+    """out = exp(x) for x <= 0 with the kernels' approximation."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _exp_neg(x[i])
+
+
+def log1p_unit(floating[::1] x, floating[::1] out):
+    """out = log1p(x) for x in [0, 1] with the kernels' approximation."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _log1p_unit(x[i])
+
+
+def loss_and_residual(floating[::1] z, floating[::1] y, floating[::1] loss, floating[::1] residual):
+    """Per-element loss and residual as the kernels compute them."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(z.shape[0]):
+            loss[i] = _loss_and_residual(z[i], y[i], &residual[i])
