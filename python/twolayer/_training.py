@@ -61,6 +61,7 @@ def fit(
     dtype: Any = None,
     n_threads: int | None = None,
     seed: int | None = 3,
+    comm: Any = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Train a tanh/sigmoid two-layer network by full-batch gradient descent.
 
@@ -83,6 +84,10 @@ def fit(
     seed : int or None
         Initial weights equal the tutorial's after ``np.random.seed(seed)``;
         NumPy's global random state is not touched.
+    comm : mpi4py communicator or None
+        Train over the ranks of ``comm`` (``pip install 'twolayer[mpi]'``): X and Y are
+        this rank's samples, every rank gets the parameters of the fit on all samples.
+        See ``twolayer._mpi``.
 
     Returns
     -------
@@ -97,6 +102,13 @@ def fit(
         When the cost or a parameter becomes non-finite; it carries the last
         finite parameters.
     """
+    if comm is not None:  # mpi4py is imported only here, never by ``import twolayer``
+        from ._mpi import fit_distributed
+
+        return fit_distributed(
+            X, Y, learning_rate, hidden_size, number_of_iterations,
+            backend=backend, dtype=dtype, n_threads=n_threads, seed=seed, comm=comm,
+        )
     X, Y = _prepare(X, Y, dtype)
     learning_rate = v.check_learning_rate(learning_rate)
     hidden_size = v.check_positive_int(hidden_size, "hidden_size")

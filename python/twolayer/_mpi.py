@@ -1,0 +1,265 @@
+"""Exact full-batch gradient descent over MPI (``fit(..., comm=comm)``).
+
+Each rank holds its own samples (columns). Per iteration every rank computes
+the gradient *sums* and the cost sum over its local samples into one packed
+buffer ``[grad (theta's layout)..., cost_sum, n_failed, failed_rank_sum]`` and
+the ranks make ONE in-place ``Allreduce(SUM)`` of that buffer (buffer API, no
+pickling). Every rank then applies the same update ``theta - lr * ((1/m) * g)``
+with m the global sample count, so all ranks hold identical parameters and the
+result equals the single-process fit on the concatenated data up to the
+rounding of the sums' order.
+
+Protocol, so that no rank is ever left waiting:
+
+* Agreement (once, before training): each rank validates its local data and
+  arguments and the ranks ``allgather`` a small record (the local error if any,
+  n_features, n_outputs, resolved dtype, learning_rate, hidden_size,
+  number_of_iterations, seed, local sample count). A local error on any rank,
+  or any disagreement, raises the same exception with the same message on
+  every rank. The backend and n_threads may differ between ranks (they do not
+  change the reduced sums beyond rounding, and every rank uses the same sums).
+* Empty shards: a rank may hold zero samples (X of shape (n_features, 0)); it
+  contributes zero sums. Zero samples on *every* rank is refused.
+* A rank whose local step raises sets the error slots of the buffer instead of
+  leaving the collective; after the Allreduce every rank sees the flag, the
+  ranks ``allgather`` the messages and every rank raises ``RuntimeError``
+  naming the failing rank(s) and their error, at the same iteration.
+* Divergence is judged on the reduced (identical) values, so
+  ``DivergenceError`` is raised on every rank at the same iteration.
+* Anything else escaping the loop on one rank (KeyboardInterrupt, an MPI
+  error inside the Allreduce) cannot be agreed on: that rank writes a message
+  to stderr and calls ``comm.Abort(1)``, which ends the whole job (only when
+  the communicator has more than one rank).
+
+mpi4py is imported here only, and this module only when ``comm`` is given.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import traceback
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from ._backends import load_backend, resolve_backend
+from ._params import Layout, initial_parameters
+
+# Fields every rank must agree on, in the order they are reported.
+_AGREED = (
+    "n_features",
+    "n_outputs",
+    "dtype",
+    "learning_rate",
+    "hidden_size",
+    "number_of_iterations",
+    "seed",
+)
+# Extra slots after the gradient in the reduced buffer.
+_COST, _N_FAILED, _FAILED_RANKS = 0, 1, 2
+_EXTRA = 3
+
+
+def _check_comm(comm: Any) -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:  # pragma: no cover - exercised only without mpi4py
+        raise ImportError(
+            "comm= needs mpi4py and an MPI library: pip install 'twolayer[mpi]'"
+        ) from exc
+    if not isinstance(comm, MPI.Comm):
+        raise TypeError(f"comm must be an mpi4py communicator, got {type(comm).__name__}")
+    if comm == MPI.COMM_NULL:
+        raise ValueError("comm must not be MPI.COMM_NULL")
+    if comm.Is_inter():
+        raise ValueError("comm must be an intra-communicator (e.g. MPI.COMM_WORLD)")
+    return MPI
+
+
+def _prepare_local(X: Any, Y: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate one rank's shard; unlike ``fit``, zero local samples are allowed."""
+    from ._training import _prepare
+
+    resolved = v.check_dtype(dtype, X)
+    X_arr = X if isinstance(X, np.ndarray) else None
+    Y_arr = Y if isinstance(Y, np.ndarray) else None
+    empty = (
+        X_arr is not None
+        and Y_arr is not None
+        and X_arr.ndim == 2
+        and Y_arr.ndim == 2
+        and X_arr.shape[0] > 0
+        and Y_arr.shape[0] > 0
+        and X_arr.shape[1] == 0
+        and Y_arr.shape[1] == 0
+    )
+    if not empty:
+        return _prepare(X, Y, dtype)
+    for name, array in (("X", X_arr), ("Y", Y_arr)):
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if resolved is None:
+        resolved = X_arr.dtype if X_arr.dtype in v.SUPPORTED_DTYPES else np.dtype(np.float64)
+    return X_arr.astype(resolved, copy=False), Y_arr.astype(resolved, copy=False)
+
+
+def _local_setup(
+    X: Any,
+    Y: Any,
+    learning_rate: Any,
+    hidden_size: Any,
+    number_of_iterations: Any,
+    backend: Any,
+    dtype: Any,
+    n_threads: Any,
+    seed: Any,
+) -> tuple[dict[str, Any], Any]:
+    """Validate this rank's arguments; return (record to share, local state)."""
+    X, Y = _prepare_local(X, Y, dtype)
+    record = {
+        "n_features": X.shape[0],
+        "n_outputs": Y.shape[0],
+        "dtype": X.dtype.name,
+        "learning_rate": v.check_learning_rate(learning_rate),
+        "hidden_size": v.check_positive_int(hidden_size, "hidden_size"),
+        "number_of_iterations": v.check_positive_int(
+            number_of_iterations, "number_of_iterations", minimum=0
+        ),
+        "seed": v.check_seed(seed),
+        "n_samples": X.shape[1],
+        "error": None,
+    }
+    v.check_model_size(record["hidden_size"], X.shape[0], Y.shape[0])
+    n_threads = v.check_n_threads(n_threads)
+    kernels = load_backend(resolve_backend(backend))
+    return record, (X, Y, kernels, n_threads)
+
+
+def _describe(values: list[Any]) -> str:
+    shown = ", ".join(f"rank {r}: {val!r}" for r, val in enumerate(values[:8]))
+    return shown + (f", ... ({len(values)} ranks)" if len(values) > 8 else "")
+
+
+def _agree(comm: Any, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Share every rank's record; raise the same error on every rank if they do not fit."""
+    records: list[dict[str, Any]] = comm.allgather(record)
+    size = len(records)
+    errors = [(r, rec["error"]) for r, rec in enumerate(records) if rec["error"] is not None]
+    if errors:
+        kind = errors[0][1][0]
+        cls: type[Exception] = TypeError if kind == "TypeError" else ValueError
+        detail = "; ".join(f"rank {r} of {size}: {k}: {msg}" for r, (k, msg) in errors)
+        raise cls(f"fit(comm=...): invalid input on {len(errors)} rank(s): {detail}")
+    for key in _AGREED:
+        values = [rec[key] for rec in records]
+        if any(val != values[0] for val in values[1:]):
+            hint = " (pass dtype= explicitly)" if key == "dtype" else ""
+            raise ValueError(
+                f"fit(comm=...): the ranks must agree on {key}{hint}, got {_describe(values)}"
+            )
+    m = sum(rec["n_samples"] for rec in records)
+    if m == 0:
+        raise ValueError(f"fit(comm=...): X has zero samples on every one of the {size} ranks")
+    return records[0], m
+
+
+def fit_distributed(
+    X: Any,
+    Y: Any,
+    learning_rate: Any,
+    hidden_size: Any,
+    number_of_iterations: Any,
+    *,
+    backend: Any,
+    dtype: Any,
+    n_threads: Any,
+    seed: Any,
+    comm: Any,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """``fit`` over the ranks of ``comm``; see the module docstring for the protocol."""
+    MPI = _check_comm(comm)
+    rank, size = comm.Get_rank(), comm.Get_size()
+
+    local: Any = None
+    try:
+        record, local = _local_setup(
+            X, Y, learning_rate, hidden_size, number_of_iterations, backend, dtype, n_threads, seed
+        )
+    except Exception as exc:  # shared with every rank, then raised on every rank
+        record = {"error": (type(exc).__name__, str(exc))}
+    agreed, m = _agree(comm, record)
+    X, Y, kernels, n_threads = local
+
+    layout = Layout(agreed["n_features"], agreed["hidden_size"], agreed["n_outputs"])
+    dt = np.dtype(agreed["dtype"])
+    theta = initial_parameters(layout, dt, agreed["seed"])
+    n_iter = agreed["number_of_iterations"]
+    costs = np.empty(n_iter, dtype=dt)
+    buf = np.zeros(layout.size + _EXTRA, dtype=dt)
+    grad, extra = buf[: layout.size], buf[layout.size :]
+    lr = dt.type(agreed["learning_rate"])
+    inv_m = 1 / m
+    has_samples = X.shape[1] > 0
+
+    outcome: tuple[str, int] | None = None
+    local_error: BaseException | None = None
+    j = 0
+    try:
+        for j in range(n_iter):
+            try:
+                if has_samples:
+                    extra[_COST] = kernels.gradient_sums(X, Y, theta, grad, n_threads)
+                else:
+                    buf[:] = 0
+                extra[_N_FAILED] = 0
+                extra[_FAILED_RANKS] = 0
+            except Exception as exc:
+                local_error = exc
+                buf[:] = 0
+                extra[_N_FAILED] = 1
+                extra[_FAILED_RANKS] = rank + 1
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            if extra[_N_FAILED] != 0:
+                outcome = ("failed", j)
+                break
+            with np.errstate(all="ignore"):
+                costs[j] = extra[_COST] / m
+                # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate.
+                candidate = theta - lr * (inv_m * grad)
+            if not (math.isfinite(costs[j]) and np.all(np.isfinite(candidate))):
+                outcome = ("diverged", j)
+                break
+            theta[:] = candidate
+    except BaseException as exc:
+        if size == 1:
+            raise
+        _abort(comm, rank, size, j, exc)
+
+    if outcome is None:
+        return layout.unpack(theta), costs
+    what, j = outcome
+    if what == "diverged":
+        from ._training import DivergenceError
+
+        raise DivergenceError(j, layout.unpack(theta), costs[: j + 1].copy())
+    # Every rank saw the flag, so every rank takes part in this gather.
+    mine = None if local_error is None else f"{type(local_error).__name__}: {local_error}"
+    messages: list[str | None] = comm.allgather(mine)
+    detail = "; ".join(f"rank {r}: {msg}" for r, msg in enumerate(messages) if msg is not None)
+    raise RuntimeError(
+        f"fit(comm=...): the local gradient failed on {int(extra[_N_FAILED])} of {size} "
+        f"rank(s) at iteration {j}, so every rank stopped: {detail}"
+    ) from local_error
+
+
+def _abort(comm: Any, rank: int, size: int, iteration: int, exc: BaseException) -> None:
+    """End the whole job: the other ranks may be blocked in the Allreduce."""
+    message = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stderr.write(
+        f"twolayer.fit(comm=...): rank {rank} of {size} failed at iteration {iteration} "
+        f"outside the collective error protocol; aborting every rank (MPI_Abort).\n{message}"
+    )
+    sys.stderr.flush()
+    comm.Abort(1)
