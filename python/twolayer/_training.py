@@ -7,15 +7,19 @@ between chunks (Ctrl-C, callbacks and progress run there).
 
 from __future__ import annotations
 
+import math
+import numbers
+import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple, TextIO
 
 import numpy as np
 
 from . import _validation as v
 from ._backends import load_backend, resolve_backend
 from ._params import Layout, initial_parameters
-from ._reference import forward, sigmoid
+from ._reference import forward, log_loss_from_logits, sigmoid
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
@@ -42,6 +46,183 @@ class DivergenceError(FloatingPointError):
         )
 
 
+Callback = Callable[[int, float, dict[str, np.ndarray]], Any]
+
+
+def _check_tol(tol: Any) -> float | None:
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be a real number >= 0 or None, got {type(tol).__name__}")
+    tol = float(tol)
+    if not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0 or None, got {tol}")
+    return tol
+
+
+def _check_validation_data(
+    validation_data: Any, X: np.ndarray, Y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        raise TypeError("validation_data must be a pair (X_val, Y_val) or None")
+    X_val = v.check_array(validation_data[0], "validation_data X_val", X.dtype)
+    Y_val = v.check_array(validation_data[1], "validation_data Y_val", X.dtype)
+    if X_val.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"validation_data X_val has {X_val.shape[0]} features (rows), X has {X.shape[0]}"
+        )
+    if Y_val.shape[0] != Y.shape[0]:
+        raise ValueError(
+            f"validation_data Y_val has {Y_val.shape[0]} outputs (rows), Y has {Y.shape[0]}"
+        )
+    try:
+        v.check_targets(Y_val, X_val.shape[1])
+    except ValueError as exc:
+        raise ValueError(f"validation_data: {exc}") from None
+    return X_val, Y_val
+
+
+def _initial_from(params: dict[str, np.ndarray], layout: Layout, dtype: np.dtype) -> np.ndarray:
+    p = v.check_params(params)
+    shape = Layout(p["W1"].shape[1], p["W1"].shape[0], p["W2"].shape[0])
+    if shape != layout:
+        raise ValueError(
+            f"init_params have {shape.n_features} features, {shape.hidden_size} hidden units and "
+            f"{shape.n_outputs} outputs; this fit needs {layout.n_features}, "
+            f"{layout.hidden_size} and {layout.n_outputs}"
+        )
+    return layout.pack(p, dtype)
+
+
+class _CostWatch:
+    """Early stopping on the training cost, decided per iteration inside each chunk.
+
+    Costs arrive a chunk at a time; the stopping iteration is found from the
+    costs alone (vectorised), so it does not depend on where chunks end. The
+    best parameters are rebuilt by replaying, from a snapshot taken at the
+    start of the chunk that held the best cost, the iterations up to it:
+    kernels are deterministic, so the replay gives the same bits.
+    """
+
+    def __init__(self, tol: float, patience: int) -> None:
+        self.tol = tol
+        self.patience = patience
+        self.best = math.inf
+        self.best_index = -1
+        self.count = 0
+        self._snapshot: np.ndarray | None = None
+        self._snapshot_index = 0
+
+    def update(self, costs: np.ndarray, offset: int, start_theta: np.ndarray) -> int | None:
+        """Take the costs of iterations offset..; return the stopping iteration, if any."""
+        m = costs.size
+        steps = np.arange(m)
+        best_before = np.minimum.accumulate(np.concatenate(([self.best], costs[:-1])))
+        improved = costs < best_before - self.tol
+        last = np.maximum.accumulate(np.where(improved, steps, -1))
+        count = np.where(last >= 0, steps - last, self.count + steps + 1)
+        hits = np.flatnonzero(count >= self.patience)
+        end = int(hits[0]) + 1 if hits.size else m
+        j = int(np.argmin(costs[:end]))
+        if costs[j] < self.best:
+            self.best = float(costs[j])
+            self.best_index = offset + j
+            self._snapshot = start_theta
+            self._snapshot_index = offset
+        self.count = int(count[end - 1])
+        return offset + end - 1 if hits.size else None
+
+    def best_theta(
+        self, kernels: Any, X: np.ndarray, Y: np.ndarray, learning_rate: float, n_threads: int
+    ) -> np.ndarray:
+        assert self._snapshot is not None
+        theta = self._snapshot.copy()
+        replay = self.best_index - self._snapshot_index
+        if replay:
+            kernels.train_chunk(
+                X, Y, theta, learning_rate, np.empty(replay, dtype=X.dtype), n_threads
+            )
+        return theta
+
+
+class _ValidationWatch:
+    """Early stopping on held-out data: validation cost after every update."""
+
+    def __init__(
+        self, X_val: np.ndarray, Y_val: np.ndarray, layout: Layout, tol: float, patience: int
+    ) -> None:
+        self.X_val, self.Y_val, self.layout = X_val, Y_val, layout
+        self.tol, self.patience = tol, patience
+        self.costs: list[float] = []
+        self.count = 0
+        self.best_cost = math.inf
+        self.best = np.empty(0)
+        self.best_iteration = 0
+
+    def cost(self, theta: np.ndarray) -> float:
+        with np.errstate(over="ignore"):
+            _, Z2 = forward(self.X_val, theta, self.layout)
+            return float(np.sum(log_loss_from_logits(Z2, self.Y_val)) / self.X_val.shape[1])
+
+    def start(self, theta: np.ndarray) -> None:
+        self.best_cost = self.cost(theta)
+        self.costs.append(self.best_cost)
+        self.best = theta.copy()
+
+    def update(self, theta: np.ndarray, iteration: int) -> bool:
+        """Record the cost of the parameters after ``iteration`` updates; True means stop."""
+        cost = self.cost(theta)
+        self.costs.append(cost)
+        self.count = 0 if cost < self.best_cost - self.tol else self.count + 1
+        if cost < self.best_cost:
+            self.best_cost = cost
+            self.best = theta.copy()
+            self.best_iteration = iteration
+        return self.count >= self.patience
+
+
+class _Progress:
+    """Progress on stderr: a live bar on a terminal, plain lines (about 1 per second) otherwise."""
+
+    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+        self.total = total
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", None)
+        self.tty = bool(isatty and isatty())
+        self.started = time.perf_counter()
+        self.last_line = self.started
+
+    def _status(self, done: int, cost: float) -> str:
+        elapsed = time.perf_counter() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        left = (self.total - done) / rate if rate > 0 else 0.0
+        width = len(str(self.total))
+        return (
+            f"iteration {done:>{width}}/{self.total}  cost {cost:.6g}  "
+            f"{rate:,.0f} it/s  {left:.1f} s left"
+        )
+
+    def update(self, done: int, cost: float) -> None:
+        now = time.perf_counter()
+        if self.tty:
+            filled = int(20 * done / max(self.total, 1))
+            bar = "#" * filled + "-" * (20 - filled)
+            self.stream.write(f"\r[{bar}] {self._status(done, cost)}\x1b[K")
+            self.stream.flush()
+        elif now - self.last_line >= 1.0:
+            self.last_line = now
+            print(self._status(done, cost), file=self.stream, flush=True)
+
+    def close(self, done: int, cost: float, stopped: str | None) -> None:
+        elapsed = time.perf_counter() - self.started
+        how = f", stopped early ({stopped})" if stopped else ""
+        end = "\n" if self.tty else ""
+        self.stream.write(
+            f"{end}done: {done} iterations in {elapsed:.2f} s, last cost {cost:.6g}{how}\n"
+        )
+        self.stream.flush()
+
+
 def _prepare(X: Any, Y: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     resolved = v.check_dtype(dtype, X)
     X = v.check_array(X, "X", resolved)
@@ -61,7 +242,11 @@ def fit(
     dtype: Any = None,
     n_threads: int | None = None,
     seed: int | None = 3,
-    comm: Any = None,
+    callback: Callback | None = None,
+    verbose: bool = False,
+    tol: float | None = None,
+    n_iter_no_change: int = 10,
+    validation_data: tuple[Any, Any] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Train a tanh/sigmoid two-layer network by full-batch gradient descent.
 
@@ -84,16 +269,33 @@ def fit(
     seed : int or None
         Initial weights equal the tutorial's after ``np.random.seed(seed)``;
         NumPy's global random state is not touched.
-    comm : mpi4py communicator or None
-        Train over the ranks of ``comm`` (``pip install 'twolayer[mpi]'``): X and Y are
-        this rank's samples, every rank gets the parameters of the fit on all samples.
-        See ``twolayer._mpi``.
+    callback : callable(iteration, cost, params) -> bool, optional
+        Called between kernel chunks (about every 0.1 s) with the number of
+        updates done, the last recorded cost and a copy of the current
+        parameters. Returning True stops the fit; ``costs`` then ends there.
+    verbose : bool
+        Show progress on stderr: a live bar on a terminal, otherwise a plain
+        line about once a second and a summary at the end.
+    tol : float >= 0 or None
+        Early stopping on the training cost: stop once ``n_iter_no_change``
+        consecutive costs fail to beat the best cost so far by more than
+        ``tol``, and return the parameters that had the lowest cost. None
+        (the default) never stops early. The stopping iteration does not
+        depend on the chunking, so results stay reproducible.
+    n_iter_no_change : int >= 1
+        Patience of the early stopping (training cost or validation).
+    validation_data : (X_val, Y_val) or None
+        Early stopping on held-out data, in the same layout as X and Y: the
+        validation cost is measured after every update; training stops once
+        it has not improved by more than ``tol`` (0 when None) for
+        ``n_iter_no_change`` updates, and the parameters with the lowest
+        validation cost are returned.
 
     Returns
     -------
     params : dict with "W1" (hidden, n_features), "b1" (hidden, 1),
         "W2" (n_outputs, hidden), "b2" (n_outputs, 1)
-    costs : array of shape (number_of_iterations,)
+    costs : array of shape (number_of_iterations,), shorter after an early stop
         ``costs[j]`` is the cost before update ``j``.
 
     Raises
@@ -102,13 +304,54 @@ def fit(
         When the cost or a parameter becomes non-finite; it carries the last
         finite parameters.
     """
-    if comm is not None:  # mpi4py is imported only here, never by ``import twolayer``
-        from ._mpi import fit_distributed
+    result = _fit(
+        X,
+        Y,
+        learning_rate,
+        hidden_size,
+        number_of_iterations,
+        backend=backend,
+        dtype=dtype,
+        n_threads=n_threads,
+        seed=seed,
+        callback=callback,
+        verbose=verbose,
+        tol=tol,
+        n_iter_no_change=n_iter_no_change,
+        validation_data=validation_data,
+    )
+    return result.params, result.costs
 
-        return fit_distributed(
-            X, Y, learning_rate, hidden_size, number_of_iterations,
-            backend=backend, dtype=dtype, n_threads=n_threads, seed=seed, comm=comm,
-        )
+
+class FitResult(NamedTuple):
+    """Everything a fit produced (``fit`` returns the first two)."""
+
+    params: dict[str, np.ndarray]
+    costs: np.ndarray
+    stopped: str | None  # None (ran to the end), "tol", "validation" or "callback"
+    best_iteration: int | None  # index of the best monitored cost, when early stopping
+    validation_costs: np.ndarray | None  # validation cost of the initial and each updated params
+
+
+def _fit(
+    X: Any,
+    Y: Any,
+    learning_rate: float,
+    hidden_size: int,
+    number_of_iterations: int,
+    *,
+    backend: str,
+    dtype: Any,
+    n_threads: int | None,
+    seed: int | None,
+    callback: Callback | None = None,
+    verbose: bool = False,
+    tol: float | None = None,
+    n_iter_no_change: int = 10,
+    validation_data: tuple[Any, Any] | None = None,
+    init_params: dict[str, np.ndarray] | None = None,
+) -> FitResult:
+    """``fit`` with all its results; ``init_params`` continues from given parameters."""
     X, Y = _prepare(X, Y, dtype)
     learning_rate = v.check_learning_rate(learning_rate)
     hidden_size = v.check_positive_int(hidden_size, "hidden_size")
@@ -117,29 +360,83 @@ def fit(
     )
     n_threads = v.check_n_threads(n_threads)
     seed = v.check_seed(seed)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+    if isinstance(verbose, str) or not isinstance(verbose, (bool, int, np.integer)):
+        raise TypeError(f"verbose must be a bool, got {type(verbose).__name__} {verbose!r}")
+    tol = _check_tol(tol)
+    n_iter_no_change = v.check_positive_int(n_iter_no_change, "n_iter_no_change")
     v.check_model_size(hidden_size, X.shape[0], Y.shape[0])
+    layout = Layout(X.shape[0], hidden_size, Y.shape[0])
+    validation = None
+    if validation_data is not None:
+        X_val, Y_val = _check_validation_data(validation_data, X, Y)
+        validation = _ValidationWatch(X_val, Y_val, layout, tol or 0.0, n_iter_no_change)
     kernels = load_backend(resolve_backend(backend))
 
-    layout = Layout(X.shape[0], hidden_size, Y.shape[0])
-    theta = initial_parameters(layout, X.dtype, seed)
+    if init_params is None:
+        theta = initial_parameters(layout, X.dtype, seed)
+    else:
+        theta = _initial_from(init_params, layout, X.dtype)
+    watch = _CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
+    progress = _Progress(number_of_iterations) if verbose else None
+    if validation is not None:
+        validation.start(theta)
+
     costs = np.empty(number_of_iterations, dtype=X.dtype)
+    stopped: str | None = None
     done = 0
     chunk = 1
     while done < number_of_iterations:
-        chunk = min(chunk, number_of_iterations - done)
+        # Validation is measured after every update, so its chunks are single iterations.
+        chunk = 1 if validation is not None else min(chunk, number_of_iterations - done)
+        start_theta = theta.copy() if watch is not None else theta
         started = time.perf_counter()
         completed = kernels.train_chunk(
             X, Y, theta, learning_rate, costs[done : done + chunk], n_threads
         )
         if completed < chunk:
             failed = done + completed
+            if progress is not None:
+                progress.close(failed, float(costs[failed]), "diverged")
             raise DivergenceError(failed, layout.unpack(theta), costs[: failed + 1].copy())
-        done += chunk
         elapsed = time.perf_counter() - started
+        if watch is not None:
+            stop_at = watch.update(costs[done : done + chunk], done, start_theta)
+            if stop_at is not None:
+                done = stop_at + 1
+                theta = watch.best_theta(kernels, X, Y, learning_rate, n_threads)
+                stopped = "tol"
+                break
+        done += chunk
+        if validation is not None and validation.update(theta, done):
+            stopped = "validation"
+            break
+        if progress is not None:
+            progress.update(done, float(costs[done - 1]))
+        if callback is not None and callback(done, float(costs[done - 1]), layout.unpack(theta)):
+            stopped = "callback"
+            break
         # Grow (or shrink) the chunk towards _CHUNK_SECONDS; chunking never changes results.
         scale = _CHUNK_SECONDS / max(elapsed, 1e-6)
         chunk = int(min(_MAX_CHUNK, max(1, chunk * min(scale, 4.0))))
-    return layout.unpack(theta), costs
+    best_iteration = None
+    validation_costs = None
+    if validation is not None:
+        theta = validation.best
+        best_iteration = validation.best_iteration
+        validation_costs = np.asarray(validation.costs, dtype=X.dtype)
+    elif stopped == "tol" and watch is not None:
+        best_iteration = watch.best_index
+    if progress is not None:
+        progress.close(done, float(costs[done - 1]) if done else float("nan"), stopped)
+    return FitResult(
+        layout.unpack(theta),
+        costs[:done].copy() if done < costs.size else costs,
+        stopped,
+        best_iteration,
+        validation_costs,
+    )
 
 
 def predict_proba(params: dict[str, np.ndarray], X: Any) -> np.ndarray:
