@@ -242,6 +242,7 @@ def fit(
     dtype: Any = None,
     n_threads: int | None = None,
     seed: int | None = 3,
+    comm: Any = None,
     callback: Callback | None = None,
     verbose: bool = False,
     tol: float | None = None,
@@ -269,6 +270,10 @@ def fit(
     seed : int or None
         Initial weights equal the tutorial's after ``np.random.seed(seed)``;
         NumPy's global random state is not touched.
+    comm : mpi4py communicator or None
+        Train over the ranks of ``comm`` (``pip install 'twolayer[mpi]'``): X and Y are
+        this rank's samples, every rank gets the parameters of the fit on all samples.
+        See ``twolayer._mpi``.
     callback : callable(iteration, cost, params) -> bool, optional
         Called between kernel chunks (about every 0.1 s) with the number of
         updates done, the last recorded cost and a copy of the current
@@ -304,6 +309,17 @@ def fit(
         When the cost or a parameter becomes non-finite; it carries the last
         finite parameters.
     """
+    if comm is not None:  # mpi4py is imported only here, never by ``import twolayer``
+        if callback is not None or verbose or tol is not None or validation_data is not None:
+            raise ValueError(
+                "callback, verbose, tol and validation_data are not supported with comm"
+            )
+        from ._mpi import fit_distributed
+
+        return fit_distributed(
+            X, Y, learning_rate, hidden_size, number_of_iterations,
+            backend=backend, dtype=dtype, n_threads=n_threads, seed=seed, comm=comm,
+        )
     result = _fit(
         X,
         Y,
