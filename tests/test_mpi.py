@@ -65,6 +65,8 @@ def _worker(argv: list[str]) -> int:
     if scenario == "bad_input" and rank == 1:
         X = X.copy()
         X[0, 3] = np.nan
+    if scenario == "verbose_on_rank0" and rank == 0:
+        kwargs["verbose"] = True  # not supported with comm: must not leave rank 1 waiting
     if scenario == "diverge":
         lr = float(argv[2])
     if scenario in ("fail", "abort") and rank == 1:
@@ -206,6 +208,16 @@ def test_invalid_input_on_one_rank_is_reported_on_every_rank(tmp_path):
     assert results[0]["message"] == results[1]["message"]
     assert "rank 1 of 2" in results[0]["message"]
     assert "NaN" in results[0]["message"]
+
+
+@needs_mpi
+def test_option_refused_on_one_rank_is_refused_on_every_rank(tmp_path):
+    code, results, output = _mpirun(2, ["verbose_on_rank0"], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"ValueError"}
+    assert results[0]["message"] == results[1]["message"]
+    assert "rank 0 of 2: ValueError: verbose not supported with comm" in results[0]["message"]
 
 
 @needs_mpi

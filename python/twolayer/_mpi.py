@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import sys
 import traceback
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -115,8 +116,11 @@ def _local_setup(
     dtype: Any,
     n_threads: Any,
     seed: Any,
+    unsupported: Sequence[str],
 ) -> tuple[dict[str, Any], Any]:
     """Validate this rank's arguments; return (record to share, local state)."""
+    if unsupported:
+        raise ValueError(f"{', '.join(unsupported)} not supported with comm")
     X, Y = _prepare_local(X, Y, dtype)
     record = {
         "n_features": X.shape[0],
@@ -177,6 +181,7 @@ def fit_distributed(
     n_threads: Any,
     seed: Any,
     comm: Any,
+    unsupported: Sequence[str] = (),
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``fit`` over the ranks of ``comm``; see the module docstring for the protocol."""
     MPI = _check_comm(comm)
@@ -185,7 +190,16 @@ def fit_distributed(
     local: Any = None
     try:
         record, local = _local_setup(
-            X, Y, learning_rate, hidden_size, number_of_iterations, backend, dtype, n_threads, seed
+            X,
+            Y,
+            learning_rate,
+            hidden_size,
+            number_of_iterations,
+            backend,
+            dtype,
+            n_threads,
+            seed,
+            unsupported,
         )
     except Exception as exc:  # shared with every rank, then raised on every rank
         record = {"error": (type(exc).__name__, str(exc))}

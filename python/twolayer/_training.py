@@ -310,15 +310,16 @@ def fit(
         finite parameters.
     """
     if comm is not None:  # mpi4py is imported only here, never by ``import twolayer``
-        if callback is not None or verbose or tol is not None or validation_data is not None:
-            raise ValueError(
-                "callback, verbose, tol and validation_data are not supported with comm"
-            )
         from ._mpi import fit_distributed
 
+        # Refused inside fit_distributed once the ranks have exchanged their checks, so
+        # that e.g. verbose=True on rank 0 alone fails on every rank instead of hanging.
+        options = {"callback": callback is not None, "verbose": bool(verbose),
+                   "tol": tol is not None, "validation_data": validation_data is not None}
         return fit_distributed(
             X, Y, learning_rate, hidden_size, number_of_iterations,
             backend=backend, dtype=dtype, n_threads=n_threads, seed=seed, comm=comm,
+            unsupported=[name for name, used in options.items() if used],
         )
     result = _fit(
         X,
