@@ -7,15 +7,40 @@ tutorial this package starts from. Backends: "numpy" (the reference),
 "cython" and "numba" (compiled kernels); see ``available_backends()``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._backends import BACKENDS, available_backends
+from ._io import ModelFileError, load, save
 from ._training import DivergenceError, fit, predict, predict_proba
+
+if TYPE_CHECKING:
+    from .estimator import TwoLayerClassifier
 
 __version__ = "0.1.0"
 __all__ = [
     "BACKENDS",
     "DivergenceError",
+    "ModelFileError",
+    "TwoLayerClassifier",
     "available_backends",
     "fit",
+    "load",
     "predict",
     "predict_proba",
+    "save",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The estimator module imports scikit-learn when it is installed (to derive
+    # from its base classes); loading it on first use keeps ``import twolayer``
+    # free of scikit-learn and as fast as before.
+    if name == "TwoLayerClassifier":
+        from .estimator import TwoLayerClassifier
+
+        return TwoLayerClassifier
+    raise AttributeError(f"module 'twolayer' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"TwoLayerClassifier"})

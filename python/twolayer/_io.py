@@ -1,0 +1,272 @@
+"""Model files: ``save(params_or_estimator, path)`` and ``load(path)``.
+
+A model file is an ``.npz`` archive of plain arrays, read back with
+``allow_pickle=False`` so that opening one never runs code. It holds:
+
+- ``__twolayer__``: the marker ``"twolayer-model"``; ``format_version``: 1
+- ``kind``: ``"params"`` (the functional API's dict) or ``"estimator"``
+- ``dtype``: ``"float32"`` or ``"float64"``; ``shapes``: n_features, hidden, n_outputs
+- ``W1``, ``b1``, ``W2``, ``b2`` in the functional API's layout
+- estimators also: ``classes``, ``target_kind``, ``estimator_params`` (JSON),
+  ``loss_curve``, ``n_iter``, optionally ``validation_loss_curve`` and
+  ``feature_names_in``
+
+Every field is checked on loading; a truncated, corrupt, foreign or
+pickle-carrying file raises ``ModelFileError`` (a ``ValueError``) saying so.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+
+MAGIC = "twolayer-model"
+FORMAT_VERSION = 1
+_PARAM_KEYS = ("W1", "b1", "W2", "b2")
+_JSON_PARAMS = (bool, int, float, str, type(None))
+
+
+class ModelFileError(ValueError):
+    """A file that is not a readable twolayer model (corrupt, truncated, foreign or unsafe)."""
+
+
+def save(params_or_estimator: Any, path: str | os.PathLike[str]) -> Path:
+    """Write parameters (``twolayer.fit``'s dict) or a fitted ``TwoLayerClassifier`` to ``path``.
+
+    The file is written exactly at ``path`` (no suffix is added; ``.npz`` is
+    the convention) and atomically: an interrupted save leaves no partial
+    file behind. Returns the path.
+    """
+    import tempfile  # imported here: ``import twolayer`` stays as fast as ``import numpy``
+
+    path = _check_path(path)
+    arrays: dict[str, np.ndarray]
+    if isinstance(params_or_estimator, dict):
+        params = v.check_params(params_or_estimator)
+        arrays = {"kind": np.array("params")}
+    elif hasattr(params_or_estimator, "coefs_") and hasattr(params_or_estimator, "classes_"):
+        params, arrays = _estimator_arrays(params_or_estimator)
+    elif hasattr(params_or_estimator, "get_params") and hasattr(params_or_estimator, "fit"):
+        raise ValueError("params_or_estimator is an estimator that is not fitted yet; fit it first")
+    else:
+        raise TypeError(
+            "params_or_estimator must be the params dict returned by twolayer.fit or a fitted "
+            f"TwoLayerClassifier, got {type(params_or_estimator).__name__}"
+        )
+    W1, W2 = params["W1"], params["W2"]
+    arrays.update(
+        {
+            "__twolayer__": np.array(MAGIC),
+            "format_version": np.array(FORMAT_VERSION),
+            "dtype": np.array(W1.dtype.name),
+            "shapes": np.array([W1.shape[1], W1.shape[0], W2.shape[0]], dtype=np.int64),
+            **{key: np.ascontiguousarray(params[key]) for key in _PARAM_KEYS},
+        }
+    )
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike[str]) -> Any:
+    """Read a model file written by ``save``.
+
+    Returns the params dict, or a fitted ``TwoLayerClassifier`` when an
+    estimator was saved. Raises ``FileNotFoundError`` for a missing file and
+    ``ModelFileError`` (a ``ValueError``) for anything that is not an intact
+    twolayer model file.
+    """
+    import zipfile
+
+    path = _check_path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+    with path.open("rb") as handle:
+        head = handle.read(4)
+    if head[:1] == b"\x80":
+        raise ModelFileError(
+            f"{path} is a pickle file, which twolayer refuses to load (it could run code); "
+            "model files written by twolayer.save contain plain arrays only"
+        )
+    if head not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ModelFileError(
+            f"{path} is not a twolayer model file (not an .npz archive; it starts with {head!r})"
+        )
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ModelFileError(f"{path} is not a twolayer model file (not an .npz archive)")
+            data = {key: archive[key] for key in archive.files}
+    except ModelFileError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise ModelFileError(
+                f"{path} holds pickled data, which twolayer refuses to load (it could run "
+                "code); model files written by twolayer.save contain plain arrays only"
+            ) from None
+        raise ModelFileError(f"{path} is not a valid twolayer model file: {exc}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+        raise ModelFileError(
+            f"{path} is corrupt or truncated, or not a twolayer model file ({exc})"
+        ) from None
+    except Exception as exc:  # zlib.error and other decoder failures of a damaged archive
+        raise ModelFileError(
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})"
+        ) from None
+    return _from_arrays(data, path)
+
+
+def _check_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path)
+
+
+def _text(data: dict[str, np.ndarray], key: str, path: Path) -> str:
+    value = _field(data, key, path)
+    if value.dtype.kind != "U" or value.ndim != 0:
+        raise ModelFileError(f"{path}: field {key!r} must be a text scalar")
+    return str(value)
+
+
+def _field(data: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
+    if key not in data:
+        raise ModelFileError(f"{path}: field {key!r} is missing; the file is incomplete")
+    return data[key]
+
+
+def _from_arrays(data: dict[str, np.ndarray], path: Path) -> Any:
+    marker = data.get("__twolayer__")
+    if marker is None or marker.dtype.kind != "U" or str(marker) != MAGIC:
+        raise ModelFileError(
+            f"{path} is an .npz archive but not a twolayer model file (no twolayer marker)"
+        )
+    version = _field(data, "format_version", path)
+    if version.dtype.kind not in "iu" or version.ndim != 0:
+        raise ModelFileError(f"{path}: format_version must be an integer")
+    if int(version) > FORMAT_VERSION or int(version) < 1:
+        raise ModelFileError(
+            f"{path} has model format {int(version)}; this twolayer reads format "
+            f"{FORMAT_VERSION} (upgrade twolayer to read newer files)"
+        )
+    dtype = _text(data, "dtype", path)
+    if dtype not in ("float32", "float64"):
+        raise ModelFileError(f"{path}: dtype must be float32 or float64, got {dtype!r}")
+    params = {key: _field(data, key, path) for key in _PARAM_KEYS}
+    for key, array in params.items():
+        if array.dtype != np.dtype(dtype):
+            raise ModelFileError(f"{path}: {key} has dtype {array.dtype}, the file says {dtype}")
+    try:
+        params = v.check_params(params)
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: inconsistent parameters: {exc}") from None
+    shapes = _field(data, "shapes", path)
+    expected = [params["W1"].shape[1], params["W1"].shape[0], params["W2"].shape[0]]
+    if shapes.shape != (3,) or shapes.tolist() != expected:
+        raise ModelFileError(
+            f"{path}: shapes {shapes.tolist()} do not match the arrays "
+            f"(n_features, hidden, n_outputs = {expected})"
+        )
+    kind = _text(data, "kind", path)
+    if kind == "params":
+        return params
+    if kind == "estimator":
+        return _estimator_from(data, params, path)
+    raise ModelFileError(f"{path}: unknown kind {kind!r} (expected 'params' or 'estimator')")
+
+
+def _estimator_arrays(estimator: Any) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    import json
+
+    params = v.check_params(estimator._network_params())
+    classes = np.asarray(estimator.classes_)
+    if classes.dtype.kind == "O":
+        if not all(isinstance(c, str) for c in classes):
+            raise TypeError(
+                "classes_ of mixed or object types cannot be saved without pickle; "
+                "use numeric or string labels"
+            )
+        classes = classes.astype(str)
+    if classes.dtype.kind not in "biufU":
+        raise TypeError(f"classes_ of dtype {classes.dtype} cannot be saved")
+    settings = {
+        name: value if isinstance(value, _JSON_PARAMS) else None
+        for name, value in estimator.get_params(deep=False).items()
+        if name != "callback"
+    }
+    if estimator.dtype is not None:
+        settings["dtype"] = np.dtype(estimator.dtype).name
+    arrays = {
+        "kind": np.array("estimator"),
+        "classes": classes,
+        "target_kind": np.array(estimator._kind),
+        "estimator_params": np.array(json.dumps(settings, sort_keys=True)),
+        "loss_curve": np.asarray(estimator.loss_curve_),
+        "n_iter": np.array(int(estimator.n_iter_)),
+    }
+    if getattr(estimator, "validation_loss_curve_", None) is not None:
+        arrays["validation_loss_curve"] = np.asarray(estimator.validation_loss_curve_)
+    if hasattr(estimator, "feature_names_in_"):
+        arrays["feature_names_in"] = np.asarray(estimator.feature_names_in_).astype(str)
+    return params, arrays
+
+
+def _estimator_from(data: dict[str, np.ndarray], params: dict[str, np.ndarray], path: Path) -> Any:
+    import json
+
+    from .estimator import TwoLayerClassifier
+
+    classes = _field(data, "classes", path)
+    if classes.ndim != 1 or classes.dtype.kind not in "biufU":
+        raise ModelFileError(f"{path}: classes must be a 1-D array of numbers or strings")
+    target_kind = _text(data, "target_kind", path)
+    n_outputs = params["W2"].shape[0]
+    expected = {"binary": 2, "multiclass": n_outputs, "multilabel": n_outputs}
+    if target_kind not in expected:
+        raise ModelFileError(f"{path}: unknown target_kind {target_kind!r}")
+    if classes.size != expected[target_kind] or (target_kind == "binary") != (n_outputs == 1):
+        raise ModelFileError(
+            f"{path}: {classes.size} classes do not fit a {target_kind} model "
+            f"with {n_outputs} outputs"
+        )
+    try:
+        settings = json.loads(_text(data, "estimator_params", path))
+    except json.JSONDecodeError as exc:
+        raise ModelFileError(f"{path}: estimator_params is not valid JSON ({exc})") from None
+    if not isinstance(settings, dict):
+        raise ModelFileError(f"{path}: estimator_params must be a JSON object")
+    known = set(TwoLayerClassifier().get_params(deep=False))
+    estimator = TwoLayerClassifier(**{k: val for k, val in settings.items() if k in known})
+    loss_curve = _field(data, "loss_curve", path)
+    n_iter = _field(data, "n_iter", path)
+    if loss_curve.ndim != 1 or loss_curve.dtype.kind != "f":
+        raise ModelFileError(f"{path}: loss_curve must be a 1-D float array")
+    if n_iter.ndim != 0 or n_iter.dtype.kind not in "iu":
+        raise ModelFileError(f"{path}: n_iter must be an integer")
+    estimator._kind = target_kind
+    estimator.classes_ = classes
+    estimator.coefs_ = [np.ascontiguousarray(params["W1"].T), np.ascontiguousarray(params["W2"].T)]
+    estimator.intercepts_ = [params["b1"].ravel().copy(), params["b2"].ravel().copy()]
+    estimator.loss_curve_ = loss_curve
+    estimator.n_iter_ = int(n_iter)
+    estimator.n_features_in_ = params["W1"].shape[1]
+    estimator.validation_loss_curve_ = data.get("validation_loss_curve")
+    if "feature_names_in" in data:
+        names = data["feature_names_in"]
+        if names.shape != (estimator.n_features_in_,) or names.dtype.kind != "U":
+            raise ModelFileError(f"{path}: feature_names_in does not match the features")
+        estimator.feature_names_in_ = names.astype(object)
+    return estimator

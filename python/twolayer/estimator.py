@@ -1,0 +1,514 @@
+"""``TwoLayerClassifier``: the network as a scikit-learn classifier.
+
+X is (n_samples, n_features) here, scikit-learn's layout; the estimator
+passes the transposed view to the functional ``fit`` (which accepts any
+memory order, so nothing is copied and the numbers are the same).
+
+scikit-learn is optional. ``import twolayer`` never imports this module: the
+package's ``__getattr__`` loads it on first use of ``twolayer.TwoLayerClassifier``.
+When scikit-learn is importable the class derives from its ``ClassifierMixin``
+and ``BaseEstimator`` (so ``clone``, ``Pipeline``, ``GridSearchCV``, tags, HTML
+repr and ``check_estimator`` work) and validates X with scikit-learn's own
+``validate_data`` (feature names, messages); without it, small stand-ins give
+the same ``get_params``/``set_params``/``score`` behaviour.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from typing import Any
+
+import numpy as np
+
+from . import _training
+from . import _validation as v
+from ._reference import sigmoid
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.exceptions import NotFittedError
+
+    try:  # scikit-learn >= 1.6
+        from sklearn.utils.validation import validate_data as _sk_validate_data
+    except ImportError:  # older: the private method of BaseEstimator
+        _sk_validate_data = None
+    HAVE_SKLEARN = True
+except ImportError:  # scikit-learn is optional
+    HAVE_SKLEARN = False
+    _sk_validate_data = None
+
+    class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
+        """Raised when a method needs a fitted estimator (scikit-learn's class when installed)."""
+
+    class BaseEstimator:  # type: ignore[no-redef]
+        """Minimal stand-in for ``sklearn.base.BaseEstimator``: parameters and repr."""
+
+        @classmethod
+        def _get_param_names(cls) -> list[str]:
+            signature = inspect.signature(cls.__init__)
+            return sorted(p for p in signature.parameters if p != "self")
+
+        def get_params(self, deep: bool = True) -> dict[str, Any]:
+            return {name: getattr(self, name) for name in self._get_param_names()}
+
+        def set_params(self, **params: Any) -> BaseEstimator:
+            valid = self._get_param_names()
+            for name, value in params.items():
+                if name not in valid:
+                    raise ValueError(
+                        f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                        f"Valid parameters are: {valid!r}."
+                    )
+                setattr(self, name, value)
+            return self
+
+        def __repr__(self) -> str:
+            defaults = {
+                name: p.default
+                for name, p in inspect.signature(type(self).__init__).parameters.items()
+            }
+            changed = [
+                f"{name}={value!r}"
+                for name, value in self.get_params().items()
+                if not _same(value, defaults.get(name))
+            ]
+            return f"{type(self).__name__}({', '.join(changed)})"
+
+    class ClassifierMixin:  # type: ignore[no-redef]
+        """Minimal stand-in for ``sklearn.base.ClassifierMixin``: accuracy as the score."""
+
+        _estimator_type = "classifier"
+
+        def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+            """Mean accuracy (exact match of every label for multi-label targets)."""
+            y_true = np.asarray(y)
+            y_pred = self.predict(X)  # type: ignore[attr-defined]
+            if y_true.ndim == 2 and y_true.shape[1] == 1:
+                y_true = y_true.ravel()
+            hits = y_pred == y_true
+            if hits.ndim == 2:
+                hits = hits.all(axis=1)
+            return float(np.average(hits, weights=sample_weight))
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or a == b)
+    except Exception:
+        return False
+
+
+class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
+    """Two-layer tanh/sigmoid network trained by full-batch gradient descent.
+
+    Parameters
+    ----------
+    hidden_size : int, default 5
+        Number of tanh hidden units.
+    learning_rate : float, default 0.3
+    max_iter : int, default 5000
+        Gradient-descent iterations per ``fit`` (and per ``partial_fit`` call).
+    backend : {"auto", "numpy", "cython", "numba"}, default "auto"
+    dtype : None, float32 or float64
+        None keeps float32 when X is float32, otherwise float64.
+    n_threads : int or None
+        None: OMP_NUM_THREADS when set, else every CPU available. Results do
+        not depend on it.
+    random_state : int, RandomState, Generator or None, default 3
+        Seed of the initial weights (the tutorial's ``np.random.seed``
+        stream) and of the validation split.
+    tol : float or None
+        Early stopping on the training cost (see ``twolayer.fit``); with
+        ``early_stopping=True``, the improvement required on the validation
+        cost (0 when None).
+    n_iter_no_change : int, default 10
+        Patience of the early stopping, in iterations.
+    early_stopping : bool, default False
+        Hold out ``validation_fraction`` of the training data (stratified)
+        and stop when its cost stops improving; the best parameters are kept.
+    validation_fraction : float in (0, 1), default 0.1
+    verbose : bool, default False
+        Progress on stderr.
+    callback : callable(iteration, cost, params) -> bool, optional
+        Called between kernel chunks; returning True stops the fit.
+    warm_start : bool, default False
+        When True, ``fit`` continues from the parameters of the previous fit
+        (same classes and features) instead of a fresh initialisation.
+
+    Targets: any two labels make one sigmoid output; K > 2 labels make K
+    outputs trained together one-vs-rest (``predict`` takes the largest,
+    ``predict_proba`` normalises rows to sum to 1); a 2-D 0/1 indicator
+    matrix is a multi-label problem (independent outputs, ``predict``
+    returns the indicator matrix).
+
+    Attributes
+    ----------
+    classes_ : ndarray of the class labels (``arange(n_labels)`` for multi-label)
+    coefs_ : [W1 of shape (n_features, hidden_size), W2 of shape (hidden_size, n_outputs)]
+    intercepts_ : [b1 of shape (hidden_size,), b2 of shape (n_outputs,)]
+    loss_curve_ : ndarray, the training cost before each update (all fits,
+        with ``warm_start``/``partial_fit``)
+    validation_loss_curve_ : ndarray or None, the validation cost of the
+        initial parameters and after each update (``early_stopping=True``)
+    n_iter_ : int, iterations run (summed over warm-started fits and partial_fit calls)
+    n_features_in_ : int
+    feature_names_in_ : names of the columns of a DataFrame X (scikit-learn installed)
+    """
+
+    def __init__(
+        self,
+        hidden_size: int = 5,
+        learning_rate: float = 0.3,
+        max_iter: int = 5000,
+        backend: str = "auto",
+        dtype: Any = None,
+        n_threads: int | None = None,
+        random_state: Any = 3,
+        tol: float | None = None,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        verbose: bool = False,
+        callback: Any = None,
+        warm_start: bool = False,
+    ) -> None:
+        self.hidden_size = hidden_size
+        self.learning_rate = learning_rate
+        self.max_iter = max_iter
+        self.backend = backend
+        self.dtype = dtype
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.callback = callback
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ tags
+    def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.target_tags.multi_output = True
+        tags.classifier_tags.multi_label = True
+        return tags
+
+    def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
+        return {"multilabel": True, "multioutput": True}
+
+    # ------------------------------------------------------------- training
+    def fit(self, X: Any, y: Any) -> TwoLayerClassifier:
+        """Train on X (n_samples, n_features) and labels y; returns self."""
+        return self._train(X, y, partial=False, classes=None)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> TwoLayerClassifier:
+        """Run ``max_iter`` more iterations on (X, y), continuing from the current parameters.
+
+        The first call initialises the network; ``classes`` (all labels that
+        will ever appear) may be given then, as scikit-learn's incremental
+        learners expect. Early stopping does not apply to ``partial_fit``.
+        """
+        return self._train(X, y, partial=True, classes=classes)
+
+    def _train(self, X: Any, y: Any, *, partial: bool, classes: Any) -> TwoLayerClassifier:
+        fitted = hasattr(self, "coefs_")
+        resume = fitted and (partial or self.warm_start is True)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        X = self._validate_X(X, reset=not resume)
+        if resume:
+            kind, Y = _encode_targets(y, X.shape[0], self._kind, self.classes_)
+            class_labels = self.classes_
+        else:
+            given = None if classes is None or not partial else np.asarray(classes)
+            kind, class_labels, Y = _fit_targets(y, X.shape[0], given)
+
+        seed = _seed_from(self.random_state)
+        max_iter = v.check_positive_int(self.max_iter, "max_iter", minimum=0)
+        validation_data = None
+        X_train, Y_train = X, Y
+        if self.early_stopping and not partial:
+            train, val = _validation_split(Y, kind, self.validation_fraction, seed)
+            X_train, Y_train = X[train], Y[:, train]
+            validation_data = (X[val].T, Y[:, val])
+
+        init = self._network_params() if resume else None
+        result = _training._fit(
+            X_train.T,
+            Y_train,
+            self.learning_rate,
+            self.hidden_size,
+            max_iter,
+            backend=self.backend,
+            dtype=self.dtype,
+            n_threads=self.n_threads,
+            seed=seed,
+            callback=self.callback,
+            verbose=self.verbose,
+            tol=None if partial else self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_data=validation_data,
+            init_params=init,
+        )
+        p = result.params
+        self._kind = kind
+        self.classes_ = class_labels
+        self.coefs_ = [np.ascontiguousarray(p["W1"].T), np.ascontiguousarray(p["W2"].T)]
+        self.intercepts_ = [p["b1"].ravel().copy(), p["b2"].ravel().copy()]
+        if resume:
+            self.loss_curve_ = np.concatenate([self.loss_curve_, result.costs])
+            self.n_iter_ = self.n_iter_ + result.costs.size
+        else:
+            self.loss_curve_ = result.costs
+            self.n_iter_ = result.costs.size
+        self.validation_loss_curve_ = result.validation_costs
+        return self
+
+    def _network_params(self) -> dict[str, np.ndarray]:
+        """The fitted parameters in the functional API's layout (``twolayer.fit``'s params)."""
+        W1, W2 = self.coefs_
+        b1, b2 = self.intercepts_
+        return {
+            "W1": np.ascontiguousarray(W1.T),
+            "b1": b1.reshape(-1, 1).copy(),
+            "W2": np.ascontiguousarray(W2.T),
+            "b2": b2.reshape(-1, 1).copy(),
+        }
+
+    # ------------------------------------------------------------ prediction
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Output logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
+        self._check_fitted()
+        X = self._validate_X(X, reset=False)
+        W1, W2 = self.coefs_
+        b1, b2 = self.intercepts_
+        X = X.astype(W1.dtype, copy=False)
+        Z = np.tanh(X @ W1 + b1) @ W2 + b2
+        return Z[:, 0] if self._kind == "binary" else Z
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes).
+
+        Binary: ``[1 - p, p]``. Multiclass: the K one-vs-rest sigmoids
+        normalised to sum to 1 per row. Multi-label: the independent
+        sigmoid of each label.
+        """
+        Z = self.decision_function(X)
+        with np.errstate(over="ignore", under="ignore"):
+            if self._kind == "binary":
+                return np.column_stack([sigmoid(-Z), sigmoid(Z)])
+            if self._kind == "multilabel":
+                return sigmoid(Z)
+            # log sigmoid(z) = -log(1 + exp(-z)); normalise in log space so that
+            # rows whose sigmoids all underflow still sum to 1.
+            log_p = -np.logaddexp(0, -Z)
+            log_p -= log_p.max(axis=1, keepdims=True)
+            p = np.exp(log_p)
+            return p / p.sum(axis=1, keepdims=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Labels (n_samples,), or the 0/1 indicator matrix for multi-label targets."""
+        Z = self.decision_function(X)
+        if self._kind == "binary":
+            return self.classes_[(Z > 0).astype(np.intp)]
+        if self._kind == "multilabel":
+            return (Z > 0).astype(np.int64)
+        return self.classes_[np.argmax(Z, axis=1)]
+
+    # --------------------------------------------------------------- helpers
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coefs_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
+        if HAVE_SKLEARN:
+            kwargs = {"reset": reset, "dtype": [np.float64, np.float32]}
+            if _sk_validate_data is not None:
+                X = _sk_validate_data(self, X, **kwargs)
+            else:  # scikit-learn < 1.6
+                X = self._validate_data(X, **kwargs)  # type: ignore[attr-defined]
+        else:
+            X = _check_X(X)
+            if reset:
+                self.n_features_in_ = X.shape[1]
+            elif X.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {X.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        return X
+
+
+def _check_X(X: Any) -> np.ndarray:
+    """Validation of X without scikit-learn, with scikit-learn's messages."""
+    if type(X).__module__.startswith("scipy.sparse"):
+        raise TypeError(
+            "Sparse data was passed for X, but dense data is required. "
+            "Use '.toarray()' to convert to a dense numpy array."
+        )
+    array = np.asarray(X)
+    if array.dtype.kind == "c":
+        raise ValueError("Complex data not supported")
+    if array.dtype.kind == "O":
+        array = array.astype(np.float64)  # TypeError naming the bad element
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(
+            f"Expected 2D array, got {array.ndim}D array instead: X has shape {array.shape}. "
+            "Reshape your data with array.reshape(-1, 1) for a single feature or "
+            "array.reshape(1, -1) for a single sample."
+        )
+    if array.shape[0] < 1:
+        raise ValueError(
+            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
+    if array.shape[1] < 1:
+        raise ValueError(
+            f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype(np.float64)
+    if not np.all(np.isfinite(array)):
+        raise ValueError("Input X contains NaN or infinity.")
+    return array
+
+
+def _as_label_array(y: Any, n_samples: int) -> np.ndarray:
+    if type(y).__module__.startswith("scipy.sparse"):
+        raise TypeError("Sparse y is not supported; use y.toarray()")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()  # a column vector is a 1-D target
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D labels or a 2-D indicator matrix, got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"X has {n_samples}, y has {y.shape[0]}"
+        )
+    if y.dtype.kind == "c":
+        raise ValueError("Complex data not supported in y")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("Input y contains NaN or infinity.")
+    if y.dtype.kind == "O":
+        floats = [v for v in y.ravel() if isinstance(v, (float, np.floating))]
+        if any(not np.isfinite(v) for v in floats):
+            raise ValueError("Input y contains NaN or infinity.")
+    return y
+
+
+def _label_kind(y: np.ndarray) -> str:
+    if y.ndim == 2:
+        if y.dtype.kind not in "biuf" or not np.all((y == 0) | (y == 1)):
+            raise ValueError(
+                "Unknown label type: multiclass-multioutput. A 2-D y must be a 0/1 "
+                "indicator matrix (multi-label); use 1-D labels for multiclass"
+            )
+        return "multilabel"
+    if y.dtype.kind == "f" and np.any(y != np.round(y)):
+        raise ValueError(
+            "Unknown label type: continuous. TwoLayerClassifier needs class labels in y, "
+            "not continuous values"
+        )
+    return "labels"
+
+
+def _fit_targets(
+    y: Any, n_samples: int, classes: np.ndarray | None
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """(kind, classes_, Y of shape (n_outputs, n_samples)) for a first fit."""
+    y = _as_label_array(y, n_samples)
+    if _label_kind(y) == "multilabel":
+        classes_ = np.arange(y.shape[1])
+        return "multilabel", classes_, np.ascontiguousarray(y.T, dtype=np.float64)
+    try:
+        classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+    except TypeError:
+        raise TypeError(
+            "y mixes label types that cannot be sorted (e.g. strings and numbers)"
+        ) from None
+    if classes_.size < 2:
+        raise ValueError(
+            f"TwoLayerClassifier needs samples of at least 2 classes in y; got 1 class "
+            f"({classes_[0]!r})"
+        )
+    kind = "binary" if classes_.size == 2 else "multiclass"
+    return (kind, classes_, *_encode_targets(y, n_samples, kind, classes_)[1:])
+
+
+def _encode_targets(
+    y: Any, n_samples: int, kind: str, classes_: np.ndarray
+) -> tuple[str, np.ndarray]:
+    """Targets of a continued fit, checked against the classes of the first one."""
+    y = _as_label_array(y, n_samples)
+    if kind == "multilabel":
+        if _label_kind(y) != "multilabel" or y.shape[1] != classes_.size:
+            raise ValueError(
+                f"y must be a 0/1 indicator matrix with {classes_.size} columns, "
+                f"as in the first fit; got shape {y.shape}"
+            )
+        return kind, np.ascontiguousarray(y.T, dtype=np.float64)
+    if _label_kind(y) == "multilabel":
+        raise ValueError("y is a 2-D indicator matrix but the first fit had 1-D class labels")
+    unknown = np.setdiff1d(np.unique(y), classes_)
+    if unknown.size:
+        raise ValueError(f"y contains labels {unknown.tolist()} not in classes {classes_.tolist()}")
+    if kind == "binary":
+        return kind, (y == classes_[1]).astype(np.float64).reshape(1, -1)
+    return kind, (y[np.newaxis, :] == classes_[:, np.newaxis]).astype(np.float64)
+
+
+def _seed_from(random_state: Any) -> int | None:
+    """The tutorial-style integer seed for ``random_state``."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise TypeError(
+            "random_state must be an int, a numpy RandomState or Generator, or None; "
+            f"got {type(random_state).__name__}"
+        )
+    if not 0 <= random_state < 2**32:
+        raise ValueError(f"random_state must be in [0, 2**32), got {random_state}")
+    return int(random_state)
+
+
+def _validation_split(
+    Y: np.ndarray, kind: str, fraction: Any, seed: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation); stratified by class for single-label targets."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"validation_fraction must be a float, got {type(fraction).__name__}")
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    n = Y.shape[1]
+    rng = np.random.RandomState(seed)
+    if kind == "multilabel":
+        groups = [np.arange(n)]
+    elif kind == "binary":
+        groups = [np.flatnonzero(Y[0] == 0), np.flatnonzero(Y[0] == 1)]
+    else:
+        groups = [np.flatnonzero(row == 1) for row in Y]
+    val = []
+    for group in groups:
+        take = min(round(float(fraction) * group.size), group.size - 1)
+        val.append(rng.permutation(group)[:take])
+    val_idx = np.sort(np.concatenate(val))
+    if val_idx.size == 0:
+        raise ValueError(
+            f"early_stopping: validation_fraction={fraction} of {n} samples leaves no "
+            "validation sample; use more data or a larger fraction"
+        )
+    train_idx = np.setdiff1d(np.arange(n), val_idx)
+    return train_idx, val_idx
