@@ -1,26 +1,175 @@
-"""Command line: ``twolayer demo`` (also ``python -m twolayer``)."""
+"""The ``twolayer`` command (also ``python -m twolayer``).
+
+    twolayer demo [--plot out.png]
+    twolayer train data.csv --target COLUMN [--hidden 5 --lr 0.3 --iterations 5000] -o model.npz
+    twolayer predict model.npz data.csv [-o predictions.csv]
+    twolayer bench ...
+
+Errors in the input (missing file or column, non-numeric data, bad option
+value) print one line starting with ``twolayer: error:`` and exit with 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
+PLOT_HINT = 'the plot needs matplotlib: pip install "twolayer[plot]" (or pip install matplotlib)'
 
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit code 2."""
+
+
+# ----------------------------------------------------------------- option types
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _backend_names() -> list[str]:
+    from ._backends import BACKENDS
+
+    return ["auto", *BACKENDS]
+
+
+# ------------------------------------------------------------------------ CSV
+def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of a CSV file with a header line (comma-separated)."""
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"data file '{path}' does not exist")
+    if not path.is_file():
+        raise CLIError(f"data file '{path}' is not a file")
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if row and any(c.strip() for c in row)]
+    except UnicodeDecodeError:
+        raise CLIError(f"'{path}' is not a text CSV file (it is not UTF-8)") from None
+    except csv.Error as exc:
+        raise CLIError(f"'{path}' is not a valid CSV file: {exc}") from None
+    if not rows:
+        raise CLIError(f"'{path}' is empty: expected a header line and data rows")
+    header = [name.strip() for name in rows[0]]
+    if len(set(header)) != len(header):
+        duplicates = sorted({n for n in header if header.count(n) > 1})
+        raise CLIError(f"'{path}' has duplicate column names: {', '.join(duplicates)}")
+    body = rows[1:]
+    if not body:
+        raise CLIError(f"'{path}' has a header but no data rows")
+    for number, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise CLIError(
+                f"'{path}' line {number} has {len(row)} fields, the header has {len(header)}"
+            )
+    return header, body
+
+
+def numeric_columns(
+    path: str | Path, header: list[str], rows: list[list[str]], columns: list[str]
+) -> np.ndarray:
+    """The named columns as a float64 array of shape (n_rows, len(columns))."""
+    index = [header.index(name) for name in columns]
+    out = np.empty((len(rows), len(columns)))
+    for i, row in enumerate(rows):
+        for j, k in enumerate(index):
+            text = row[k].strip()
+            try:
+                out[i, j] = float(text)
+            except ValueError:
+                what = "an empty value" if not text else f"{text!r}, which is not a number"
+                raise CLIError(
+                    f"'{path}' line {i + 2}, column '{columns[j]}': {what} "
+                    "(feature columns must be numeric)"
+                ) from None
+            if not np.isfinite(out[i, j]):
+                raise CLIError(
+                    f"'{path}' line {i + 2}, column '{columns[j]}': {text!r} is not finite"
+                )
+    return out
+
+
+def _labels(values: list[str]) -> np.ndarray:
+    """Target labels: numbers when every value is one, otherwise the strings."""
+    try:
+        numbers = np.array([float(v) for v in values])
+    except ValueError:
+        return np.array(values)
+    if np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)):
+        return numbers.astype(np.int64)
+    return numbers
+
+
+def _writable(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise CLIError(f"cannot write {what} '{path}': directory '{parent}' does not exist")
+    if path.is_dir():
+        raise CLIError(f"cannot write {what} '{path}': it is a directory")
+    return path
+
+
+# ----------------------------------------------------------------------- demo
 def _demo(args: argparse.Namespace) -> int:
     import twolayer
+    from twolayer._backends import load_backend, resolve_backend
     from twolayer.datasets import make_moons
 
+    plot_path = None
+    if args.plot is not None:
+        plot_path = _writable(args.plot, "the plot")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CLIError(PLOT_HINT) from None
+
     X, Y = make_moons(n_samples=500, noise=0.2, seed=args.data_seed)
-    backend = args.backend
+    name = resolve_backend(args.backend)
     started = time.perf_counter()
-    params, costs = twolayer.fit(X, Y, 0.3, 5, args.iterations, backend=backend)
-    elapsed = time.perf_counter() - started
+    load_backend(name)  # loading the extension or Numba's cache is not training time
+    loading = time.perf_counter() - started
+
+    def timed(backend: str) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
+        started = time.perf_counter()
+        params, costs = twolayer.fit(X, Y, 0.3, 5, args.iterations, backend=backend)
+        return params, costs, time.perf_counter() - started
+
+    params, costs, elapsed = timed(name)
     accuracy = float(np.mean(twolayer.predict(params, X) == Y))
-    name = backend if backend != "auto" else twolayer._backends.resolve_backend("auto")
     print("tutorial run: two moons, 500 samples, noise 0.2, lr 0.3, hidden 5")
     print(f"backend:    {name}")
     print(f"iterations: {args.iterations}")
@@ -28,30 +177,291 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"first cost: {costs[0]:.10f}")
         print(f"last cost:  {costs[-1]:.10f}")
     print(f"accuracy:   {accuracy:.4f}")
-    print(f"time:       {elapsed:.3f} s (including first-use loading)")
+    print(f"time:       {elapsed:.4f} s (plus {loading:.3f} s loading the {name} backend)")
+    if name != "numpy" and not args.no_reference:
+        _, ref_costs, ref_elapsed = timed("numpy")
+        agree = float(np.max(np.abs(ref_costs - costs) / np.abs(ref_costs))) if costs.size else 0.0
+        print(f"reference:  {ref_elapsed:.4f} s (numpy backend; costs agree to {agree:.1e})")
+        print(f"speedup:    {ref_elapsed / max(elapsed, 1e-9):.1f}x over the numpy reference")
+    if plot_path is not None:
+        _plot_demo(plot_path, X, Y, params, costs, name, accuracy)
+        print(f"plot:       {plot_path}")
     return 0
 
 
+def _plot_demo(
+    path: Path,
+    X: np.ndarray,
+    Y: np.ndarray,
+    params: dict[str, np.ndarray],
+    costs: np.ndarray,
+    backend: str,
+    accuracy: float,
+) -> None:
+    """Cost curve and decision boundary side by side (no GUI: matplotlib's Agg canvas)."""
+    from matplotlib.figure import Figure
+
+    import twolayer
+
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax_cost, ax_data = fig.subplots(1, 2)
+    ax_cost.plot(np.arange(costs.size), costs, color="tab:blue")
+    ax_cost.set(xlabel="iteration", ylabel="cost (binary cross-entropy)", yscale="log")
+    ax_cost.set_title(f"cost: {costs[0]:.4f} → {costs[-1]:.4f}" if costs.size else "cost")
+    ax_cost.grid(True, which="both", alpha=0.3)
+
+    pad = 0.5
+    xs = np.linspace(X[0].min() - pad, X[0].max() + pad, 300)
+    ys = np.linspace(X[1].min() - pad, X[1].max() + pad, 300)
+    gx, gy = np.meshgrid(xs, ys)
+    grid = np.vstack([gx.ravel(), gy.ravel()])
+    proba = twolayer.predict_proba(params, grid)[0].reshape(gx.shape)
+    filled = ax_data.contourf(gx, gy, proba, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
+    ax_data.contour(gx, gy, proba, levels=[0.5], colors="k", linewidths=1.5)
+    labels = Y[0]
+    for value, colour, name in ((0, "tab:blue", "class 0"), (1, "tab:red", "class 1")):
+        mask = labels == value
+        ax_data.scatter(X[0, mask], X[1, mask], s=12, c=colour, edgecolors="k", lw=0.3, label=name)
+    ax_data.set(xlabel="x1", ylabel="x2")
+    ax_data.set_title(f"decision boundary (accuracy {accuracy:.3f})")
+    ax_data.legend(loc="upper right")
+    fig.colorbar(filled, ax=ax_data, label="P(class 1)")
+    fig.suptitle(f"twolayer demo: two moons, hidden 5, lr 0.3, {costs.size} iterations, {backend}")
+    fig.savefig(path, dpi=110)
+
+
+# ---------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    import twolayer
+    from twolayer.estimator import TwoLayerClassifier
+
+    output = _writable(args.output, "the model")
+    header, rows = read_csv(args.data)
+    if args.target not in header:
+        raise CLIError(
+            f"column '{args.target}' is not in '{args.data}'; its columns are: {', '.join(header)}"
+        )
+    features = [name for name in header if name != args.target]
+    if not features:
+        raise CLIError(f"'{args.data}' has no feature columns besides the target '{args.target}'")
+    X = numeric_columns(args.data, header, rows, features)
+    column = header.index(args.target)
+    targets = [row[column].strip() for row in rows]
+    if any(not t for t in targets):
+        line = next(i for i, t in enumerate(targets) if not t) + 2
+        raise CLIError(f"'{args.data}' line {line}: the target column '{args.target}' is empty")
+    y = _labels(targets)
+    if y.dtype.kind == "f":
+        raise CLIError(
+            f"target column '{args.target}' holds continuous values; "
+            "it must hold class labels (integers or text)"
+        )
+    if np.unique(y).size < 2:
+        raise CLIError(f"target column '{args.target}' has a single class; need at least 2")
+    model = TwoLayerClassifier(
+        hidden_size=args.hidden,
+        learning_rate=args.lr,
+        max_iter=args.iterations,
+        backend=args.backend,
+        random_state=args.seed,
+        verbose=args.verbose,
+    )
+    started = time.perf_counter()
+    model.fit(X, y)
+    elapsed = time.perf_counter() - started
+    model.feature_names_in_ = np.array(features, dtype=object)
+    twolayer.save(model, output)
+    accuracy = float(np.mean(_predict_quietly(model, X) == y))
+    print(f"data:       {len(rows)} samples, {len(features)} features ({', '.join(features)})")
+    print(f"classes:    {', '.join(str(c) for c in model.classes_)} (target '{args.target}')")
+    print(f"training:   {model.n_iter_} iterations in {elapsed:.3f} s")
+    if model.loss_curve_.size:
+        print(f"cost:       {model.loss_curve_[0]:.6f} -> {model.loss_curve_[-1]:.6f}")
+    print(f"accuracy:   {accuracy:.4f} (on the training data)")
+    print(f"model:      {output}")
+    return 0
+
+
+def _predict_quietly(model: Any, X: np.ndarray, proba: bool = False) -> np.ndarray:
+    # The model knows its feature names (to pick CSV columns); the array passed
+    # here is already in that order, so scikit-learn's name warning is moot.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return model.predict_proba(X) if proba else model.predict(X)
+
+
+# -------------------------------------------------------------------- predict
+def _predict(args: argparse.Namespace) -> int:
+    import twolayer
+
+    model_path = Path(args.model)
+    if not model_path.exists():
+        raise CLIError(f"model file '{model_path}' does not exist")
+    output = _writable(args.output, "the predictions") if args.output else None
+    model = twolayer.load(model_path)
+    header, rows = read_csv(args.data)
+    if isinstance(model, dict):
+        n_features, names = model["W1"].shape[1], None
+    else:
+        n_features, names = model.n_features_in_, getattr(model, "feature_names_in_", None)
+    if names is not None:
+        missing = [str(n) for n in names if n not in header]
+        if missing:
+            raise CLIError(
+                f"'{args.data}' lacks the feature column(s) the model was trained on: "
+                f"{', '.join(missing)}"
+            )
+        columns = [str(n) for n in names]
+    else:  # a model saved from Python without names: every column, in order
+        columns = header
+        if len(columns) != n_features:
+            raise CLIError(
+                f"'{args.data}' has {len(columns)} columns, the model expects {n_features} features"
+            )
+    X = numeric_columns(args.data, header, rows, columns)
+    if isinstance(model, dict):
+        proba = twolayer.predict_proba(model, X.T).T
+        labels = (proba > 0.5).astype(np.int64)
+        out_header = [f"output_{i}" for i in range(proba.shape[1])]
+        out_header += [f"proba_{i}" for i in range(proba.shape[1])]
+        table = [
+            [*map(str, lab), *(f"{p:.6g}" for p in pr)]
+            for lab, pr in zip(labels, proba, strict=True)
+        ]
+    else:
+        labels = _predict_quietly(model, X)
+        proba = _predict_quietly(model, X, proba=True)
+        out_header = ["prediction", *(f"proba_{c}" for c in model.classes_)]
+        table = [
+            [str(lab) if np.ndim(lab) == 0 else " ".join(map(str, lab)), *(f"{p:.6g}" for p in pr)]
+            for lab, pr in zip(labels, proba, strict=True)
+        ]
+    if output is None:
+        _write_csv(sys.stdout, out_header, table)
+    else:
+        with output.open("w", newline="") as handle:
+            _write_csv(handle, out_header, table)
+        print(f"wrote {len(table)} predictions to {output}")
+    return 0
+
+
+def _write_csv(handle: TextIO, header: list[str], table: list[list[str]]) -> None:
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(table)
+
+
+# --------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="twolayer", description="Train two-layer tanh/sigmoid networks fast."
+        prog="twolayer",
+        description="Train two-layer tanh/sigmoid networks (full-batch gradient descent) fast.",
+        epilog="Run 'twolayer COMMAND --help' for the options of a command. "
+        "Without a command, 'twolayer' runs the demo.",
     )
-    sub = parser.add_subparsers(dest="command")
-    demo = sub.add_parser("demo", help="the tutorial's run on built-in two-moons data")
-    demo.add_argument("--backend", default="auto", help="auto, numpy, cython or numba")
-    demo.add_argument("--iterations", type=int, default=5000, help="default: 5000")
-    demo.add_argument("--data-seed", type=int, default=0, help="seed of the two-moons data")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    backends = _backend_names()
+
+    demo = sub.add_parser(
+        "demo",
+        help="the tutorial's run on built-in two-moons data, with timing",
+        description="Train the tutorial's network (two moons, 500 samples, noise 0.2, "
+        "lr 0.3, hidden 5) on the fastest backend; print the first and last cost, the "
+        "accuracy, the time and the speedup over the NumPy reference.",
+    )
+    demo.add_argument(
+        "--plot",
+        metavar="OUT.png",
+        help="save the cost curve and the decision boundary side by side "
+        '(needs matplotlib: pip install "twolayer[plot]")',
+    )
+    demo.add_argument(
+        "--backend", default="auto", choices=backends, help="default: auto (the fastest)"
+    )
+    demo.add_argument(
+        "--iterations", type=_nonnegative_int, default=5000, metavar="N", help="default: 5000"
+    )
+    demo.add_argument(
+        "--data-seed", type=_nonnegative_int, default=0, metavar="S", help="seed of the data"
+    )
+    demo.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the timing of the NumPy reference (and the speedup)",
+    )
     demo.set_defaults(handler=_demo)
+
+    train = sub.add_parser(
+        "train",
+        help="train a classifier on a CSV file and save it",
+        description="Train a TwoLayerClassifier on DATA.csv (a header line, numeric feature "
+        "columns, one target column of class labels) and save it as an .npz model file.",
+    )
+    train.add_argument("data", metavar="DATA.csv", help="training data with a header line")
+    train.add_argument(
+        "--target", required=True, metavar="COLUMN", help="name of the column holding the labels"
+    )
+    train.add_argument(
+        "-o", "--output", required=True, metavar="MODEL.npz", help="where to save the model"
+    )
+    train.add_argument(
+        "--hidden", type=_positive_int, default=5, metavar="H", help="hidden units (default: 5)"
+    )
+    train.add_argument(
+        "--lr", type=_positive_float, default=0.3, metavar="RATE", help="learning rate (0.3)"
+    )
+    train.add_argument(
+        "--iterations", type=_nonnegative_int, default=5000, metavar="N", help="default: 5000"
+    )
+    train.add_argument("--backend", default="auto", choices=backends, help="default: auto")
+    train.add_argument(
+        "--seed", type=_nonnegative_int, default=3, metavar="S", help="initial weights (3)"
+    )
+    train.add_argument("-v", "--verbose", action="store_true", help="show progress")
+    train.set_defaults(handler=_train)
+
+    predict = sub.add_parser(
+        "predict",
+        help="predict with a saved model",
+        description="Predict the labels (and class probabilities) of the rows of DATA.csv "
+        "with a model saved by 'twolayer train' or twolayer.save. The feature columns are "
+        "taken by name; other columns (such as the target) are ignored.",
+    )
+    predict.add_argument("model", metavar="MODEL.npz", help="a model file")
+    predict.add_argument("data", metavar="DATA.csv", help="data with a header line")
+    predict.add_argument(
+        "-o",
+        "--output",
+        metavar="PREDICTIONS.csv",
+        help="write the predictions here (default: print them)",
+    )
+    predict.set_defaults(handler=_predict)
+
+    try:  # `twolayer bench` lives in _bench.py
+        from ._bench import register as _register_bench
+    except ImportError:
+        pass
+    else:
+        _register_bench(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ._training import DivergenceError
+
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     if args.command is None:
-        args = parser.parse_args(["demo", *(argv or [])])
+        args = parser.parse_args(["demo", *argv])
     try:
-        return args.handler(args)
-    except (ValueError, TypeError) as exc:
+        return int(args.handler(args))
+    except (CLIError, FileNotFoundError, ValueError, TypeError) as exc:
         print(f"twolayer: error: {exc}", file=sys.stderr)
         return 2
+    except DivergenceError as exc:
+        print(f"twolayer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("twolayer: interrupted", file=sys.stderr)
+        return 130
