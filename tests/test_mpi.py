@@ -121,6 +121,7 @@ MPI_ENV = {
     "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
     "OMPI_MCA_pml": "ob1",
     "OMPI_MCA_btl": "self,sm",
+    "OMPI_MCA_mpi_yield_when_idle": "1",  # waiting ranks yield the (shared) cores
     "PMIX_MCA_ptl_tcp_if_include": "lo",
     "OMPI_MCA_rmaps_base_oversubscribe": "1",
     "OMP_NUM_THREADS": "1",
@@ -264,6 +265,27 @@ def test_divergence_raises_on_every_rank_at_the_same_iteration(tmp_path):
     assert {r["type"] for r in results} == {"DivergenceError"}
     assert [r["iteration"] for r in results] == [single.value.iteration] * 2
     assert all(r["finite_params"] for r in results)
+
+
+@needs_mpi
+def test_example_script(tmp_path):
+    example = Path(__file__).resolve().parents[1] / "examples" / "train_mpi.py"
+    if not example.exists():
+        pytest.skip("examples/ is not beside tests/")
+    cmd = [MPIRUN, "-n", "2", "--oversubscribe", "--bind-to", "none"]
+    cmd += [sys.executable, "-m", "mpi4py", str(example), "--iterations", "300"]
+    cmd += ["--save", str(tmp_path / "params.npz")]
+    proc = subprocess.run(
+        cmd, env={**os.environ, **MPI_ENV}, capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 ranks, samples per rank [250, 250], 300 iterations" in proc.stdout
+    from twolayer.datasets import make_moons
+
+    X, Y = make_moons(n_samples=500, noise=0.2, seed=0)
+    expected, _ = twolayer.fit(X, Y, 0.3, 5, 300, backend="numpy", n_threads=1)
+    with np.load(tmp_path / "params.npz") as saved:
+        assert_params_close(dict(saved), expected, rtol=1e-10)
 
 
 def test_import_twolayer_does_not_import_mpi4py():

@@ -219,33 +219,38 @@ def fit_distributed(
 
     outcome: tuple[str, int] | None = None
     local_error: BaseException | None = None
+    step, candidate = np.empty_like(theta), np.empty_like(theta)
     j = 0
     try:
-        for j in range(n_iter):
-            try:
-                if has_samples:
-                    extra[_COST] = kernels.gradient_sums(X, Y, theta, grad, n_threads)
-                else:
+        # Overflow in a diverging step is detected below, as in the single-process kernels.
+        with np.errstate(all="ignore"):
+            for j in range(n_iter):
+                try:
+                    if has_samples:
+                        extra[_COST] = kernels.gradient_sums(X, Y, theta, grad, n_threads)
+                    else:
+                        buf[:] = 0
+                    extra[_N_FAILED] = 0
+                    extra[_FAILED_RANKS] = 0
+                except Exception as exc:
+                    local_error = exc
                     buf[:] = 0
-                extra[_N_FAILED] = 0
-                extra[_FAILED_RANKS] = 0
-            except Exception as exc:
-                local_error = exc
-                buf[:] = 0
-                extra[_N_FAILED] = 1
-                extra[_FAILED_RANKS] = rank + 1
-            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-            if extra[_N_FAILED] != 0:
-                outcome = ("failed", j)
-                break
-            with np.errstate(all="ignore"):
+                    extra[_N_FAILED] = 1
+                    extra[_FAILED_RANKS] = rank + 1
+                comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+                if extra[_N_FAILED] != 0:
+                    outcome = ("failed", j)
+                    break
                 costs[j] = extra[_COST] / m
-                # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate.
-                candidate = theta - lr * (inv_m * grad)
-            if not (math.isfinite(costs[j]) and np.all(np.isfinite(candidate))):
-                outcome = ("diverged", j)
-                break
-            theta[:] = candidate
+                # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
+                # (the same roundings as ``theta - lr * (inv_m * grad)``, without temporaries).
+                np.multiply(grad, inv_m, out=step)
+                np.multiply(step, lr, out=step)
+                np.subtract(theta, step, out=candidate)
+                if not (math.isfinite(costs[j]) and np.isfinite(candidate).all()):
+                    outcome = ("diverged", j)
+                    break
+                theta, candidate = candidate, theta
     except BaseException as exc:
         if size == 1:
             raise
