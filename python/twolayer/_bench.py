@@ -268,10 +268,18 @@ def _torch_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> R
     return run
 
 
-def missing_reason(name: str) -> str | None:
-    """Why runner ``name`` cannot run here, or None when it can."""
+def has_module(name: str) -> bool:
+    """Whether ``name`` can be imported (without importing it)."""
     import importlib.util
 
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):  # ValueError: sys.modules[name] is None
+        return False
+
+
+def missing_reason(name: str) -> str | None:
+    """Why runner ``name`` cannot run here, or None when it can."""
     from ._backends import BACKENDS, available_backends
 
     if name in BACKENDS:
@@ -279,8 +287,7 @@ def missing_reason(name: str) -> str | None:
             return None
         return f"backend {name!r} is not available in this installation"
     if name in COMPARATORS:
-        module = {"sklearn": "sklearn", "torch": "torch"}[name]
-        if importlib.util.find_spec(module) is None:
+        if not has_module(name):
             return f"not installed: {INSTALL_HINTS[name]}"
         return None
     return f"unknown runner {name!r}"
@@ -889,11 +896,8 @@ def run_cli(args: argparse.Namespace) -> int:
         if name not in BACKENDS:
             raise ValueError(f"--backends takes {','.join(BACKENDS)}; got {name!r}")
     names = ["numpy", *(b for b in backends if b != "numpy"), *args.compare]
-    if args.plot:
-        import importlib.util
-
-        if importlib.util.find_spec("matplotlib") is None:
-            raise ValueError(f"--plot needs matplotlib: {PLOT_HINT}")
+    if args.plot and not has_module("matplotlib"):
+        raise ValueError(f"--plot needs matplotlib: {PLOT_HINT}")
     dtype = np.dtype(args.dtype)
     quiet = args.json
     notes = []

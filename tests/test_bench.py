@@ -1,0 +1,187 @@
+"""``twolayer bench`` (python/twolayer/_bench.py) on tiny workloads: the table, --json, errors.
+
+No timing is asserted: only that the report is complete, consistent and parses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import twolayer
+from twolayer import _bench
+
+TINY = ["--n-samples", "60", "--iterations", "10", "--repeat", "2", "--quick-rates"]
+
+
+def bench(*args: str, code: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m twolayer._bench ARGS`` (or ``code`` run with ARGS in sys.argv)."""
+    command = (
+        [sys.executable, "-m", "twolayer._bench"] if code is None else [sys.executable, "-c", code]
+    )
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param([], id="backends-with-memory"),
+        # Importing torch twice more (one memory subprocess) would double this test's time.
+        pytest.param(["--compare", "sklearn,torch", "--no-memory"], id="comparators"),
+    ],
+)
+def test_json_report(extra: list[str]) -> None:
+    proc = bench(*TINY, "--json", *extra)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["version"] == 1
+    assert report["settings"]["dtype"] == "float64"
+    assert report["settings"]["threads"] == 1
+    assert all(report["rates"][k] > 0 for k in report["rates"])
+    [point] = report["points"]
+    assert point["workload"]["n_samples"] == 60
+    backends = [b for b in twolayer.available_backends() if b != "numpy"]
+    results = {e["name"]: e for e in point["results"]}
+    comparators = ["sklearn", "torch"] if extra else []
+    assert list(results) == ["numpy", *backends, *comparators]
+    assert results["numpy"]["speedup"] == 1.0
+    for name, entry in results.items():
+        if name in ("sklearn", "torch") and entry["status"] == "missing":
+            assert "pip install" in entry["reason"]  # reported, not fatal
+            continue
+        assert entry["status"] == "ok", entry
+        assert len(entry["times_s"]) == 2
+        assert entry["time_per_iter_s"] > 0
+        assert entry["roofline_fraction"] > 0
+        # The same start and iterations everywhere: the same computation, the same last cost.
+        assert entry["cost_rel_diff"] < 1e-7, name
+        if "--no-memory" in extra:
+            assert "memory" not in entry
+            continue
+        memory = entry["memory"]
+        assert "error" not in memory, memory
+        assert memory["rss_bytes"] >= 0
+        assert memory["traced_bytes"] >= 0
+        assert memory["x_bytes"] == 60 * 2 * 8
+        assert memory["method"] in ("VmHWM", "ru_maxrss")
+
+
+def test_table_lists_every_backend_with_ratios() -> None:
+    proc = bench(*TINY, "--no-memory")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("runner"))
+    assert "time/iter" in lines[header]
+    assert "speedup" in lines[header]
+    assert "of bound" in lines[header]
+    rows = {line.split()[0]: line for line in lines[header + 1 :] if line.strip()}
+    assert "1.00x" in rows["numpy"]
+    for backend in twolayer.available_backends():
+        assert backend in rows
+    assert "roofline bound" in proc.stdout
+    assert 'pip install "twolayer[plot]"' in proc.stdout  # how to get the chart
+
+
+def test_scaling_json_float32_two_threads() -> None:
+    proc = bench(
+        *TINY, "--scale", "hidden", "--values", "2,4", "--dtype", "float32", "--threads", "2",
+        "--no-memory", "--json", "--backends", "numpy",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["settings"] == {
+        "dtype": "float32", "threads": 2, "repeat": 2, "scale": "hidden", "runners": ["numpy"],
+    }  # fmt: skip
+    assert [p["workload"]["hidden"] for p in report["points"]] == [2, 4]
+    for p in report["points"]:
+        n, f, h = 60, 2, p["workload"]["hidden"]
+        assert p["work_per_iteration"]["multiply_adds"] == n * h * (2 * f + 3)
+        assert p["work_per_iteration"]["x_bytes"] == n * f * 4
+        assert p["results"][0]["cost_rel_diff"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--compare", "nosuch"], "--compare takes"),
+        (["--backends", "fortran"], "--backends takes"),
+        (["--values", "3"], "--values needs --scale"),
+        (["--learning-rate", "-1"], "--learning-rate must be > 0"),
+    ],
+)
+def test_bad_arguments_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _bench.main([*TINY, "--no-memory", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plot_without_matplotlib_says_how_to_get_it() -> None:
+    code = (
+        "import sys; sys.modules['matplotlib'] = None\n"
+        "from twolayer._bench import main; sys.exit(main(sys.argv[1:]))"
+    )
+    proc = bench(*TINY, "--no-memory", "--plot", "out.png", code=code)
+    assert proc.returncode == 2
+    assert 'pip install "twolayer[plot]"' in proc.stderr
+
+
+def test_plot_writes_png(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "bench.png"
+    assert _bench.main([*TINY, "--no-memory", "--json", "--plot", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_has_bench_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
+    from twolayer import cli
+
+    args = ["bench", *TINY, "--no-memory", "--json", "--backends", "numpy"]
+    assert cli.main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["points"][0]["results"][0]["name"] == "numpy"
+
+
+def test_python_m_twolayer_bench_help() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "twolayer", "bench", "--help"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "--compare" in proc.stdout
+
+
+def test_work_and_roofline() -> None:
+    wl = _bench.Workload("w", n_samples=10, n_features=3, hidden=4, n_outputs=2,
+                         iterations=1, learning_rate=0.1)  # fmt: skip
+    work = wl.work(8)
+    assert work == {"multiply_adds": 10 * 4 * (6 + 6), "tanh": 40, "exp": 20, "log1p": 20,
+                    "x_bytes": 240}  # fmt: skip
+    rates = {"multiply_adds_per_s": 1e9, "tanh_per_s": 1e9, "exp_per_s": 1e9,
+             "log1p_per_s": 1e9, "bytes_per_s": 1.0}  # fmt: skip
+    assert _bench.roofline(work, rates)["limit"] == "memory"
+    assert _bench.roofline(work, rates)["bound_s"] == 240.0
+    rates["bytes_per_s"] = 1e12
+    bound = _bench.roofline(work, rates)
+    assert bound["limit"] == "multiply_adds"
+    assert np.isclose(bound["bound_s"], (480 + 80) / 1e9)
+
+
+def test_workload_data_is_deterministic() -> None:
+    wl = _bench.WORKLOADS["large"]
+    small = _bench.Workload(**{**wl.__dict__, "n_samples": 50})
+    X1, Y1 = small.data(np.dtype(np.float32))
+    X2, Y2 = small.data(np.dtype(np.float32))
+    assert X1.shape == (20, 50) and Y1.shape == (1, 50)
+    assert X1.dtype == np.float32
+    np.testing.assert_array_equal(X1, X2)
+    np.testing.assert_array_equal(Y1, Y2)
+    X, Y = _bench.WORKLOADS["tutorial"].data(np.dtype(np.float64))
+    assert X.shape == (2, 500)
+    assert set(np.unique(Y)) == {0.0, 1.0}
