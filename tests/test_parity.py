@@ -62,7 +62,11 @@ def test_float32_within_float32_accuracy(backend, n_features, hidden, n_outputs,
     params, costs = twolayer.fit(X.astype(np.float32), Y, 0.5, hidden, 100, backend=backend)
     assert costs.dtype == np.float32
     assert relative_error(costs, expected_costs) < 1e-4
-    assert_params_close(params, expected, 1e-3)
+    # Relative to the scale of all parameters: a bias near 0 has no relative accuracy
+    # in float32 (NumPy's own float32 fit misses such a b2 by 3e-4 relative).
+    packed = np.concatenate([params[k].ravel() for k in expected])
+    packed_expected = np.concatenate([expected[k].ravel() for k in expected])
+    assert relative_error(packed, packed_expected) < 1e-4
 
 
 @pytest.mark.parametrize("backend", COMPILED)

@@ -28,18 +28,40 @@ Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names).
 """
 
 from cython.parallel cimport prange
-from libc.math cimport isfinite
+from libc.math cimport fabs, isfinite
 from libc.string cimport memcpy
 
 import numpy as np
 
-cdef extern from "_fastmath.h" nogil:
+cdef extern from "_tile.h" nogil:
     double tl_exp_neg(double x)
     float tl_exp_negf(float x)
     double tl_tanh(double x)
     float tl_tanhf(float x)
     double tl_log1p_unit(double e)
     float tl_log1p_unitf(float e)
+    double tl_log_loss(double z, double y, double e)
+    float tl_log_lossf(float z, float y, float e)
+    double tl_sigmoid(double z, double e)
+    float tl_sigmoidf(float z, float e)
+    void tl_combine_rows(const double* weights, Py_ssize_t stride, const double* rows,
+                         Py_ssize_t n_rows, double bias, double* out)
+    void tl_combine_rowsf(const float* weights, Py_ssize_t stride, const float* rows,
+                          Py_ssize_t n_rows, float bias, float* out)
+    void tl_tanh_tile(double* row)
+    void tl_tanh_tilef(float* row)
+    void tl_output_tile(double* row, const double* y, double* loss, Py_ssize_t count)
+    void tl_output_tilef(float* row, const float* y, float* loss, Py_ssize_t count)
+    void tl_tanh_backward_tile(double* row, const double* a)
+    void tl_tanh_backward_tilef(float* row, const float* a)
+    void tl_lane_dot(const double* u, const double* v, double* acc)
+    void tl_lane_dotf(const float* u, const float* v, float* acc)
+    void tl_lane_sum(const double* u, double* acc)
+    void tl_lane_sumf(const float* u, float* acc)
+    enum:
+        TL_TILE
+        TL_LANES
+
 
 ctypedef fused floating:
     float
@@ -52,8 +74,8 @@ TILES_PER_BLOCK = 32
 BLOCK = TILE * TILES_PER_BLOCK
 
 cdef enum:
-    _TILE = 64
-    _LANES = 8
+    _TILE = TL_TILE
+    _LANES = TL_LANES
     _TILES_PER_BLOCK = 32
     _BLOCK = _TILE * _TILES_PER_BLOCK
 
@@ -81,35 +103,77 @@ cdef inline floating _log1p_unit(floating e) noexcept nogil:
         return tl_log1p_unitf(e)
 
 
-cdef inline floating _loss_and_residual(floating z, floating y, floating* residual) noexcept nogil:
-    """Binary cross-entropy from the logit z, and residual = sigmoid(z) - y.
+cdef inline floating _log_loss(floating z, floating y, floating e) noexcept nogil:
+    """Binary cross-entropy of sigmoid(z) against y, given e = exp(-|z|); never log(0)."""
+    if floating is double:
+        return tl_log_loss(z, y, e)
+    else:
+        return tl_log_lossf(z, y, e)
 
-    loss = max(z, 0) - y z + log1p(exp(-|z|)) never takes log(0), and
-    sigmoid uses exp(-|z|) <= 1 on both sides, so neither overflows.
-    """
-    cdef floating a = -z if z < 0 else z
-    cdef floating e = _exp_neg(-a)
-    cdef floating inv = 1 / (1 + e)
-    cdef floating s = inv if z >= 0 else e * inv
-    residual[0] = s - y
-    return (z if z > 0 else 0) - y * z + _log1p_unit(e)
+
+cdef inline floating _sigmoid(floating z, floating e) noexcept nogil:
+    """sigmoid(z) given e = exp(-|z|); no overflow on either side."""
+    if floating is double:
+        return tl_sigmoid(z, e)
+    else:
+        return tl_sigmoidf(z, e)
+
+
+cdef inline floating _loss_and_residual(floating z, floating y, floating* residual) noexcept nogil:
+    """Binary cross-entropy from the logit z, and residual = sigmoid(z) - y."""
+    cdef floating e = _exp_neg(-fabs(z))
+    residual[0] = _sigmoid(z, e) - y
+    return _log_loss(z, y, e)
 
 
 # ---------------------------------------------------------------- tile helpers
+# Thin typed wrappers over _tile.h (see there for what each does and why it is C).
+
+cdef inline void _combine_rows(const floating* weights, Py_ssize_t stride, const floating* rows,
+                               Py_ssize_t n_rows, floating bias, floating* out) noexcept nogil:
+    """out = bias + sum over r of weights[r * stride] * rows[r]: one tile of a layer product."""
+    if floating is double:
+        tl_combine_rows(weights, stride, rows, n_rows, bias, out)
+    else:
+        tl_combine_rowsf(weights, stride, rows, n_rows, bias, out)
+
+
+cdef inline void _tanh_tile(floating* row) noexcept nogil:
+    if floating is double:
+        tl_tanh_tile(row)
+    else:
+        tl_tanh_tilef(row)
+
+
+cdef inline void _output_tile(floating* row, const floating* y, floating* loss,
+                              Py_ssize_t count) noexcept nogil:
+    """Logits in row -> residuals sigmoid(z) - y in row and losses in loss; padding zeroed."""
+    if floating is double:
+        tl_output_tile(row, y, loss, count)
+    else:
+        tl_output_tilef(row, y, loss, count)
+
+
+cdef inline void _tanh_backward_tile(floating* row, const floating* a) noexcept nogil:
+    if floating is double:
+        tl_tanh_backward_tile(row, a)
+    else:
+        tl_tanh_backward_tilef(row, a)
+
 
 cdef inline void _lane_dot(const floating* u, const floating* v, floating* acc) noexcept nogil:
     """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l."""
-    cdef Py_ssize_t s, l
-    for s in range(_TILE // _LANES):
-        for l in range(_LANES):
-            acc[l] += u[s * _LANES + l] * v[s * _LANES + l]
+    if floating is double:
+        tl_lane_dot(u, v, acc)
+    else:
+        tl_lane_dotf(u, v, acc)
 
 
 cdef inline void _lane_sum(const floating* u, floating* acc) noexcept nogil:
-    cdef Py_ssize_t s, l
-    for s in range(_TILE // _LANES):
-        for l in range(_LANES):
-            acc[l] += u[s * _LANES + l]
+    if floating is double:
+        tl_lane_sum(u, acc)
+    else:
+        tl_lane_sumf(u, acc)
 
 
 cdef inline void _gather_tile(
@@ -168,7 +232,7 @@ cdef void _block_sums(
     cdef floating* g_b2 = g_W2 + o * h * _LANES
     cdef floating* g_cost = g_b2 + o * _LANES
     cdef Py_ssize_t i, j, k, s, l, tile, t0, count
-    cdef floating w, total
+    cdef floating total
     cdef floating* row
 
     for i in range((n_params + 1) * _LANES):
@@ -182,30 +246,14 @@ cdef void _block_sums(
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
         for j in range(h):
-            row = a1 + j * _TILE
-            for s in range(_TILE):
-                row[s] = b1[j]
-            for k in range(f):
-                w = W1[j * f + k]
-                for s in range(_TILE):
-                    row[s] += w * xt[k * _TILE + s]
-            for s in range(_TILE):
-                row[s] = _tanh(row[s])
+            _combine_rows(&W1[j * f], 1, xt, f, b1[j], &a1[j * _TILE])
+            _tanh_tile(&a1[j * _TILE])
 
         # Output layer: logits, loss and residual dy = sigmoid(z) - y.
         for i in range(o):
             row = dy + i * _TILE
-            for s in range(_TILE):
-                row[s] = b2[i]
-            for j in range(h):
-                w = W2[i * h + j]
-                for s in range(_TILE):
-                    row[s] += w * a1[j * _TILE + s]
-            for s in range(_TILE):
-                loss[s] = _loss_and_residual(row[s], yt[i * _TILE + s], &row[s])
-            for s in range(count, _TILE):      # padded samples contribute nothing
-                row[s] = 0
-                loss[s] = 0
+            _combine_rows(&W2[i * h], 1, a1, h, b2[i], row)
+            _output_tile(row, &yt[i * _TILE], loss, count)
             _lane_sum(loss, g_cost)
             _lane_sum(row, &g_b2[i * _LANES])
             for j in range(h):
@@ -214,14 +262,8 @@ cdef void _block_sums(
         # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2).
         for j in range(h):
             row = dz + j * _TILE
-            for s in range(_TILE):
-                row[s] = 0
-            for i in range(o):
-                w = W2[i * h + j]
-                for s in range(_TILE):
-                    row[s] += w * dy[i * _TILE + s]
-            for s in range(_TILE):
-                row[s] *= 1 - a1[j * _TILE + s] * a1[j * _TILE + s]
+            _combine_rows(&W2[j], h, dy, o, 0, row)
+            _tanh_backward_tile(row, &a1[j * _TILE])
             _lane_sum(row, &g_b1[j * _LANES])
             for k in range(f):
                 _lane_dot(row, &xt[k * _TILE], &g_W1[(j * f + k) * _LANES])

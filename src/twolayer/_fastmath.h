@@ -26,83 +26,104 @@ static inline int64_t tl_double_to_bits(double d) { int64_t i; memcpy(&i, &d, 8)
 static inline float tl_bits_to_float(int32_t i) { float f; memcpy(&f, &i, 4); return f; }
 static inline int32_t tl_float_to_bits(float f) { int32_t i; memcpy(&i, &f, 4); return i; }
 
-/* exp(x) for x <= 0, Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2.
- * x is clamped at -708 so that 2^n stays a normal number: exp(-708) ~ 3e-308
- * stands in for anything smaller, an absolute error below 1e-307. */
-static inline double tl_exp_neg(double x) {
+/* Range reduction shared by exp and expm1 (x <= 0): x = n ln2 + r with
+ * |r| <= ln2/2 (Cody-Waite: n * ln2_hi is exact), and *scale = 2^n built from
+ * the exponent bits. x is clamped at -708 so that 2^n stays a normal number:
+ * exp(-708) ~ 3e-308 stands in for anything smaller (absolute error < 1e-307). */
+static inline double tl_reduce(double x, double* scale) {
     const double magic = 6755399441055744.0;          /* 1.5 * 2^52: adding it rounds to an integer */
     x = x < -708.0 ? -708.0 : x;
     double t = x * 1.4426950408889634 + magic;         /* log2(e) */
     double n = t - magic;
     int64_t ni = tl_double_to_bits(t) - tl_double_to_bits(magic);
-    double r = x - n * 6.93147180369123816490e-01;     /* ln2 high part: n * hi is exact */
-    r = r - n * 1.90821492927058770002e-10;            /* ln2 low part */
-    /* Taylor polynomial of degree 13 on |r| <= 0.347: truncation < 2e-18 relative. */
-    double p = 1.6059043836821614e-10;
-    p = p * r + 2.0876756987868099e-09;
-    p = p * r + 2.5052108385441720e-08;
-    p = p * r + 2.7557319223985888e-07;
-    p = p * r + 2.7557319223985893e-06;
-    p = p * r + 2.4801587301587302e-05;
-    p = p * r + 1.9841269841269841e-04;
-    p = p * r + 1.3888888888888889e-03;
-    p = p * r + 8.3333333333333332e-03;
-    p = p * r + 4.1666666666666664e-02;
-    p = p * r + 1.6666666666666666e-01;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    return p * tl_bits_to_double((ni + 1023) << 52);
+    *scale = tl_bits_to_double((ni + 1023) << 52);
+    double r = x - n * 6.93147180369123816490e-01;     /* ln2 high part */
+    return r - n * 1.90821492927058770002e-10;         /* ln2 low part */
 }
 
-static inline float tl_exp_negf(float x) {
+/* expm1(r) on |r| <= 0.347: r + r^2 (1/2! + r/3! + ... + r^11/13!), the Taylor
+ * series to degree 13 (truncation < 2e-16 of the result). Keeping r outside the
+ * polynomial keeps full relative accuracy for tiny r. */
+static inline double tl_expm1_kernel(double r) {
+    double q = 1.6059043836821614e-10;
+    q = q * r + 2.0876756987868099e-09;
+    q = q * r + 2.5052108385441720e-08;
+    q = q * r + 2.7557319223985888e-07;
+    q = q * r + 2.7557319223985893e-06;
+    q = q * r + 2.4801587301587302e-05;
+    q = q * r + 1.9841269841269841e-04;
+    q = q * r + 1.3888888888888889e-03;
+    q = q * r + 8.3333333333333332e-03;
+    q = q * r + 4.1666666666666664e-02;
+    q = q * r + 1.6666666666666666e-01;
+    q = q * r + 0.5;
+    return r + r * r * q;
+}
+
+/* exp(x) for x <= 0. */
+static inline double tl_exp_neg(double x) {
+    double scale;
+    double r = tl_reduce(x, &scale);
+    return scale + scale * tl_expm1_kernel(r);
+}
+
+/* expm1(x) for x <= 0: 2^n (1 + p) - 1 = (2^n - 1) + 2^n p. For n = 0 that is p
+ * itself (no cancellation near 0); for n <= -1, 2^n - 1 is exact and the sum
+ * is at least 1/2 in magnitude. */
+static inline double tl_expm1_neg(double x) {
+    double scale;
+    double r = tl_reduce(x, &scale);
+    return (scale - 1.0) + scale * tl_expm1_kernel(r);
+}
+
+static inline float tl_reducef(float x, float* scale) {
     const float magic = 12582912.0f;                   /* 1.5 * 2^23 */
     x = x < -87.0f ? -87.0f : x;
     float t = x * 1.44269504088896341f + magic;
     float n = t - magic;
     int32_t ni = tl_float_to_bits(t) - tl_float_to_bits(magic);
+    *scale = tl_bits_to_float((ni + 127) << 23);
     float r = x - n * 0.693359375f;                    /* Cephes' split of ln2 */
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;                        /* Cephes expf minimax polynomial */
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    return p * tl_bits_to_float((ni + 127) << 23);
+    return r - n * -2.12194440e-4f;
 }
 
-/* tanh: for |x| < 0.625 Cephes' rational x + x^3 P(x^2)/Q(x^2) (no cancellation
- * near 0); above, (1 - t)/(1 + t) with t = exp(-2|x|) <= 0.29, where 1 - t loses
- * nothing. Saturates to exactly +-1 for large |x| because t underflows to ~0. */
+static inline float tl_expm1_kernelf(float r) {
+    float q = 1.9875691500e-4f;                        /* Cephes expf minimax polynomial */
+    q = q * r + 1.3981999507e-3f;
+    q = q * r + 8.3334519073e-3f;
+    q = q * r + 4.1665795894e-2f;
+    q = q * r + 1.6666665459e-1f;
+    q = q * r + 5.0000001201e-1f;
+    return r + r * r * q;
+}
+
+static inline float tl_exp_negf(float x) {
+    float scale;
+    float r = tl_reducef(x, &scale);
+    return scale + scale * tl_expm1_kernelf(r);
+}
+
+static inline float tl_expm1_negf(float x) {
+    float scale;
+    float r = tl_reducef(x, &scale);
+    return (scale - 1.0f) + scale * tl_expm1_kernelf(r);
+}
+
+/* tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored. One formula for
+ * every x: m keeps full relative accuracy near 0, 2 + m lies in [1, 2], and for
+ * |x| > 19 m rounds to -1 so tanh saturates to exactly +-1. */
 static inline double tl_tanh(double x) {
     double a = x < 0 ? -x : x;
-    double z = x * x;
-    double p = (-9.64399179425052238628e-1 * z - 9.92877231001918586564e1) * z
-               - 1.61468768441708447952e3;
-    double q = ((z + 1.12811678491632931402e2) * z + 2.23548839060100448583e3) * z
-               + 4.84406305325125486048e3;
-    double small = x + x * z * (p / q);
-    double t = tl_exp_neg(-2.0 * a);
-    double large = (1.0 - t) / (1.0 + t);
-    large = x < 0 ? -large : large;
-    return a < 0.625 ? small : large;
+    double m = tl_expm1_neg(-2.0 * a);
+    double t = -m / (2.0 + m);
+    return x < 0 ? -t : t;
 }
 
 static inline float tl_tanhf(float x) {
     float a = x < 0 ? -x : x;
-    float z = x * x;
-    float p = -5.70498872745e-3f;                      /* Cephes tanhf polynomial */
-    p = p * z + 2.06390887954e-2f;
-    p = p * z - 5.37397155531e-2f;
-    p = p * z + 1.33314422036e-1f;
-    p = p * z - 3.33332819422e-1f;
-    float small = p * z * x + x;
-    float t = tl_exp_negf(-2.0f * a);
-    float large = (1.0f - t) / (1.0f + t);
-    large = x < 0 ? -large : large;
-    return a < 0.625f ? small : large;
+    float m = tl_expm1_negf(-2.0f * a);
+    float t = -m / (2.0f + m);
+    return x < 0 ? -t : t;
 }
 
 /* log1p(e) for e in [0, 1] (fdlibm's log kernel). With f = e, or for e > sqrt(2)-1
@@ -133,6 +154,25 @@ static inline float tl_log1p_unitf(float e) {
              + z * 0.24279078841f)));
     float hfsq = 0.5f * f * f;
     return k * 0.693359375f + (f - (hfsq - (s * (hfsq + R) + k * -2.12194440e-4f)));
+}
+
+/* Per-point pieces of the output layer, given e = exp(-|z|) <= 1.
+ * Loss: max(z, 0) - y z + log1p(e), the binary cross-entropy of sigmoid(z)
+ * written so that it never takes log(0). Sigmoid: 1/(1 + e) for z >= 0 and
+ * e/(1 + e) below, so neither side overflows. */
+static inline double tl_log_loss(double z, double y, double e) {
+    return (z > 0 ? z : 0.0) - y * z + tl_log1p_unit(e);
+}
+static inline float tl_log_lossf(float z, float y, float e) {
+    return (z > 0 ? z : 0.0f) - y * z + tl_log1p_unitf(e);
+}
+static inline double tl_sigmoid(double z, double e) {
+    double inv = 1.0 / (1.0 + e);
+    return z >= 0 ? inv : e * inv;
+}
+static inline float tl_sigmoidf(float z, float e) {
+    float inv = 1.0f / (1.0f + e);
+    return z >= 0 ? inv : e * inv;
 }
 
 #endif

@@ -1,0 +1,34 @@
+/*
+ * Tile primitives of the training kernels, for float and double.
+ *
+ * A tile is TL_TILE samples; every row of a tile (one feature, hidden unit or
+ * output over those samples) is contiguous. These loops live in C rather than
+ * in the .pyx because C can say `restrict`: with it the compiler keeps a whole
+ * tile row in vector registers across a layer product, which Cython's output
+ * (no aliasing information) does not get.
+ *
+ * _tile_impl.h holds the code once; it is included once per type.
+ * Numba mirror: python/twolayer/_numba_kernels.py (same names without tl_).
+ */
+#ifndef TWOLAYER_TILE_H
+#define TWOLAYER_TILE_H
+
+#include <stddef.h>
+#include "_fastmath.h"
+
+#define TL_TILE 64   /* samples per tile */
+#define TL_LANES 8   /* independent partial sums per sum over samples */
+
+#define TL_T double
+#define TL_NAME(name) name
+#include "_tile_impl.h"
+#undef TL_T
+#undef TL_NAME
+
+#define TL_T float
+#define TL_NAME(name) name##f
+#include "_tile_impl.h"
+#undef TL_T
+#undef TL_NAME
+
+#endif

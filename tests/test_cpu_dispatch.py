@@ -1,0 +1,56 @@
+"""Every SIMD build of the Cython kernels this CPU can run agrees with the reference."""
+
+import importlib
+import importlib.util
+
+import numpy as np
+import pytest
+from conftest import relative_error
+
+from twolayer import _cpu
+from twolayer._params import Layout, initial_parameters
+
+
+def _runnable_variants():
+    features = _cpu._cpu_features()
+    for suffix, needs in _cpu._VARIANTS:
+        name = _cpu._BASE + suffix
+        if importlib.util.find_spec(name) and all(features.get(f, False) for f in needs):
+            yield name
+
+
+VARIANTS = list(_runnable_variants())
+
+
+def test_the_baseline_build_is_installed_and_selected_last():
+    assert _cpu._BASE in VARIANTS
+    assert _cpu.selected_variant() == VARIANTS[0]  # the widest runnable one
+
+
+@pytest.mark.parametrize("forced", ["baseline", "avx2"])
+def test_forcing_a_narrower_build(forced, monkeypatch):
+    monkeypatch.setenv("TWOLAYER_CPU_FEATURES", forced)
+    selected = _cpu.selected_variant()
+    if forced == "baseline":
+        assert selected == _cpu._BASE
+    else:
+        assert not selected.endswith("_avx512")
+
+
+@pytest.mark.parametrize("module_name", VARIANTS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_variant_matches_reference(module_name, dtype, moons):
+    kernels = importlib.import_module(module_name)
+    reference = importlib.import_module("twolayer._reference")
+    X, Y = (a.astype(dtype) for a in moons)
+    layout = Layout(2, 5, 1)
+    results = []
+    for module in (reference, kernels):
+        theta = initial_parameters(layout, np.dtype(dtype), 3)
+        costs = np.empty(500, dtype)
+        assert module.train_chunk(X, Y, theta, 0.3, costs, 1) == 500
+        results.append((theta, costs))
+    (ref_theta, ref_costs), (theta, costs) = results
+    tol = 1e-11 if dtype == np.float64 else 1e-4
+    assert relative_error(costs, ref_costs) < tol
+    assert relative_error(theta, ref_theta) < tol
