@@ -5,8 +5,8 @@ import importlib.util
 
 import numpy as np
 import pytest
-from conftest import relative_error
 
+from conftest import relative_error
 from twolayer import _cpu
 from twolayer._params import Layout, initial_parameters
 
