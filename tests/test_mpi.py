@@ -88,7 +88,16 @@ def _worker(argv: list[str]) -> int:
         raise RuntimeError("rank 1 gave up before calling fit")
 
     try:
-        params, costs = twolayer.fit(X, Y, lr, HIDDEN, ITERATIONS, **kwargs)
+        if scenario in ("warm", "init_mismatch"):  # continue from given parameters
+            init, _ = twolayer.fit(X, Y, lr, HIDDEN, ITERATIONS // 2, **kwargs)
+            if scenario == "init_mismatch" and rank == 1:
+                init["b2"] += 1e-12
+            params, costs = tmpi.fit_distributed(
+                X, Y, lr, HIDDEN, ITERATIONS - ITERATIONS // 2, backend="auto",
+                dtype=None, seed=None, init_params=init, **kwargs,
+            )
+        else:
+            params, costs = twolayer.fit(X, Y, lr, HIDDEN, ITERATIONS, **kwargs)
     except Exception as exc:
         info = {"rank": rank, "type": type(exc).__name__, "message": str(exc)}
         if isinstance(exc, twolayer.DivergenceError):
@@ -187,6 +196,29 @@ def test_matches_single_process_fit(tmp_path, cuts, backend):
     assert_params_close(got, expected_params, rtol=1e-10)
     assert relative_error(ranks[0]["costs"], expected_costs) <= 1e-10
     assert ranks[0]["costs"][-1] < ranks[0]["costs"][0]  # it did learn
+
+
+@needs_mpi
+def test_init_params_continue_the_fit(tmp_path):
+    # For warm starts: ITERATIONS/2 then ITERATIONS/2 more from the result = ITERATIONS.
+    code, results, output = _mpirun(2, ["warm"], tmp_path)
+    assert code == 0, output
+    assert [r["type"] for r in results] == [None, None], output
+    expected_params, expected_costs = _oracle()
+    with np.load(tmp_path / "rank1.npz") as saved:
+        got = dict(saved)
+    assert_params_close({k: got[k] for k in expected_params}, expected_params, rtol=1e-10)
+    assert relative_error(got["costs"], expected_costs[ITERATIONS // 2 :]) <= 1e-10
+
+
+@needs_mpi
+def test_different_init_params_raise_on_every_rank(tmp_path):
+    code, results, output = _mpirun(2, ["init_mismatch"], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"ValueError"}
+    assert results[0]["message"] == results[1]["message"]
+    assert "the ranks must agree on initial_parameters" in results[0]["message"]
 
 
 @needs_mpi

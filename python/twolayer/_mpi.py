@@ -14,7 +14,8 @@ Protocol, so that no rank is ever left waiting:
 * Agreement (once, before training): each rank validates its local data and
   arguments and the ranks ``allgather`` a small record (the local error if any,
   n_features, n_outputs, resolved dtype, learning_rate, hidden_size,
-  number_of_iterations, seed, local sample count). A local error on any rank,
+  number_of_iterations, seed, a digest of the initial parameters, local sample
+  count). A local error on any rank,
   or any disagreement, raises the same exception with the same message on
   every rank. The backend and n_threads may differ between ranks (they do not
   change the reduced sums beyond rounding, and every rank uses the same sums).
@@ -36,6 +37,7 @@ mpi4py is imported here only, and this module only when ``comm`` is given.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import sys
 import traceback
@@ -57,6 +59,7 @@ _AGREED = (
     "hidden_size",
     "number_of_iterations",
     "seed",
+    "initial_parameters",
 )
 # Extra slots after the gradient in the reduced buffer.
 _COST, _N_FAILED, _FAILED_RANKS = 0, 1, 2
@@ -117,6 +120,7 @@ def _local_setup(
     n_threads: Any,
     seed: Any,
     unsupported: Sequence[str],
+    init_params: dict[str, np.ndarray] | None,
 ) -> tuple[dict[str, Any], Any]:
     """Validate this rank's arguments; return (record to share, local state)."""
     if unsupported:
@@ -138,7 +142,16 @@ def _local_setup(
     v.check_model_size(record["hidden_size"], X.shape[0], Y.shape[0])
     n_threads = v.check_n_threads(n_threads)
     kernels = load_backend(resolve_backend(backend))
-    return record, (X, Y, kernels, n_threads)
+    layout = Layout(X.shape[0], record["hidden_size"], Y.shape[0])
+    if init_params is None:
+        theta = initial_parameters(layout, X.dtype, record["seed"])
+    else:
+        from ._training import _initial_from
+
+        theta = _initial_from(init_params, layout, X.dtype)
+    # Ranks compare a digest, not the parameters: equal digests mean equal bits.
+    record["initial_parameters"] = hashlib.sha256(theta.tobytes()).hexdigest()[:16]
+    return record, (X, Y, kernels, n_threads, theta)
 
 
 def _describe(values: list[Any]) -> str:
@@ -182,8 +195,13 @@ def fit_distributed(
     seed: Any,
     comm: Any,
     unsupported: Sequence[str] = (),
+    init_params: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """``fit`` over the ranks of ``comm``; see the module docstring for the protocol."""
+    """``fit`` over the ranks of ``comm``; see the module docstring for the protocol.
+
+    ``init_params`` (the same on every rank) replaces the seeded initialisation,
+    for warm starts.
+    """
     MPI = _check_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
 
@@ -200,15 +218,15 @@ def fit_distributed(
             n_threads,
             seed,
             unsupported,
+            init_params,
         )
     except Exception as exc:  # shared with every rank, then raised on every rank
         record = {"error": (type(exc).__name__, str(exc))}
     agreed, m = _agree(comm, record)
-    X, Y, kernels, n_threads = local
+    X, Y, kernels, n_threads, theta = local
 
     layout = Layout(agreed["n_features"], agreed["hidden_size"], agreed["n_outputs"])
     dt = np.dtype(agreed["dtype"])
-    theta = initial_parameters(layout, dt, agreed["seed"])
     n_iter = agreed["number_of_iterations"]
     costs = np.empty(n_iter, dtype=dt)
     buf = np.zeros(layout.size + _EXTRA, dtype=dt)
