@@ -1,19 +1,22 @@
 """Per-iteration overhead of fit(comm=...) on 2 ranks against one process, same data.
 
-    python benchmarks/bench_mpi.py [--samples 500,50000] [--iterations 1000] [--repeats 3]
+    python benchmarks/bench_mpi.py [--samples 500,50000] [--iterations 1000] [--repeats 5]
 
-Not a pytest-benchmark file (it launches mpirun itself). For each data size it
-times, per iteration (best of ``--repeats``):
+Not a pytest-benchmark file: it launches ``mpirun -n 2`` on itself. Inside that
+one job, for each data size and each repeat, it times in turn (best of
+``--repeats``, microseconds per iteration):
 
-* ``single, 1 thread`` / ``single, 2 threads``: ``fit`` without comm on all samples;
-* ``mpi, 1 rank``: ``fit(comm=...)`` on one rank (the Python loop, gradient_sums
-  and a one-rank Allreduce, no communication);
-* ``mpi, 2 ranks``: ``fit(comm=...)`` with half the samples on each rank, 1 thread each;
-* ``Allreduce only``: the packed buffer's Allreduce on 2 ranks, alone.
+* ``single, 1 thread`` / ``single, 2 threads``: ``fit`` without comm on all
+  samples, on rank 0 while rank 1 sleeps (polling a non-blocking barrier);
+* ``comm, 1 rank``: ``fit(comm=COMM_SELF)`` on rank 0, all samples (the Python
+  loop, gradient_sums and a one-rank Allreduce: the cost of the loop itself);
+* ``comm, 2 ranks``: ``fit(comm=COMM_WORLD)`` with half the samples on each
+  rank, 1 thread each (the slower rank's time: every iteration synchronises);
+* ``Allreduce only``: the packed buffer's in-place Allreduce on 2 ranks, alone.
 
-The overhead of 2 ranks is ``mpi, 2 ranks`` minus ``single, 2 threads`` (the same
-two cores). Timings are wall-clock and the machine may be shared: compare rows
-of one run.
+Interleaving the variants makes them see the same machine load. The overhead
+of 2 ranks is ``comm, 2 ranks`` minus ``single, 2 threads`` (the same two cores)
+and, against perfect scaling, minus half of ``single, 1 thread``.
 """
 
 from __future__ import annotations
@@ -48,16 +51,23 @@ def _data(n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     return make_moons(n_samples=n_samples, noise=0.2, seed=0)
 
 
-def _best(run: Callable[..., object], repeats: int, *args: Any, **kwargs: Any) -> float:
-    times = []
-    for _ in range(repeats):
+def _timed(comm: Any, run: Callable[[], object], ranks: tuple[int, ...]) -> float:
+    """Seconds of ``run`` on ``ranks`` (the slowest); the other ranks sleep meanwhile."""
+    from mpi4py import MPI
+
+    comm.Barrier()
+    elapsed = 0.0
+    if comm.Get_rank() in ranks:
         started = time.perf_counter()
-        run(*args, **kwargs)
-        times.append(time.perf_counter() - started)
-    return min(times)
+        run()
+        elapsed = time.perf_counter() - started
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(0.0005)
+    return comm.allreduce(elapsed, op=MPI.MAX)
 
 
-def _worker(n_samples: int, iterations: int, repeats: int, backend: str) -> None:
+def _worker(args: argparse.Namespace) -> None:
     from mpi4py import MPI
 
     import twolayer
@@ -65,80 +75,94 @@ def _worker(n_samples: int, iterations: int, repeats: int, backend: str) -> None
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
-    X, Y = _data(n_samples)
-    cols = np.array_split(np.arange(X.shape[1]), size)[rank]
-    X, Y = np.ascontiguousarray(X[:, cols]), np.ascontiguousarray(Y[:, cols])
+    n, backend = args.iterations, args.backend
+    results = {}
+    for n_samples in (int(s) for s in args.samples.split(",")):
+        X, Y = _data(n_samples)
+        cols = np.array_split(np.arange(X.shape[1]), size)[rank]
+        Xs, Ys = np.ascontiguousarray(X[:, cols]), np.ascontiguousarray(Y[:, cols])
+        buf = np.zeros(Layout(X.shape[0], HIDDEN, Y.shape[0]).size + 3)
 
-    def fit() -> None:
-        comm.Barrier()
-        twolayer.fit(X, Y, LR, HIDDEN, iterations, comm=comm, backend=backend, n_threads=1)
+        def allreduce(buf: np.ndarray = buf) -> None:
+            for _ in range(n):
+                comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
 
-    fit()  # warm-up (backend load, first-touch)
-    t_fit = _best(fit, repeats)
-    buf = np.zeros(Layout(2, HIDDEN, 1).size + 3)
-
-    def allreduce() -> None:
-        comm.Barrier()
-        for _ in range(iterations):
-            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-
-    t_allreduce = _best(allreduce, repeats)
-    # A rank's time is the job's time (every iteration synchronises): report the slowest.
-    t_fit, t_allreduce = comm.allreduce(t_fit, op=MPI.MAX), comm.allreduce(t_allreduce, MPI.MAX)
+        runs: dict[str, tuple[Callable[[], object], tuple[int, ...]]] = {
+            "single, 1 thread": (
+                lambda X=X, Y=Y: twolayer.fit(X, Y, LR, HIDDEN, n, backend=backend, n_threads=1),
+                (0,),
+            ),
+            "single, 2 threads": (
+                lambda X=X, Y=Y: twolayer.fit(X, Y, LR, HIDDEN, n, backend=backend, n_threads=2),
+                (0,),
+            ),
+            "comm, 1 rank": (
+                lambda X=X, Y=Y: twolayer.fit(
+                    X, Y, LR, HIDDEN, n, backend=backend, n_threads=1, comm=MPI.COMM_SELF
+                ),
+                (0,),
+            ),
+            "comm, 2 ranks": (
+                lambda Xs=Xs, Ys=Ys: twolayer.fit(
+                    Xs, Ys, LR, HIDDEN, n, backend=backend, n_threads=1, comm=comm
+                ),
+                tuple(range(size)),
+            ),
+            "Allreduce only, 2 ranks": (allreduce, tuple(range(size))),
+        }
+        best = dict.fromkeys(runs, np.inf)
+        for repeat in range(args.repeats + 1):  # the first round warms up
+            for name, (run, ranks) in runs.items():
+                seconds = _timed(comm, run, ranks)
+                if repeat:
+                    best[name] = min(best[name], seconds / n)
+        results[n_samples] = best
     if rank == 0:
-        result = {"fit": t_fit / iterations, "allreduce": t_allreduce / iterations}
-        print("RESULT " + json.dumps(result))
-
-
-def _launch(ranks: int, args: argparse.Namespace, n_samples: int, backend: str) -> dict:
-    mpirun = Path(sys.executable).parent / "mpirun"
-    cmd = [str(mpirun) if mpirun.exists() else "mpirun", "-n", str(ranks), "--oversubscribe"]
-    cmd += ["--bind-to", "none", sys.executable, "-m", "mpi4py", __file__, "--worker"]
-    cmd += ["--samples", str(n_samples), "--iterations", str(args.iterations)]
-    cmd += ["--repeats", str(args.repeats), "--backend", backend]
-    out = subprocess.run(
-        cmd, env={**os.environ, **MPI_ENV}, capture_output=True, text=True, timeout=600, check=True
-    ).stdout
-    return json.loads(out.split("RESULT ", 1)[1])
+        print("RESULT " + json.dumps(results))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", default="500,50000")
     parser.add_argument("--iterations", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        _worker(int(args.samples), args.iterations, args.repeats, args.backend)
+        _worker(args)
         return
 
-    import twolayer
     from twolayer._backends import resolve_backend
 
     backend = resolve_backend(args.backend)
-    print(f"backend {backend}, hidden {HIDDEN}, {args.iterations} iterations, best of "
-          f"{args.repeats}; microseconds per iteration")
-    for n_samples in (int(s) for s in args.samples.split(",")):
-        X, Y = _data(n_samples)
-        rows = {}
-        for threads in (1, 2):
-            twolayer.fit(X, Y, LR, HIDDEN, 10, backend=backend, n_threads=threads)
-            seconds = _best(
-                twolayer.fit, args.repeats, X, Y, LR, HIDDEN, args.iterations,
-                backend=backend, n_threads=threads,
-            )
-            rows[f"single, {threads} thread(s)"] = seconds / args.iterations
-        one, two = _launch(1, args, n_samples, backend), _launch(2, args, n_samples, backend)
-        rows["mpi, 1 rank"] = one["fit"]
-        rows["mpi, 2 ranks (1 thread each)"] = two["fit"]
-        rows["Allreduce only, 2 ranks"] = two["allreduce"]
+    mpirun = Path(sys.executable).parent / "mpirun"
+    cmd = [str(mpirun) if mpirun.exists() else "mpirun", "-n", "2", "--oversubscribe"]
+    cmd += ["--bind-to", "none", sys.executable, "-m", "mpi4py", __file__, "--worker"]
+    cmd += ["--samples", args.samples, "--iterations", str(args.iterations)]
+    cmd += ["--repeats", str(args.repeats), "--backend", backend]
+    out = subprocess.run(
+        cmd, env={**os.environ, **MPI_ENV}, capture_output=True, text=True, timeout=3600
+    )
+    if out.returncode != 0 or "RESULT " not in out.stdout:
+        sys.exit(f"mpirun failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    results = json.loads(out.stdout.split("RESULT ", 1)[1])
+    print(
+        f"backend {backend}, hidden {HIDDEN}, {args.iterations} iterations, best of "
+        f"{args.repeats}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+        "microseconds per iteration"
+    )
+    for n_samples, rows in results.items():
         print(f"\n{n_samples} samples")
         for name, seconds in rows.items():
-            print(f"  {name:32s} {seconds * 1e6:10.1f}")
-        overhead = two["fit"] - rows["single, 2 thread(s)"]
-        print(f"  {'overhead of 2 ranks vs single, 2 threads':32s} {overhead * 1e6:10.1f}")
+            print(f"  {name:45s} {seconds * 1e6:10.1f}")
+        two = rows["comm, 2 ranks"]
+        print(f"  {'overhead: comm 2 ranks - single 2 threads':45s} "
+              f"{(two - rows['single, 2 threads']) * 1e6:10.1f}")
+        print(f"  {'overhead: comm 2 ranks - single 1 thread / 2':45s} "
+              f"{(two - rows['single, 1 thread'] / 2) * 1e6:10.1f}")
+        print(f"  {'overhead: comm 1 rank - single 1 thread':45s} "
+              f"{(rows['comm, 1 rank'] - rows['single, 1 thread']) * 1e6:10.1f}")
 
 
 if __name__ == "__main__":
