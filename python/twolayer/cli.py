@@ -451,9 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv = ["demo", *argv]  # no command: the demo, with any options given
     args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo", *argv])
     try:
         return int(args.handler(args))
     except (CLIError, FileNotFoundError, ValueError, TypeError) as exc:
