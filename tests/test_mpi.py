@@ -52,6 +52,7 @@ def _worker(argv: list[str]) -> int:
     if scenario == "fit":
         cuts = [int(c) for c in argv[2].split(",")]
         kwargs["backend"] = argv[3]
+        X, Y = X.astype(argv[4]), Y.astype(argv[4])  # dtype=None keeps float32
         assert len(cuts) == comm.Get_size() + 1
         X, Y = X[:, cuts[rank] : cuts[rank + 1]], Y[:, cuts[rank] : cuts[rank + 1]]
         if rank == 0:
@@ -167,23 +168,24 @@ def _mpirun(
     return proc.returncode, sorted(results, key=lambda r: r["rank"]), output
 
 
-def _oracle(backend: str = "numpy") -> tuple[dict[str, np.ndarray], np.ndarray]:
+def _oracle(dtype: str = "float64") -> tuple[dict[str, np.ndarray], np.ndarray]:
     X, Y = _data()
-    return twolayer.fit(X, Y, LR, HIDDEN, ITERATIONS, backend=backend, n_threads=1)
+    return twolayer.fit(X, Y, LR, HIDDEN, ITERATIONS, backend="numpy", dtype=dtype, n_threads=1)
 
 
 @needs_mpi
 @pytest.mark.parametrize(
-    ("cuts", "backend"),
+    ("cuts", "backend", "dtype", "rtol"),
     [
-        ("0,37,301", "numpy"),  # 2 ranks, uneven
-        ("0,200,201,301", "auto"),  # 3 ranks, one holding a single sample
-        ("0,0,120,301", "numpy"),  # 3 ranks, rank 0 empty
+        ("0,37,301", "numpy", "float64", 1e-10),  # 2 ranks, uneven
+        ("0,200,201,301", "auto", "float64", 1e-10),  # 3 ranks, one holding a single sample
+        ("0,0,120,301", "numpy", "float64", 1e-10),  # 3 ranks, rank 0 empty
+        ("0,150,301", "auto", "float32", 1e-4),  # float32 sums differ only by rounding
     ],
 )
-def test_matches_single_process_fit(tmp_path, cuts, backend):
+def test_matches_single_process_fit(tmp_path, cuts, backend, dtype, rtol):
     n = cuts.count(",")
-    code, results, output = _mpirun(n, ["fit", cuts, backend], tmp_path)
+    code, results, output = _mpirun(n, ["fit", cuts, backend, dtype], tmp_path)
     assert code == 0, output
     assert [r["type"] for r in results] == [None] * n, output
     ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(n)]
@@ -191,10 +193,11 @@ def test_matches_single_process_fit(tmp_path, cuts, backend):
     for other in ranks[1:]:
         for key, value in ranks[0].items():
             np.testing.assert_array_equal(other[key], value, err_msg=key)
-    expected_params, expected_costs = _oracle()
+    assert ranks[0]["W1"].dtype == dtype
+    expected_params, expected_costs = _oracle(dtype)
     got = {k: ranks[0][k] for k in ("W1", "b1", "W2", "b2")}
-    assert_params_close(got, expected_params, rtol=1e-10)
-    assert relative_error(ranks[0]["costs"], expected_costs) <= 1e-10
+    assert_params_close(got, expected_params, rtol=rtol)
+    assert relative_error(ranks[0]["costs"], expected_costs) <= rtol
     assert ranks[0]["costs"][-1] < ranks[0]["costs"][0]  # it did learn
 
 
