@@ -809,12 +809,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "large (100,000 x 20, hidden 64, 10 iterations); default: tutorial",
     )
     group = parser.add_argument_group("workload overrides")
-    group.add_argument("--n-samples", type=_positive_int)
-    group.add_argument("--features", type=_positive_int)
-    group.add_argument("--hidden", type=_positive_int)
-    group.add_argument("--outputs", type=_positive_int)
-    group.add_argument("--iterations", type=_positive_int)
-    group.add_argument("--learning-rate", type=float)
+    for flag, what in (
+        ("--n-samples", "samples"),
+        ("--features", "features (rows of X)"),
+        ("--hidden", "hidden units"),
+        ("--outputs", "sigmoid outputs (rows of Y)"),
+        ("--iterations", "iterations of every fit"),
+    ):
+        group.add_argument(flag, type=_positive_int, metavar="N", help=f"number of {what}")
+    group.add_argument("--learning-rate", type=float, metavar="LR")
     parser.add_argument(
         "--scale",
         choices=sorted(SCALE_DEFAULTS),
@@ -822,6 +825,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--values",
+        metavar="N,N,...",
         type=lambda t: [_positive_int(v) for v in _csv(t)],
         help="sizes for --scale, comma separated (default: "
         + "; ".join(f"{k} {','.join(map(str, v))}" for k, v in SCALE_DEFAULTS.items())
@@ -829,6 +833,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backends",
+        metavar="NAME,...",
         type=_csv,
         default=None,
         help=f"our backends to run, comma separated (default: every available one "
@@ -836,6 +841,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--compare",
+        metavar="sklearn,torch",
         type=_csv,
         default=[],
         help="also run other libraries: sklearn,torch (missing ones are reported)",
