@@ -5,7 +5,7 @@ import pytest
 
 from twolayer._backends import load_backend
 
-BACKENDS = [b for b in ("cython",) if b in __import__("twolayer").available_backends()]
+BACKENDS = [b for b in ("cython", "numba") if b in __import__("twolayer").available_backends()]
 
 
 def _ulp_error(actual, exact, dtype):

@@ -1,0 +1,803 @@
+"""Fused training kernels for a two-layer tanh/sigmoid network (Numba).
+
+Mirrors ``src/twolayer/_cython_kernels.pyx`` (the kernels: same helper names,
+same constants, same loops in the same order), ``src/twolayer/_tile_impl.h``
+(the tile primitives, ``tl_combine_rows`` here is ``_combine_rows`` and so on)
+and ``src/twolayer/_fastmath.h`` (the vectorisable tanh/exp/log1p:
+``tl_exp_neg`` here is ``_tl_exp_neg``, with the same coefficients and the
+same order of operations). Hold the files side by side; a change to one
+belongs in the other. The design comment at the top of the Cython file
+applies here unchanged; what differs is only how Numba spells it:
+
+* Cython's fused ``floating`` type is two explicit signatures per entry point
+  (float32 and float64, see ``_jit``). The per-point helpers ``_tanh``,
+  ``_exp_neg``, ``_log1p_unit``, ``_log_loss`` and ``_sigmoid`` pick the double
+  or the float routine by type at compile time, as ``if floating is double``
+  does. Every literal in float32 code is a float32 (``_f32(...)``,
+  ``dtype.type(0)``), because Numba, unlike C, would widen ``float32 op 1.0``
+  to float64 and round twice.
+* Pointers into the scratch buffer are slices and reshapes of one array per
+  slot; X and Y keep their own strides (Numba arrays carry them), so the
+  helpers take arrays where the Cython ones take a pointer and strides.
+* C's ``restrict`` local arrays (``TL_T part[TL_TILE]``) are stack arrays
+  (``_tile_scratch``, ``_lane_scratch``): LLVM knows nothing aliases them and
+  keeps them in registers, as gcc does with the C.
+* ``_loss_and_residual`` returns ``(loss, residual)`` and ``_tl_reduce``
+  returns ``(r, scale)`` instead of writing through a pointer.
+* Bit casts (``memcpy`` in the header) are ``builder.bitcast`` intrinsics, so
+  the exp scaling vectorises as it does in C.
+* Threads: ``prange`` over slots in ``_all_sums``; the number of threads is set
+  by the Python wrappers (``numba.set_num_threads``), never queried in jitted
+  code (that would make the functions uncacheable).
+
+Rounding: no fast-math and no contraction (Numba emits none without
+``fastmath``), exactly as the baseline C build (``-ffp-contract=off``), so the
+two agree bit for bit (tests/test_numba.py). The AVX2/AVX-512 C builds fuse
+multiply-adds and differ from both in the last bits.
+
+Compiled functions are cached (``cache=True``) next to this file, or, where
+that directory is read-only, in Numba's user-wide cache directory.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
+from numba.np.arrayobj import populate_array
+
+# Same values as twolayer._cython_kernels.
+TILE = 64
+LANES = 8
+TILES_PER_BLOCK = 32
+BLOCK = TILE * TILES_PER_BLOCK
+
+_f32 = np.float32
+
+
+def _jit(signature=None, parallel=False):
+    """Numba's njit as every kernel here uses it.
+
+    ``signature`` maps an element type (float32 or float64) to a Numba
+    signature: the entry points are compiled for exactly these two, as the
+    fused Cython functions exist for both types, and for nothing else. Each
+    is compiled (or loaded from the cache) on its first use with that dtype
+    (see ``_compiled``), so that a float64 fit loads one function and not
+    twelve. Helpers without a signature are compiled as part of their callers.
+    ``error_model="numpy"``: a division is IEEE (no zero check that would
+    block vectorisation). No fastmath: it would change the rounding.
+    """
+    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel)
+
+    def decorate(func):
+        dispatcher = numba.njit(**options)(func)
+        if signature is not None:
+            _SIGNATURES[dispatcher] = signature
+        return dispatcher
+
+    return decorate
+
+
+_SIGNATURES = {}
+_READY = set()
+_COMPILE_LOCK = threading.Lock()
+
+
+def _compiled(dispatcher, dtype):
+    """``dispatcher`` once its explicit signature for ``dtype`` is compiled or loaded.
+
+    Compilation at call time stays disabled otherwise, as ``njit(signatures)``
+    leaves it: a C-contiguous argument then runs the 'A'-layout code instead of
+    compiling (and caching) a specialisation of its own.
+    """
+    key = (dispatcher, np.dtype(dtype))
+    if key not in _READY:
+        with _COMPILE_LOCK:
+            if key not in _READY:
+                dispatcher.disable_compile(False)
+                try:
+                    dispatcher.compile(_SIGNATURES[dispatcher](numba.from_dtype(dtype)))
+                finally:
+                    dispatcher.disable_compile(True)
+                _READY.add(key)
+    return dispatcher
+
+
+def _matrix(t):
+    """X or Y: 2-D, any strides, read-only (the wrappers pass read-only views)."""
+    return types.Array(t, 2, "A", readonly=True)
+
+
+def _vector(t):
+    return types.Array(t, 1, "C")
+
+
+# ================================================================ _fastmath.h
+
+
+@intrinsic
+def _double_to_bits(typingctx, x):
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _bits_to_double(typingctx, i):
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if i.bitwidth < 64:
+            value = builder.sext(value, ir.IntType(64))
+        return builder.bitcast(value, ir.DoubleType())
+
+    return types.float64(i), codegen
+
+
+@intrinsic
+def _float_to_bits(typingctx, x):
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(types.float32), codegen
+
+
+@intrinsic
+def _bits_to_float(typingctx, i):
+    """The low 32 bits of an integer as a float (Numba widens int32 arithmetic to int64)."""
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        if i.bitwidth > 32:
+            value = builder.trunc(value, ir.IntType(32))
+        elif i.bitwidth < 32:
+            value = builder.sext(value, ir.IntType(32))
+        return builder.bitcast(value, ir.FloatType())
+
+    return types.float32(i), codegen
+
+
+@_jit()
+def _tl_reduce(x):
+    """Range reduction shared by exp and expm1 (x <= 0): x = n ln2 + r, |r| <= ln2/2.
+
+    Returns (r, scale = 2^n); C returns r and writes scale through a pointer.
+    x is clamped at -708 so that 2^n stays a normal number.
+    """
+    magic = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer
+    x = -708.0 if x < -708.0 else x
+    t = x * 1.4426950408889634 + magic  # log2(e)
+    n = t - magic
+    ni = _double_to_bits(t) - _double_to_bits(magic)
+    scale = _bits_to_double((ni + 1023) << 52)
+    r = x - n * 6.93147180369123816490e-01  # ln2 high part
+    return r - n * 1.90821492927058770002e-10, scale  # ln2 low part
+
+
+@_jit()
+def _tl_expm1_kernel(r):
+    """expm1(r) on |r| <= 0.347: r + r^2 (1/2! + r/3! + ... + r^11/13!)."""
+    q = 1.6059043836821614e-10
+    q = q * r + 2.0876756987868099e-09
+    q = q * r + 2.5052108385441720e-08
+    q = q * r + 2.7557319223985888e-07
+    q = q * r + 2.7557319223985893e-06
+    q = q * r + 2.4801587301587302e-05
+    q = q * r + 1.9841269841269841e-04
+    q = q * r + 1.3888888888888889e-03
+    q = q * r + 8.3333333333333332e-03
+    q = q * r + 4.1666666666666664e-02
+    q = q * r + 1.6666666666666666e-01
+    q = q * r + 0.5
+    return r + r * r * q
+
+
+@_jit()
+def _tl_exp_neg(x):
+    """exp(x) for x <= 0."""
+    r, scale = _tl_reduce(x)
+    return scale + scale * _tl_expm1_kernel(r)
+
+
+@_jit()
+def _tl_expm1_neg(x):
+    """expm1(x) for x <= 0: (2^n - 1) + 2^n p."""
+    r, scale = _tl_reduce(x)
+    return (scale - 1.0) + scale * _tl_expm1_kernel(r)
+
+
+@_jit()
+def _tl_reducef(x):
+    magic = _f32(12582912.0)  # 1.5 * 2^23
+    x = _f32(-87.0) if x < _f32(-87.0) else x
+    t = x * _f32(1.44269504088896341) + magic
+    n = t - magic
+    ni = _float_to_bits(t) - _float_to_bits(magic)
+    scale = _bits_to_float((ni + 127) << 23)
+    r = x - n * _f32(0.693359375)  # Cephes' split of ln2
+    return r - n * _f32(-2.12194440e-4), scale
+
+
+@_jit()
+def _tl_expm1_kernelf(r):
+    q = _f32(1.9875691500e-4)  # Cephes expf minimax polynomial
+    q = q * r + _f32(1.3981999507e-3)
+    q = q * r + _f32(8.3334519073e-3)
+    q = q * r + _f32(4.1665795894e-2)
+    q = q * r + _f32(1.6666665459e-1)
+    q = q * r + _f32(5.0000001201e-1)
+    return r + r * r * q
+
+
+@_jit()
+def _tl_exp_negf(x):
+    r, scale = _tl_reducef(x)
+    return scale + scale * _tl_expm1_kernelf(r)
+
+
+@_jit()
+def _tl_expm1_negf(x):
+    r, scale = _tl_reducef(x)
+    return (scale - _f32(1.0)) + scale * _tl_expm1_kernelf(r)
+
+
+@_jit()
+def _tl_tanh(x):
+    """tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored."""
+    a = -x if x < 0.0 else x
+    m = _tl_expm1_neg(-2.0 * a)
+    t = -m / (2.0 + m)
+    return -t if x < 0.0 else t
+
+
+@_jit()
+def _tl_tanhf(x):
+    a = -x if x < _f32(0.0) else x
+    m = _tl_expm1_negf(_f32(-2.0) * a)
+    t = -m / (_f32(2.0) + m)
+    return -t if x < _f32(0.0) else t
+
+
+@_jit()
+def _tl_log1p_unit(e):
+    """log1p(e) for e in [0, 1] (fdlibm's log kernel)."""
+    big = e > 0.41421356237309503
+    f = (e - 1.0) * 0.5 if big else e
+    k = 1.0 if big else 0.0
+    s = f / (2.0 + f)
+    z = s * s
+    R = z * (6.666666666666735130e-01 + z * (3.999999999940941908e-01
+        + z * (2.857142874366239149e-01 + z * (2.222219843214978396e-01
+        + z * (1.818357216161805012e-01 + z * (1.531383769920937332e-01
+        + z * 1.479819860511658591e-01))))))  # fmt: skip
+    hfsq = 0.5 * f * f
+    return k * 6.93147180369123816490e-01 + (
+        f - (hfsq - (s * (hfsq + R) + k * 1.90821492927058770002e-10))
+    )
+
+
+@_jit()
+def _tl_log1p_unitf(e):
+    big = e > _f32(0.41421356237)
+    f = (e - _f32(1.0)) * _f32(0.5) if big else e
+    k = _f32(1.0) if big else _f32(0.0)
+    s = f / (_f32(2.0) + f)
+    z = s * s
+    R = z * (_f32(0.66666662693) + z * (_f32(0.40000972152) + z * (_f32(0.28498786688)
+        + z * _f32(0.24279078841))))  # fmt: skip
+    hfsq = _f32(0.5) * f * f
+    return k * _f32(0.693359375) + (
+        f - (hfsq - (s * (hfsq + R) + k * _f32(-2.12194440e-4)))
+    )
+
+
+@_jit()
+def _tl_log_loss(z, y, e):
+    """max(z, 0) - y z + log1p(e), e = exp(-|z|): binary cross-entropy, never log(0)."""
+    return (z if z > 0.0 else 0.0) - y * z + _tl_log1p_unit(e)
+
+
+@_jit()
+def _tl_log_lossf(z, y, e):
+    return (z if z > _f32(0.0) else _f32(0.0)) - y * z + _tl_log1p_unitf(e)
+
+
+@_jit()
+def _tl_sigmoid(z, e):
+    """1/(1 + e) for z >= 0 and e/(1 + e) below, e = exp(-|z|): no overflow."""
+    inv = 1.0 / (1.0 + e)
+    return inv if z >= 0.0 else e * inv
+
+
+@_jit()
+def _tl_sigmoidf(z, e):
+    inv = _f32(1.0) / (_f32(1.0) + e)
+    return inv if z >= _f32(0.0) else e * inv
+
+
+# ================================================================ per-point helpers
+# Cython's ``if floating is double`` dispatch, resolved at compile time.
+
+
+def _tanh(x):
+    raise NotImplementedError("jitted code only")
+
+
+def _exp_neg(x):
+    raise NotImplementedError("jitted code only")
+
+
+def _log1p_unit(e):
+    raise NotImplementedError("jitted code only")
+
+
+def _log_loss(z, y, e):
+    """Binary cross-entropy of sigmoid(z) against y, given e = exp(-|z|); never log(0)."""
+    raise NotImplementedError("jitted code only")
+
+
+def _sigmoid(z, e):
+    """sigmoid(z) given e = exp(-|z|); no overflow on either side."""
+    raise NotImplementedError("jitted code only")
+
+
+@overload(_tanh)
+def _tanh_fused(x):
+    if x == types.float64:
+        return lambda x: _tl_tanh(x)
+    if x == types.float32:
+        return lambda x: _tl_tanhf(x)
+    return None
+
+
+@overload(_exp_neg)
+def _exp_neg_fused(x):
+    if x == types.float64:
+        return lambda x: _tl_exp_neg(x)
+    if x == types.float32:
+        return lambda x: _tl_exp_negf(x)
+    return None
+
+
+@overload(_log1p_unit)
+def _log1p_unit_fused(e):
+    if e == types.float64:
+        return lambda e: _tl_log1p_unit(e)
+    if e == types.float32:
+        return lambda e: _tl_log1p_unitf(e)
+    return None
+
+
+@overload(_log_loss)
+def _log_loss_fused(z, y, e):
+    if z == types.float64:
+        return lambda z, y, e: _tl_log_loss(z, y, e)
+    if z == types.float32:
+        return lambda z, y, e: _tl_log_lossf(z, y, e)
+    return None
+
+
+@overload(_sigmoid)
+def _sigmoid_fused(z, e):
+    if z == types.float64:
+        return lambda z, e: _tl_sigmoid(z, e)
+    if z == types.float32:
+        return lambda z, e: _tl_sigmoidf(z, e)
+    return None
+
+
+@_jit()
+def _loss_and_residual(z, y):
+    """Binary cross-entropy from the logit z, and residual = sigmoid(z) - y.
+
+    Returns (loss, residual).
+    """
+    e = _exp_neg(-abs(z))
+    residual = _sigmoid(z, e) - y
+    return _log_loss(z, y, e), residual
+
+
+# ================================================================ tile helpers
+# _tile.h / _tile_impl.h. C says ``restrict`` and keeps a tile row in a local
+# array; here the local arrays live on the stack (``_tile_scratch``,
+# ``_lane_scratch``), which tells LLVM the same: nothing else aliases them.
+
+
+def _stack_array(length):
+    def typer(typingctx, like):
+        if not isinstance(like, types.Array):
+            return None
+        result = types.Array(like.dtype, 1, "C")
+
+        def codegen(context, builder, signature, args):
+            item = context.get_data_type(result.dtype)
+            data = cgutils.alloca_once(builder, item, size=length)
+            array = context.make_array(result)(context, builder)
+            itemsize = context.get_abi_sizeof(item)
+            populate_array(array, data=data, shape=[context.get_constant(types.intp, length)],
+                           strides=[context.get_constant(types.intp, itemsize)],
+                           itemsize=itemsize, meminfo=None)  # fmt: skip
+            return array._getvalue()
+
+        return result(like), codegen
+
+    return typer
+
+
+@intrinsic
+def _tile_scratch(typingctx, like):
+    """A TILE-long array of like's dtype on the stack (C: ``TL_T part[TL_TILE]``)."""
+    return _stack_array(TILE)(typingctx, like)
+
+
+@intrinsic
+def _lane_scratch(typingctx, like):
+    """A LANES-long array of like's dtype on the stack (C: ``TL_T lane[TL_LANES]``)."""
+    return _stack_array(LANES)(typingctx, like)
+
+
+@_jit()
+def _combine_rows(weights, stride, rows, n_rows, bias, out):
+    """out[s] = bias + sum over r of weights[r * stride] * rows[r, s], r in order.
+
+    The layer products: W1 x + b1 (stride 1), W2 a + b2 (stride 1) and
+    W2^T dy (stride hidden); rows is a (n_rows, TILE) tile, out one tile row.
+    """
+    part = _tile_scratch(out)
+    for s in range(TILE):
+        part[s] = bias
+    for r in range(n_rows):
+        w = weights[r * stride]
+        x = rows[r]
+        for s in range(TILE):
+            part[s] += w * x[s]
+    for s in range(TILE):
+        out[s] = part[s]
+
+
+@_jit()
+def _tanh_tile(row):
+    """row[s] = tanh(row[s])"""
+    for s in range(TILE):
+        row[s] = _tanh(row[s])
+
+
+@_jit()
+def _output_tile(row, y, loss, count):
+    """Logits in row -> residuals sigmoid(z) - y in row and losses in loss; padding zeroed."""
+    zero = row.dtype.type(0)
+    for s in range(TILE):
+        z = row[s]
+        e = _exp_neg(z if z < zero else -z)  # exp(-|z|)
+        loss[s] = _log_loss(z, y[s], e)
+        row[s] = _sigmoid(z, e) - y[s]
+    for s in range(count, TILE):
+        row[s] = zero
+        loss[s] = zero
+
+
+@_jit()
+def _tanh_backward_tile(row, a):
+    """row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2."""
+    one = row.dtype.type(1)
+    for s in range(TILE):
+        row[s] *= one - a[s] * a[s]
+
+
+@_jit()
+def _lane_dot(u, v, acc):
+    """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l."""
+    lane = _lane_scratch(acc)
+    for l in range(LANES):
+        lane[l] = acc[l]
+    for s in range(0, TILE, LANES):
+        for l in range(LANES):
+            lane[l] += u[s + l] * v[s + l]
+    for l in range(LANES):
+        acc[l] = lane[l]
+
+
+@_jit()
+def _lane_sum(u, acc):
+    """acc[l] += sum over the tile of u[s], for s % LANES == l."""
+    lane = _lane_scratch(acc)
+    for l in range(LANES):
+        lane[l] = acc[l]
+    for s in range(0, TILE, LANES):
+        for l in range(LANES):
+            lane[l] += u[s + l]
+    for l in range(LANES):
+        acc[l] = lane[l]
+
+
+@_jit()
+def _gather_tile(A, start, count, out):
+    """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
+    zero-padded.
+
+    Reading through A's strides lets X stay in the caller's layout (C, Fortran
+    or any view) with no full copy; the tile is small and stays in cache.
+    """
+    zero = out.dtype.type(0)
+    for r in range(A.shape[0]):
+        row = A[r, start : start + count]
+        for s in range(count):
+            out[r, s] = row[s]
+        for s in range(count, TILE):
+            out[r, s] = zero
+
+
+@_jit()
+def _block_sums(X, Y, theta, hidden, start, stop, work, out):
+    """Gradient sums and cost sum of the samples [start, stop) into out (n_params + 1).
+
+    work: this slot's scratch, _work_size() elements.
+    """
+    f = X.shape[0]
+    h = hidden
+    o = Y.shape[0]
+    n_params = h * f + h + o * h + o
+    zero = theta.dtype.type(0)
+    W1 = theta[: h * f]
+    b1 = theta[h * f : h * f + h]
+    W2 = theta[h * f + h : h * f + h + o * h]
+    b2 = theta[h * f + h + o * h : n_params]
+    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, lane sums.
+    xt = work[: f * TILE].reshape((f, TILE))
+    p = f * TILE
+    yt = work[p : p + o * TILE].reshape((o, TILE))
+    p += o * TILE
+    a1 = work[p : p + h * TILE].reshape((h, TILE))
+    p += h * TILE
+    dy = work[p : p + o * TILE].reshape((o, TILE))
+    p += o * TILE
+    dz = work[p : p + h * TILE].reshape((h, TILE))
+    p += h * TILE
+    loss = work[p : p + TILE]
+    p += TILE
+    acc = work[p : p + (n_params + 1) * LANES].reshape((n_params + 1, LANES))
+    g_W1 = acc[: h * f]
+    g_b1 = acc[h * f : h * f + h]
+    g_W2 = acc[h * f + h : h * f + h + o * h]
+    g_b2 = acc[h * f + h + o * h : n_params]
+    g_cost = acc[n_params]
+
+    for i in range(n_params + 1):
+        for l in range(LANES):
+            acc[i, l] = zero
+
+    for tile in range((stop - start + TILE - 1) // TILE):
+        t0 = start + tile * TILE
+        count = min(TILE, stop - t0)
+        _gather_tile(X, t0, count, xt)
+        _gather_tile(Y, t0, count, yt)
+
+        # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
+        for j in range(h):
+            _combine_rows(W1[j * f :], 1, xt, f, b1[j], a1[j])
+            _tanh_tile(a1[j])
+
+        # Output layer: logits, loss and residual dy = sigmoid(z) - y.
+        for i in range(o):
+            row = dy[i]
+            _combine_rows(W2[i * h :], 1, a1, h, b2[i], row)
+            _output_tile(row, yt[i], loss, count)
+            _lane_sum(loss, g_cost)
+            _lane_sum(row, g_b2[i])
+            for j in range(h):
+                _lane_dot(row, a1[j], g_W2[i * h + j])
+
+        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2).
+        for j in range(h):
+            row = dz[j]
+            _combine_rows(W2[j:], h, dy, o, zero, row)
+            _tanh_backward_tile(row, a1[j])
+            _lane_sum(row, g_b1[j])
+            for k in range(f):
+                _lane_dot(row, xt[k], g_W1[j * f + k])
+
+    # Lanes to scalars, in a fixed order.
+    for i in range(n_params + 1):
+        total = zero
+        for l in range(LANES):
+            total += acc[i, l]
+        out[i] = total
+
+
+@_jit()
+def _work_size(f, h, o):
+    n_params = h * f + h + o * h + o
+    return (f + o + h + o + h + 1) * TILE + (n_params + 1) * LANES
+
+
+@_jit(parallel=True)
+def _all_sums(X, Y, theta, hidden, work, partials, n_slots):
+    """Gradient and cost sums of every block into its row of ``partials``.
+
+    Slot q handles blocks q, q + n_slots, ...; each slot has its own scratch
+    (row q of work). Which thread runs which block does not matter: every
+    block's sums land in that block's row.
+    """
+    n = X.shape[1]
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    if n_slots <= 1:
+        for b in range(n_blocks):
+            _block_sums(X, Y, theta, hidden, b * BLOCK, min(n, (b + 1) * BLOCK), work[0],
+                        partials[b])  # fmt: skip
+    else:
+        for q in prange(n_slots):
+            # Cython: b = q; while b < n_blocks: ...; b = b + n_slots
+            for b in range(q, n_blocks, n_slots):
+                _block_sums(X, Y, theta, hidden, b * BLOCK, min(n, (b + 1) * BLOCK), work[q],
+                            partials[b])  # fmt: skip
+
+
+@_jit()
+def _reduce_blocks(partials, out):
+    """out[i] = sum over blocks of partials[b, i], blocks in order."""
+    n_blocks, width = partials.shape
+    for i in range(width):
+        out[i] = partials[0, i]
+    for b in range(1, n_blocks):
+        for i in range(width):
+            out[i] += partials[b, i]
+
+
+@_jit()
+def _n_slots(n, n_threads):
+    return max(1, min(n_threads, (n + BLOCK - 1) // BLOCK))
+
+
+@_jit(lambda t: t(_matrix(t), _matrix(t), _vector(t), _vector(t), types.intp))
+def _gradient_sums(X, Y, theta, grad, n_threads):
+    f = X.shape[0]
+    o = Y.shape[0]
+    n = X.shape[1]
+    hidden = (theta.shape[0] - o) // (f + 1 + o)
+    n_params = theta.shape[0]
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    n_slots = _n_slots(n, n_threads)
+    work_size = _work_size(f, hidden, o)
+    work = np.empty((n_slots, work_size), dtype=theta.dtype)
+    partials = np.empty((n_blocks, n_params + 1), dtype=theta.dtype)
+    _all_sums(X, Y, theta, hidden, work, partials, n_slots)
+    sums = work[0, : n_params + 1]
+    _reduce_blocks(partials, sums)
+    grad[:] = sums[:n_params]
+    return sums[n_params]
+
+
+@_jit(
+    lambda t: types.intp(
+        _matrix(t), _matrix(t), _vector(t), types.float64, _vector(t), types.intp
+    )
+)
+def _train_chunk(X, Y, theta, learning_rate, costs, n_threads):
+    f = X.shape[0]
+    o = Y.shape[0]
+    n = X.shape[1]
+    hidden = (theta.shape[0] - o) // (f + 1 + o)
+    n_params = theta.shape[0]
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    n_slots = _n_slots(n, n_threads)
+    work_size = _work_size(f, hidden, o)
+    # Scratch is allocated here, by the caller of the loops.
+    work = np.empty((n_slots, work_size), dtype=theta.dtype)
+    partials = np.empty((n_blocks, n_params + 1), dtype=theta.dtype)
+    sums = np.empty(n_params + 1, dtype=theta.dtype)
+    candidate = np.empty(n_params, dtype=theta.dtype)
+    lr = theta.dtype.type(learning_rate)
+    inv_m = theta.dtype.type(1) / theta.dtype.type(n)
+    completed = costs.shape[0]
+    for it in range(costs.shape[0]):
+        _all_sums(X, Y, theta, hidden, work, partials, n_slots)
+        _reduce_blocks(partials, sums)
+        costs[it] = sums[n_params] / theta.dtype.type(n)
+        finite = np.isfinite(costs[it])
+        # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
+        # so that a non-finite step never reaches theta.
+        for i in range(n_params):
+            candidate[i] = theta[i] - lr * (inv_m * sums[i])
+            finite = finite & np.isfinite(candidate[i])
+        if not finite:
+            completed = it
+            break
+        theta[:] = candidate
+    return completed
+
+
+# ================================================================ Python entry points
+
+
+def _read_only(a):
+    """A read-only view: one compiled signature per dtype serves every caller."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def _use_threads(n_threads):
+    if n_threads > 1:
+        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def gradient_sums(X, Y, theta, grad, n_threads):
+    """Write the gradient of the summed cost into ``grad``; return the summed cost."""
+    _use_threads(n_threads)
+    kernel = _compiled(_gradient_sums, theta.dtype)
+    return float(kernel(_read_only(X), _read_only(Y), theta, grad, n_threads))
+
+
+def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
+    """Run ``len(costs)`` iterations of gradient descent, updating ``theta`` in place.
+
+    Returns the number of iterations completed; a smaller number j means
+    iteration j gave a non-finite cost or update, ``costs[j]`` holds that
+    cost and ``theta`` keeps the last finite parameters.
+    """
+    _use_threads(n_threads)
+    kernel = _compiled(_train_chunk, theta.dtype)
+    return int(kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, n_threads))
+
+
+# ================================================================ elementwise access for tests
+
+
+@_jit(lambda t: types.void(_vector(t), _vector(t)))
+def _tanh_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _tanh(x[i])
+
+
+@_jit(lambda t: types.void(_vector(t), _vector(t)))
+def _exp_neg_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _exp_neg(x[i])
+
+
+@_jit(lambda t: types.void(_vector(t), _vector(t)))
+def _log1p_unit_loop(x, out):
+    for i in range(x.shape[0]):
+        out[i] = _log1p_unit(x[i])
+
+
+@_jit(lambda t: types.void(_vector(t), _vector(t), _vector(t), _vector(t)))
+def _loss_and_residual_loop(z, y, loss, residual):
+    for i in range(z.shape[0]):
+        loss[i], residual[i] = _loss_and_residual(z[i], y[i])
+
+
+def tanh(x, out):
+    """out = tanh(x) with the kernels' approximation."""
+    _compiled(_tanh_loop, x.dtype)(x, out)
+
+
+def exp_neg(x, out):
+    """out = exp(x) for x <= 0 with the kernels' approximation."""
+    _compiled(_exp_neg_loop, x.dtype)(x, out)
+
+
+def log1p_unit(x, out):
+    """out = log1p(x) for x in [0, 1] with the kernels' approximation."""
+    _compiled(_log1p_unit_loop, x.dtype)(x, out)
+
+
+def loss_and_residual(z, y, loss, residual):
+    """Per-element loss and residual as the kernels compute them."""
+    _compiled(_loss_and_residual_loop, z.dtype)(z, y, loss, residual)
