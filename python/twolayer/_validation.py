@@ -50,14 +50,27 @@ def check_array(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndar
     if dtype is None:
         dtype = array.dtype if array.dtype in SUPPORTED_DTYPES else np.dtype(np.float64)
     if array.dtype != dtype:
-        if kind == "f" and not np.all(np.isfinite(array)):
+        if kind == "f" and not _all_finite(array):
             raise ValueError(f"{name} contains NaN or infinity")
         with np.errstate(over="ignore"):
             array = array.astype(dtype)  # a new array: the caller's is untouched
-    if not np.all(np.isfinite(array)):
+    if not _all_finite(array):
         # Also catches float64 values that overflow float32 when dtype=float32.
         raise ValueError(f"{name} contains NaN or infinity (after conversion to {dtype})")
     return array
+
+
+def _all_finite(array: np.ndarray) -> bool:
+    """True when no element is NaN or infinite, without a temporary array.
+
+    min and max propagate NaN, and an infinity is the min or the max; unlike
+    ``np.isfinite(array).all()`` this allocates nothing (a 1e6 x 20 X would
+    otherwise cost a 20 MB temporary).
+    """
+    if array.dtype.kind != "f":
+        return True
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
 
 
 def check_targets(Y: np.ndarray, n_samples: int) -> None:
