@@ -181,6 +181,8 @@ def test_warm_start_continues_bit_for_bit(moons):
         warm.fit(np.hstack([X.T, X.T]), y)
     with pytest.raises(ValueError, match="not in classes"):
         warm.fit(X.T, y + 5)
+    with pytest.raises(ValueError, match="hidden_size is 3 but the network being continued"):
+        warm.set_params(hidden_size=3).fit(X.T, y)
 
 
 def test_partial_fit_runs_max_iter_more_iterations(iris):

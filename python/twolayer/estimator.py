@@ -214,7 +214,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
 
     def _train(self, X: Any, y: Any, *, partial: bool, classes: Any) -> TwoLayerClassifier:
         fitted = hasattr(self, "coefs_")
-        resume = fitted and (partial or self.warm_start is True)
+        resume = fitted and (partial or bool(self.warm_start))
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
@@ -237,6 +237,11 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             validation_data = (X[val].T, Y[:, val])
 
         init = self._network_params() if resume else None
+        if init is not None and init["W1"].shape[0] != self.hidden_size:
+            raise ValueError(
+                f"hidden_size is {self.hidden_size} but the network being continued "
+                f"(warm_start or partial_fit) has {init['W1'].shape[0]} hidden units"
+            )
         result = _training._fit(
             X_train.T,
             Y_train,
