@@ -92,3 +92,12 @@ def test_bad_input_is_refused_clearly(overrides, error, message, backend):
 def test_absurd_model_size_is_refused_before_allocating():
     with pytest.raises(ValueError, match=r"hidden_size=.* parameters"):
         _fit(hidden_size=2**40)
+
+
+@pytest.mark.parametrize("backend", twolayer.available_backends())
+def test_fit_that_cannot_fit_in_memory_is_refused_up_front(backend):
+    X = np.zeros((2, 100_000))
+    Y = np.zeros((1, 100_000))
+    # hidden 5e7: the parameters alone are 3 GB; activations or scratch are far more.
+    with pytest.raises(ValueError, match=r"hidden_size=50000000 .* GiB of working memory"):
+        twolayer.fit(X, Y, 0.1, 50_000_000, 1, backend=backend)

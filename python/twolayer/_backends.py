@@ -71,6 +71,30 @@ def resolve_backend(name: object) -> str:
     return name
 
 
+def workspace_bytes(
+    name: str,
+    n_features: int,
+    hidden: int,
+    n_outputs: int,
+    n_samples: int,
+    n_threads: int,
+    itemsize: int,
+) -> int:
+    """Working memory of one fit beyond the data, to refuse absurd sizes up front.
+
+    The reference holds several (hidden x n_samples) arrays; the compiled
+    kernels hold one row of partial sums per block of samples and a cache-sized
+    scratch per thread (constants from src/twolayer/_tile.h and the .pyx).
+    """
+    n_params = hidden * (n_features + 1) + n_outputs * (hidden + 1)
+    if name == "numpy":
+        return (4 * hidden + 4 * n_outputs) * n_samples * itemsize + 4 * n_params * itemsize
+    tile, lanes, block = 64, 8, 2048
+    n_blocks = -(-n_samples // block)
+    scratch = (n_features + 2 * n_outputs + 2 * hidden + 1) * tile + (n_params + 1) * lanes
+    return ((n_blocks + 3) * (n_params + 1) + max(1, n_threads) * scratch) * itemsize
+
+
 @cache
 def load_backend(name: str) -> ModuleType:
     """The kernel module of an available backend (imported once)."""

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, TextIO
 import numpy as np
 
 from . import _validation as v
-from ._backends import load_backend, resolve_backend
+from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._params import Layout, initial_parameters
 from ._reference import forward, log_loss_from_logits, sigmoid
 
@@ -389,7 +389,13 @@ def _fit(
     if validation_data is not None:
         X_val, Y_val = _check_validation_data(validation_data, X, Y)
         validation = _ValidationWatch(X_val, Y_val, layout, tol or 0.0, n_iter_no_change)
-    kernels = load_backend(resolve_backend(backend))
+    backend = resolve_backend(backend)
+    v.check_memory(
+        workspace_bytes(backend, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads,
+                        X.dtype.itemsize),
+        f"a fit with hidden_size={hidden_size} on {X.shape[1]} samples ({backend} backend)",
+    )
+    kernels = load_backend(backend)
 
     if init_params is None:
         theta = initial_parameters(layout, X.dtype, seed)

@@ -179,3 +179,28 @@ def check_params(params: Any) -> dict[str, np.ndarray]:
     if b2.shape != (W2.shape[0], 1):
         raise ValueError(f"params['b2'] must have shape ({W2.shape[0]}, 1), got {b2.shape}")
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
+
+
+def available_memory() -> int | None:
+    """Bytes of memory this process could still allocate (MemAvailable), if known."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(needed: int, what: str) -> None:
+    """Refuse, before allocating, a fit whose working memory cannot exist here."""
+    available = available_memory()
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{what} needs about {needed / 2**30:.1f} GiB of working memory, more than the "
+            f"{available / 2**30:.1f} GiB available: use fewer samples or hidden units"
+        )
