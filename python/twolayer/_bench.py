@@ -585,6 +585,8 @@ def machine_info() -> dict[str, Any]:
         "twolayer": __version__,
         "blas": blas_info(),
         "blas_env": env,
+        # Other processes compete for the cores: the ratios stay comparable, absolute times less.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -681,7 +683,12 @@ def format_report(report: dict[str, Any]) -> str:
         f"machine: {m['cpu']}, {m['usable_cpus']} of {m['cpus']} CPUs usable, {m['system']}, "
         f"Python {m['python']}, NumPy {m['numpy']} ({blas or 'BLAS unknown'})",
         f"settings: {s['dtype']}, {threads} thread{'s' if threads > 1 else ''}, "
-        f"best of {s['repeat']} interleaved rounds",
+        f"best of {s['repeat']} interleaved rounds"
+        + (
+            f"; load average {m['load_average'][0]:.2f} on {m['usable_cpus']} CPUs at the start"
+            if m.get("load_average")
+            else ""
+        ),
         f"rates ({s['dtype']}, {threads} thread{'s' if threads > 1 else ''}): "
         f"matmul {r['multiply_adds_per_s'] / 1e9:.3g} G multiply-adds/s, "
         f"tanh {r['tanh_per_s'] / 1e9:.3g} G/s, exp {r['exp_per_s'] / 1e9:.3g} G/s, "
