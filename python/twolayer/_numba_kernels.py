@@ -19,9 +19,11 @@ applies here unchanged; what differs is only how Numba spells it:
 * Pointers into the scratch buffer are slices and reshapes of one array per
   slot; X and Y keep their own strides (Numba arrays carry them), so the
   helpers take arrays where the Cython ones take a pointer and strides.
-* C's ``restrict`` local arrays (``TL_T part[TL_TILE]``) are stack arrays
-  (``_tile_scratch``, ``_lane_scratch``): LLVM knows nothing aliases them and
-  keeps them in registers, as gcc does with the C.
+* C's ``restrict`` local array (``TL_T part[TL_TILE]``) is a stack array
+  (``_tile_scratch``): LLVM knows nothing aliases it and keeps it in
+  registers, as gcc does with the C. ``_lane_dot`` and ``_lane_sum`` are
+  written as LLVM vector operations (the same multiplies and adds, lane by
+  lane), because Numba runs LLVM without its SLP vectoriser.
 * ``_loss_and_residual`` returns ``(loss, residual)`` and ``_tl_reduce``
   returns ``(r, scale)`` instead of writing through a pointer.
 * Bit casts (``memcpy`` in the header) are ``builder.bitcast`` intrinsics, so
@@ -60,7 +62,7 @@ BLOCK = TILE * TILES_PER_BLOCK
 _f32 = np.float32
 
 
-def _jit(signature=None, parallel=False):
+def _jit(signature=None, parallel=False, inline=False):
     """Numba's njit as every kernel here uses it.
 
     ``signature`` maps an element type (float32 or float64) to a Numba
@@ -68,11 +70,16 @@ def _jit(signature=None, parallel=False):
     fused Cython functions exist for both types, and for nothing else. Each
     is compiled (or loaded from the cache) on its first use with that dtype
     (see ``_compiled``), so that a float64 fit loads one function and not
-    twelve. Helpers without a signature are compiled as part of their callers.
+    twelve. Helpers without a signature are compiled as part of their callers;
+    ``inline=True`` (the tile helpers, C's ``static inline``) inlines them in
+    Numba's IR, which LLVM's inliner does not do for functions this size: a
+    call per tile row with array structs and reference counts cost 2.5x.
     ``error_model="numpy"``: a division is IEEE (no zero check that would
     block vectorisation). No fastmath: it would change the rounding.
     """
     options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel)
+    if inline:
+        options["inline"] = "always"
 
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
@@ -415,8 +422,8 @@ def _loss_and_residual(z, y):
 
 # ================================================================ tile helpers
 # _tile.h / _tile_impl.h. C says ``restrict`` and keeps a tile row in a local
-# array; here the local arrays live on the stack (``_tile_scratch``,
-# ``_lane_scratch``), which tells LLVM the same: nothing else aliases them.
+# array; here the local array lives on the stack (``_tile_scratch``), which
+# tells LLVM the same: nothing else aliases it.
 
 
 def _stack_array(length):
@@ -446,13 +453,85 @@ def _tile_scratch(typingctx, like):
     return _stack_array(TILE)(typingctx, like)
 
 
+def _rows(*arrays):
+    """True when every argument is a 1-D C-contiguous array of one float dtype (a tile row)."""
+    dtype = getattr(arrays[0], "dtype", None)
+    return dtype in (types.float32, types.float64) and all(
+        isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and a.dtype == dtype
+        for a in arrays
+    )
+
+
+class _Vectors:
+    """For the intrinsics below, which spell a loop over a tile row as LANES-wide
+    vector operations (the same IEEE operations, element by element): the data
+    pointers of the array arguments (``data[i]``), and vector load, store, splat."""
+
+    def __init__(self, context, builder, signature, args):
+        dtype = next(a.dtype for a in signature.args if isinstance(a, types.Array))
+        self.builder = builder
+        self.element = context.get_data_type(dtype)
+        self.vector = ir.VectorType(self.element, LANES)
+        self.align = context.get_abi_sizeof(self.element)
+        self.data = [
+            context.make_array(ty)(context, builder, value).data
+            if isinstance(ty, types.Array)
+            else None
+            for ty, value in zip(signature.args, args, strict=True)
+        ]
+
+    def _address(self, pointer, offset):
+        element = cgutils.gep(self.builder, pointer, offset)
+        return self.builder.bitcast(element, self.vector.as_pointer())
+
+    def load(self, pointer, offset):
+        address = self._address(pointer, offset)
+        return self.builder.load(address, align=self.align, typ=self.vector)
+
+    def store(self, value, pointer, offset):
+        self.builder.store(value, self._address(pointer, offset), align=self.align)
+
+    def splat(self, scalar):
+        if not isinstance(scalar, ir.Value):
+            scalar = ir.Constant(self.element, scalar)
+        value = ir.Constant(self.vector, ir.Undefined)
+        for lane in range(LANES):
+            value = self.builder.insert_element(value, scalar, ir.Constant(ir.IntType(32), lane))
+        return value
+
+
 @intrinsic
-def _lane_scratch(typingctx, like):
-    """A LANES-long array of like's dtype on the stack (C: ``TL_T lane[TL_LANES]``)."""
-    return _stack_array(LANES)(typingctx, like)
+def _fill_tile(typingctx, row, value):
+    """row[s] = value for every sample s of the tile."""
+    if not _rows(row) or value != row.dtype:
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        filled = vec.splat(args[1])
+        for s in range(0, TILE, LANES):
+            vec.store(filled, vec.data[0], s)
+        return context.get_dummy_value()
+
+    return types.void(row, value), codegen
 
 
-@_jit()
+@intrinsic
+def _copy_tile(typingctx, src, dst):
+    """dst[s] = src[s] for every sample s of the tile."""
+    if not _rows(src, dst):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        for s in range(0, TILE, LANES):
+            vec.store(vec.load(vec.data[0], s), vec.data[1], s)
+        return context.get_dummy_value()
+
+    return types.void(src, dst), codegen
+
+
+@_jit(inline=True)
 def _combine_rows(weights, stride, rows, n_rows, bias, out):
     """out[s] = bias + sum over r of weights[r * stride] * rows[r, s], r in order.
 
@@ -460,25 +539,23 @@ def _combine_rows(weights, stride, rows, n_rows, bias, out):
     W2^T dy (stride hidden); rows is a (n_rows, TILE) tile, out one tile row.
     """
     part = _tile_scratch(out)
-    for s in range(TILE):
-        part[s] = bias
+    _fill_tile(part, bias)  # for s: part[s] = bias
     for r in range(n_rows):
         w = weights[r * stride]
         x = rows[r]
         for s in range(TILE):
             part[s] += w * x[s]
-    for s in range(TILE):
-        out[s] = part[s]
+    _copy_tile(part, out)  # for s: out[s] = part[s]
 
 
-@_jit()
+@_jit(inline=True)
 def _tanh_tile(row):
     """row[s] = tanh(row[s])"""
     for s in range(TILE):
         row[s] = _tanh(row[s])
 
 
-@_jit()
+@_jit(inline=True)
 def _output_tile(row, y, loss, count):
     """Logits in row -> residuals sigmoid(z) - y in row and losses in loss; padding zeroed."""
     zero = row.dtype.type(0)
@@ -492,41 +569,68 @@ def _output_tile(row, y, loss, count):
         loss[s] = zero
 
 
-@_jit()
-def _tanh_backward_tile(row, a):
+@intrinsic
+def _tanh_backward_tile(typingctx, row, a):
     """row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2."""
-    one = row.dtype.type(1)
-    for s in range(TILE):
-        row[s] *= one - a[s] * a[s]
+    if not _rows(row, a):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        row_data, a_data = vec.data
+        one = vec.splat(1.0)
+        for s in range(0, TILE, LANES):
+            x = vec.load(a_data, s)
+            value = builder.fmul(vec.load(row_data, s), builder.fsub(one, builder.fmul(x, x)))
+            vec.store(value, row_data, s)
+        return context.get_dummy_value()
+
+    return types.void(row, a), codegen
 
 
-@_jit()
-def _lane_dot(u, v, acc):
-    """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l."""
-    lane = _lane_scratch(acc)
-    for l in range(LANES):
-        lane[l] = acc[l]
-    for s in range(0, TILE, LANES):
-        for l in range(LANES):
-            lane[l] += u[s + l] * v[s + l]
-    for l in range(LANES):
-        acc[l] = lane[l]
+@intrinsic
+def _lane_dot(typingctx, u, v, acc):
+    """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l.
+
+    As in C: lane = acc; for each group of LANES samples, lane += u * v
+    (multiply, then add: no fused multiply-add); acc = lane. Written as
+    LANES-wide vector operations because Numba leaves LLVM's SLP vectoriser
+    off, and the unrolled scalar loop is 8x the instructions.
+    """
+    if not _rows(u, v, acc):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        u_data, v_data, acc_data = vec.data
+        lane = vec.load(acc_data, 0)
+        for s in range(0, TILE, LANES):
+            lane = builder.fadd(lane, builder.fmul(vec.load(u_data, s), vec.load(v_data, s)))
+        vec.store(lane, acc_data, 0)
+        return context.get_dummy_value()
+
+    return types.void(u, v, acc), codegen
 
 
-@_jit()
-def _lane_sum(u, acc):
-    """acc[l] += sum over the tile of u[s], for s % LANES == l."""
-    lane = _lane_scratch(acc)
-    for l in range(LANES):
-        lane[l] = acc[l]
-    for s in range(0, TILE, LANES):
-        for l in range(LANES):
-            lane[l] += u[s + l]
-    for l in range(LANES):
-        acc[l] = lane[l]
+@intrinsic
+def _lane_sum(typingctx, u, acc):
+    """acc[l] += sum over the tile of u[s], for s % LANES == l (vector form as _lane_dot)."""
+    if not _rows(u, acc):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        u_data, acc_data = vec.data
+        lane = vec.load(acc_data, 0)
+        for s in range(0, TILE, LANES):
+            lane = builder.fadd(lane, vec.load(u_data, s))
+        vec.store(lane, acc_data, 0)
+        return context.get_dummy_value()
+
+    return types.void(u, acc), codegen
 
 
-@_jit()
+@_jit(inline=True)
 def _gather_tile(A, start, count, out):
     """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
     zero-padded.
