@@ -19,6 +19,11 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   end: the compiler vectorises them without reassociating anything.
 * The last tile is padded with zeros and its padded samples get dy = 0, so
   they add exact zeros to every sum.
+* Within a tile, three fused steps do the work: ``_hidden_forward`` (one hidden
+  unit: W1 x + b1 and tanh), ``_output_unit`` (one output: logits, loss,
+  residual and their sums) and ``_hidden_backward`` (one hidden unit: back
+  through W2 and tanh, and its sums). Their loops are C (``_tile_impl.h``),
+  where ``restrict`` lets the compiler keep a tile row in registers.
 * tanh, exp and log1p come from ``_fastmath.h``: branch-free approximations
   that the compiler vectorises (libm's are scalar calls).
 * The Python layer validates every shape and dtype; these functions trust
@@ -44,20 +49,22 @@ cdef extern from "_tile.h" nogil:
     float tl_log_lossf(float z, float y, float e)
     double tl_sigmoid(double z, double e)
     float tl_sigmoidf(float z, float e)
-    void tl_combine_rows(const double* weights, Py_ssize_t stride, const double* rows,
-                         Py_ssize_t n_rows, double bias, double* out)
-    void tl_combine_rowsf(const float* weights, Py_ssize_t stride, const float* rows,
-                          Py_ssize_t n_rows, float bias, float* out)
-    void tl_tanh_tile(double* row)
-    void tl_tanh_tilef(float* row)
-    void tl_output_tile(double* row, const double* y, double* loss, Py_ssize_t count)
-    void tl_output_tilef(float* row, const float* y, float* loss, Py_ssize_t count)
-    void tl_tanh_backward_tile(double* row, const double* a)
-    void tl_tanh_backward_tilef(float* row, const float* a)
-    void tl_lane_dot(const double* u, const double* v, double* acc)
-    void tl_lane_dotf(const float* u, const float* v, float* acc)
-    void tl_lane_sum(const double* u, double* acc)
-    void tl_lane_sumf(const float* u, float* acc)
+    void tl_hidden_forward(const double* w, const double* xt, Py_ssize_t n_features,
+                           double bias, double* out)
+    void tl_hidden_forwardf(const float* w, const float* xt, Py_ssize_t n_features,
+                            float bias, float* out)
+    void tl_output_unit(const double* w, const double* a1, Py_ssize_t hidden, double bias,
+                        const double* y, Py_ssize_t count, double* dy_out,
+                        double* acc_cost, double* acc_b2, double* acc_W2)
+    void tl_output_unitf(const float* w, const float* a1, Py_ssize_t hidden, float bias,
+                         const float* y, Py_ssize_t count, float* dy_out,
+                         float* acc_cost, float* acc_b2, float* acc_W2)
+    void tl_hidden_backward(const double* w2_column, Py_ssize_t stride, const double* dy,
+                            Py_ssize_t n_outputs, const double* a, const double* xt,
+                            Py_ssize_t n_features, double* acc_b1, double* acc_W1)
+    void tl_hidden_backwardf(const float* w2_column, Py_ssize_t stride, const float* dy,
+                             Py_ssize_t n_outputs, const float* a, const float* xt,
+                             Py_ssize_t n_features, float* acc_b1, float* acc_W1)
     enum:
         TL_TILE
         TL_LANES
@@ -127,53 +134,50 @@ cdef inline floating _loss_and_residual(floating z, floating y, floating* residu
 
 
 # ---------------------------------------------------------------- tile helpers
-# Thin typed wrappers over _tile.h (see there for what each does and why it is C).
+# Thin typed wrappers over the fused tile steps of _tile_impl.h (see there for
+# what each does, and why the loops are C).
 
-cdef inline void _combine_rows(const floating* weights, Py_ssize_t stride, const floating* rows,
-                               Py_ssize_t n_rows, floating bias, floating* out) noexcept nogil:
-    """out = bias + sum over r of weights[r * stride] * rows[r]: one tile of a layer product."""
+
+
+
+
+
+
+
+
+cdef inline void _hidden_forward(const floating* w, const floating* xt, Py_ssize_t n_features,
+                                 floating bias, floating* out) noexcept nogil:
+    """One hidden unit over a tile: out = tanh(bias + w . x)."""
     if floating is double:
-        tl_combine_rows(weights, stride, rows, n_rows, bias, out)
+        tl_hidden_forward(w, xt, n_features, bias, out)
     else:
-        tl_combine_rowsf(weights, stride, rows, n_rows, bias, out)
+        tl_hidden_forwardf(w, xt, n_features, bias, out)
 
 
-cdef inline void _tanh_tile(floating* row) noexcept nogil:
+cdef inline void _output_unit(const floating* w, const floating* a1, Py_ssize_t hidden,
+                              floating bias, const floating* y, Py_ssize_t count,
+                              floating* dy_out, floating* acc_cost, floating* acc_b2,
+                              floating* acc_W2) noexcept nogil:
+    """One output over a tile: residuals into dy_out; cost, b2 and W2-row sums."""
     if floating is double:
-        tl_tanh_tile(row)
+        tl_output_unit(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2)
     else:
-        tl_tanh_tilef(row)
+        tl_output_unitf(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2)
 
 
-cdef inline void _output_tile(floating* row, const floating* y, floating* loss,
-                              Py_ssize_t count) noexcept nogil:
-    """Logits in row -> residuals sigmoid(z) - y in row and losses in loss; padding zeroed."""
+cdef inline void _hidden_backward(const floating* w2_column, Py_ssize_t stride,
+                                  const floating* dy, Py_ssize_t n_outputs, const floating* a,
+                                  const floating* xt, Py_ssize_t n_features, floating* acc_b1,
+                                  floating* acc_W1) noexcept nogil:
+    """One hidden unit back over a tile: dz = (W2^T dy)(1 - a^2); b1 and W1-row sums."""
     if floating is double:
-        tl_output_tile(row, y, loss, count)
+        tl_hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
     else:
-        tl_output_tilef(row, y, loss, count)
+        tl_hidden_backwardf(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
 
 
-cdef inline void _tanh_backward_tile(floating* row, const floating* a) noexcept nogil:
-    if floating is double:
-        tl_tanh_backward_tile(row, a)
-    else:
-        tl_tanh_backward_tilef(row, a)
 
 
-cdef inline void _lane_dot(const floating* u, const floating* v, floating* acc) noexcept nogil:
-    """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l."""
-    if floating is double:
-        tl_lane_dot(u, v, acc)
-    else:
-        tl_lane_dotf(u, v, acc)
-
-
-cdef inline void _lane_sum(const floating* u, floating* acc) noexcept nogil:
-    if floating is double:
-        tl_lane_sum(u, acc)
-    else:
-        tl_lane_sumf(u, acc)
 
 
 cdef inline void _gather_tile(
@@ -233,7 +237,6 @@ cdef void _block_sums(
     cdef floating* g_cost = g_b2 + o * _LANES
     cdef Py_ssize_t i, j, k, s, l, tile, t0, count
     cdef floating total
-    cdef floating* row
 
     for i in range((n_params + 1) * _LANES):
         acc[i] = 0
@@ -246,27 +249,17 @@ cdef void _block_sums(
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
         for j in range(h):
-            _combine_rows(&W1[j * f], 1, xt, f, b1[j], &a1[j * _TILE])
-            _tanh_tile(&a1[j * _TILE])
+            _hidden_forward(&W1[j * f], xt, f, b1[j], &a1[j * _TILE])
 
-        # Output layer: logits, loss and residual dy = sigmoid(z) - y.
+        # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
         for i in range(o):
-            row = dy + i * _TILE
-            _combine_rows(&W2[i * h], 1, a1, h, b2[i], row)
-            _output_tile(row, &yt[i * _TILE], loss, count)
-            _lane_sum(loss, g_cost)
-            _lane_sum(row, &g_b2[i * _LANES])
-            for j in range(h):
-                _lane_dot(row, &a1[j * _TILE], &g_W2[(i * h + j) * _LANES])
+            _output_unit(&W2[i * h], a1, h, b2[i], &yt[i * _TILE], count, &dy[i * _TILE],
+                         g_cost, &g_b2[i * _LANES], &g_W2[i * h * _LANES])
 
-        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2).
+        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
         for j in range(h):
-            row = dz + j * _TILE
-            _combine_rows(&W2[j], h, dy, o, 0, row)
-            _tanh_backward_tile(row, &a1[j * _TILE])
-            _lane_sum(row, &g_b1[j * _LANES])
-            for k in range(f):
-                _lane_dot(row, &xt[k * _TILE], &g_W1[(j * f + k) * _LANES])
+            _hidden_backward(&W2[j], h, dy, o, &a1[j * _TILE], xt, f,
+                             &g_b1[j * _LANES], &g_W1[j * f * _LANES])
 
     # Lanes to scalars, in a fixed order.
     for i in range(n_params + 1):

@@ -71,3 +71,47 @@ static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict a
         for (int l = 0; l < TL_LANES; l++) lane[l] += u[s + l];
     for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
 }
+
+/* ---- fused per-tile steps: one call per hidden unit or output, rows kept in
+ * registers between the pieces above (no store and reload of z or dz). ---- */
+
+/* Hidden unit forward: out[s] = tanh(bias + sum_k w[k] x[k][s]). */
+static inline void TL_NAME(tl_hidden_forward)(
+    const TL_T* restrict w, const TL_T* restrict xt, ptrdiff_t n_features,
+    TL_T bias, TL_T* restrict out)
+{
+    TL_T z[TL_TILE];
+    TL_NAME(tl_combine_rows)(w, 1, xt, n_features, bias, z);
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = TL_NAME(tl_tanh)(z[s]);
+}
+
+/* Output unit: logits from the hidden rows, then the residual dy (written to
+ * dy_out) and the loss, and their sums: cost, b2 and the W2 row's gradient. */
+static inline void TL_NAME(tl_output_unit)(
+    const TL_T* restrict w, const TL_T* restrict a1, ptrdiff_t hidden, TL_T bias,
+    const TL_T* restrict y, ptrdiff_t count, TL_T* restrict dy_out,
+    TL_T* restrict acc_cost, TL_T* restrict acc_b2, TL_T* restrict acc_W2)
+{
+    TL_T loss[TL_TILE];
+    TL_NAME(tl_combine_rows)(w, 1, a1, hidden, bias, dy_out);
+    TL_NAME(tl_output_tile)(dy_out, y, loss, count);
+    TL_NAME(tl_lane_sum)(loss, acc_cost);
+    TL_NAME(tl_lane_sum)(dy_out, acc_b2);
+    for (ptrdiff_t j = 0; j < hidden; j++)
+        TL_NAME(tl_lane_dot)(dy_out, a1 + j * TL_TILE, acc_W2 + j * TL_LANES);
+}
+
+/* Hidden unit backward: dz = (sum_i W2[i][j] dy_i) (1 - a^2), then its sums:
+ * b1 and the W1 row's gradient (dz against every feature row). */
+static inline void TL_NAME(tl_hidden_backward)(
+    const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
+    ptrdiff_t n_outputs, const TL_T* restrict a, const TL_T* restrict xt,
+    ptrdiff_t n_features, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
+{
+    TL_T dz[TL_TILE];
+    TL_NAME(tl_combine_rows)(w2_column, stride, dy, n_outputs, 0, dz);
+    TL_NAME(tl_tanh_backward_tile)(dz, a);
+    TL_NAME(tl_lane_sum)(dz, acc_b1);
+    for (ptrdiff_t k = 0; k < n_features; k++)
+        TL_NAME(tl_lane_dot)(dz, xt + k * TL_TILE, acc_W1 + k * TL_LANES);
+}
