@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from ._backends import load_backend, resolve_backend
+from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._params import Layout, initial_parameters
 
 # Fields every rank must agree on, in the order they are reported.
@@ -141,7 +141,15 @@ def _local_setup(
     }
     v.check_model_size(record["hidden_size"], X.shape[0], Y.shape[0])
     n_threads = v.check_n_threads(n_threads)
-    kernels = load_backend(resolve_backend(backend))
+    name = resolve_backend(backend)
+    if X.shape[1]:  # as fit does; a rank that cannot hold its shard fails on every rank
+        v.check_memory(
+            workspace_bytes(name, X.shape[0], record["hidden_size"], Y.shape[0], X.shape[1],
+                            n_threads, X.dtype.itemsize),
+            f"a fit with hidden_size={record['hidden_size']} on {X.shape[1]} local samples "
+            f"({name} backend)",
+        )
+    kernels = load_backend(name)
     layout = Layout(X.shape[0], record["hidden_size"], Y.shape[0])
     if init_params is None:
         theta = initial_parameters(layout, X.dtype, record["seed"])
