@@ -104,7 +104,8 @@ def test_scaling_json_float32_two_threads() -> None:
     }  # fmt: skip
     assert [p["workload"]["hidden"] for p in report["points"]] == [2, 4]
     for p in report["points"]:
-        n, f, h = 60, 2, p["workload"]["hidden"]
+        # Scaling without --workload starts from the large run (20 features).
+        n, f, h = 60, 20, p["workload"]["hidden"]
         assert p["work_per_iteration"]["multiply_adds"] == n * h * (2 * f + 3)
         assert p["work_per_iteration"]["x_bytes"] == n * f * 4
         assert p["results"][0]["cost_rel_diff"] == 0.0

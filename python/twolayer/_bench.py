@@ -73,6 +73,7 @@ SCALE_DEFAULTS = {
     "hidden": (4, 16, 64, 256),
     "features": (2, 20, 200),
 }
+SCALE_ITERATIONS = 3  # default iterations of each --scale point
 SEED = 3  # fit()'s default seed: the tutorial's initial weights
 Runner = Callable[[], float]
 
@@ -811,9 +812,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload",
         choices=sorted(WORKLOADS),
-        default="tutorial",
+        default=None,
         help="tutorial (500 two-moons samples, hidden 5, 5000 iterations) or "
-        "large (100,000 x 20, hidden 64, 10 iterations); default: tutorial",
+        "large (100,000 x 20, hidden 64, 10 iterations); default: tutorial, "
+        f"or with --scale: large with {SCALE_ITERATIONS} iterations",
     )
     group = parser.add_argument_group("workload overrides")
     for flag, what in (
@@ -891,7 +893,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _workloads(args: argparse.Namespace) -> list[Workload]:
-    wl = WORKLOADS[args.workload]
+    if args.workload is None and args.scale is not None:
+        # Scaling multiplies sizes up to 1e6 samples: the tutorial's 5000 iterations would
+        # take the reference half an hour there.
+        wl = dataclasses.replace(WORKLOADS["large"], iterations=SCALE_ITERATIONS)
+    else:
+        wl = WORKLOADS[args.workload or "tutorial"]
     overrides = {
         "n_samples": args.n_samples,
         "n_features": args.features,
