@@ -210,6 +210,24 @@ def test_verbose_plain_lines_about_once_a_second(monkeypatch):
     assert lines[-1].startswith("done: 1000 iterations in ")
 
 
+def test_terminal_bar_is_redrawn_at_most_every_50_ms(monkeypatch):
+    from twolayer import _training
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    clock = iter(np.arange(0.0, 100.0, 0.01))
+    monkeypatch.setattr(_training.time, "perf_counter", lambda: float(next(clock)))
+    stream = Terminal()
+    progress = _training._Progress(100, stream)
+    for done in range(1, 101):  # one update every 10 ms, like single-iteration chunks
+        progress.update(done, 0.5)
+    draws = stream.getvalue().count("\r[")
+    assert 15 <= draws <= 25
+    assert "[####################] iteration 100/100" in stream.getvalue()
+
+
 def test_verbose_on_a_terminal_draws_a_bar(moons, monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):

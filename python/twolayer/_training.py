@@ -191,6 +191,7 @@ class _Progress:
         self.tty = bool(isatty and isatty())
         self.started = time.perf_counter()
         self.last_line = self.started
+        self.last_draw = -math.inf
 
     def _status(self, done: int, cost: float) -> str:
         elapsed = time.perf_counter() - self.started
@@ -205,6 +206,9 @@ class _Progress:
     def update(self, done: int, cost: float) -> None:
         now = time.perf_counter()
         if self.tty:
+            if now - self.last_draw < 0.05 and done < self.total:
+                return  # single-iteration chunks (validation) would redraw thousands of times
+            self.last_draw = now
             filled = int(20 * done / max(self.total, 1))
             bar = "#" * filled + "-" * (20 - filled)
             self.stream.write(f"\r[{bar}] {self._status(done, cost)}\x1b[K")
