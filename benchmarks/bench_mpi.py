@@ -81,7 +81,7 @@ def _worker(args: argparse.Namespace) -> None:
         X, Y = _data(n_samples)
         cols = np.array_split(np.arange(X.shape[1]), size)[rank]
         Xs, Ys = np.ascontiguousarray(X[:, cols]), np.ascontiguousarray(Y[:, cols])
-        buf = np.zeros(Layout(X.shape[0], HIDDEN, Y.shape[0]).size + 3)
+        buf = np.zeros(Layout(X.shape[0], HIDDEN, Y.shape[0]).size + 2)  # as in _mpi
 
         def allreduce(buf: np.ndarray = buf) -> None:
             for _ in range(n):

@@ -2,7 +2,7 @@
 
 Each rank holds its own samples (columns). Per iteration every rank computes
 the gradient *sums* and the cost sum over its local samples into one packed
-buffer ``[grad (theta's layout)..., cost_sum, n_failed, failed_rank_sum]`` and
+buffer ``[grad (theta's layout)..., cost_sum, n_failed]`` and
 the ranks make ONE in-place ``Allreduce(SUM)`` of that buffer (buffer API, no
 pickling). Every rank then applies the same update ``theta - lr * ((1/m) * g)``
 with m the global sample count, so all ranks hold identical parameters and the
@@ -15,13 +15,13 @@ Protocol, so that no rank is ever left waiting:
   arguments and the ranks ``allgather`` a small record (the local error if any,
   n_features, n_outputs, resolved dtype, learning_rate, hidden_size,
   number_of_iterations, seed, a digest of the initial parameters, local sample
-  count). A local error on any rank,
-  or any disagreement, raises the same exception with the same message on
-  every rank. The backend and n_threads may differ between ranks (they do not
-  change the reduced sums beyond rounding, and every rank uses the same sums).
+  count). A local error on any rank, or any disagreement, raises the same
+  exception with the same message on every rank. The backend and n_threads
+  may differ between ranks (they do not change the reduced sums beyond
+  rounding, and every rank uses the same sums).
 * Empty shards: a rank may hold zero samples (X of shape (n_features, 0)); it
   contributes zero sums. Zero samples on *every* rank is refused.
-* A rank whose local step raises sets the error slots of the buffer instead of
+* A rank whose local step raises sets the error slot of the buffer instead of
   leaving the collective; after the Allreduce every rank sees the flag, the
   ranks ``allgather`` the messages and every rank raises ``RuntimeError``
   naming the failing rank(s) and their error, at the same iteration.
@@ -62,8 +62,8 @@ _AGREED = (
     "initial_parameters",
 )
 # Extra slots after the gradient in the reduced buffer.
-_COST, _N_FAILED, _FAILED_RANKS = 0, 1, 2
-_EXTRA = 3
+_COST, _N_FAILED = 0, 1
+_EXTRA = 2
 
 
 def _check_comm(comm: Any) -> Any:
@@ -257,12 +257,10 @@ def fit_distributed(
                     else:
                         buf[:] = 0
                     extra[_N_FAILED] = 0
-                    extra[_FAILED_RANKS] = 0
                 except Exception as exc:
                     local_error = exc
                     buf[:] = 0
                     extra[_N_FAILED] = 1
-                    extra[_FAILED_RANKS] = rank + 1
                 comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
                 if extra[_N_FAILED] != 0:
                     outcome = ("failed", j)
