@@ -734,7 +734,11 @@ def format_scaling(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [f"scaling in {dim}: time/iteration (time / roofline bound: flat means linear)"]
     lines += [
-        "  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in [header, *rows]
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in [header, *rows]
     ]
     return "\n".join(lines)
 
