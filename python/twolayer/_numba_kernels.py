@@ -628,6 +628,28 @@ def _lane_sum(typingctx, u, acc):
     return types.void(u, acc), codegen
 
 
+@intrinsic
+def _memcpy_row(typingctx, A, r, start, count, out):
+    """out[:count] = A[r, start:start + count] when A's rows are contiguous (C's memcpy)."""
+    if not (isinstance(A, types.Array) and A.ndim == 2 and _rows(out) and out.dtype == A.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        source = context.make_array(signature.args[0])(context, builder, args[0])
+        target = context.make_array(signature.args[4])(context, builder, args[4])
+        itemsize = context.get_abi_sizeof(context.get_data_type(A.dtype))
+        row_stride = cgutils.unpack_tuple(builder, source.strides)[0]
+        offset = builder.add(
+            builder.mul(args[1], row_stride),
+            builder.mul(args[2], context.get_constant(types.intp, itemsize)),
+        )
+        first = cgutils.pointer_add(builder, source.data, offset)
+        cgutils.raw_memcpy(builder, target.data, first, args[3], itemsize)
+        return context.get_dummy_value()
+
+    return types.void(A, r, start, count, out), codegen
+
+
 @_jit(inline=True)
 def _gather_tile(A, start, count, out):
     """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
@@ -637,10 +659,14 @@ def _gather_tile(A, start, count, out):
     or any view) with no full copy; the tile is small and stays in cache.
     """
     zero = out.dtype.type(0)
+    contiguous = A.strides[1] == A.itemsize
     for r in range(A.shape[0]):
-        row = A[r, start : start + count]
-        for s in range(count):
-            out[r, s] = row[s]
+        if contiguous:
+            _memcpy_row(A, r, start, count, out[r])
+        else:
+            row = A[r, start : start + count]
+            for s in range(count):
+                out[r, s] = row[s]
         for s in range(count, TILE):
             out[r, s] = zero
 
