@@ -50,6 +50,11 @@ def check_array(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndar
     if dtype is None:
         dtype = array.dtype if array.dtype in SUPPORTED_DTYPES else np.dtype(np.float64)
     if array.dtype != dtype:
+        # The conversion is a full copy: refuse one that cannot exist (a huge memmap or
+        # broadcast view of bools, say) with this module's error instead of NumPy's
+        # MemoryError, or worse, an overcommitted allocation that is filled in.
+        if array.size * dtype.itemsize > 1 << 26:  # small copies skip reading /proc/meminfo
+            check_memory(array.size * dtype.itemsize, f"{name} converted to {dtype}")
         if kind == "f" and not _all_finite(array):
             raise ValueError(f"{name} contains NaN or infinity")
         with np.errstate(over="ignore"):
