@@ -215,6 +215,8 @@ def test_train_chunk_keeps_the_last_finite_parameters():
 
 
 def test_a_chunk_releases_the_gil():
+    # fit() runs train_chunk in chunks of about 0.1 s; one long chunk here makes the
+    # window wide enough to tell "released" from "held" on a loaded machine.
     kernels = load_backend("numba")
     X, Y = _problem(10, 1, 2 * BLOCK, seed=12)
     theta = initial_parameters(Layout(10, 16, 1), np.dtype(np.float64), 3)
@@ -222,7 +224,7 @@ def test_a_chunk_releases_the_gil():
     started = time.perf_counter()
     kernels.train_chunk(X, Y, theta.copy(), 0.1, np.empty(5), 1)
     per_iteration = (time.perf_counter() - started) / 5
-    iterations = max(10, int(1.5 / per_iteration))  # one call of about 1.5 s
+    iterations = max(10, int(2.0 / per_iteration))  # one call of about 2 s
     window = {}
 
     def worker():
@@ -238,7 +240,7 @@ def test_a_chunk_releases_the_gil():
     thread.join()
     # Ticks well inside the call can only exist if the call does not hold the GIL.
     lo, hi = window["start"] + 0.2, window["stop"] - 0.1
-    assert hi - lo > 0.5
+    assert hi - lo > 0.3
     inside = [t for t in ticks if lo < t < hi]
     assert len(inside) > 100, f"{len(inside)} main-thread ticks during a {hi - lo:.2f} s call"
 

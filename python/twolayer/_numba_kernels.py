@@ -424,31 +424,28 @@ def _loss_and_residual(z, y):
 # tells LLVM the same: nothing else aliases it.
 
 
-def _stack_array(length):
-    def typer(typingctx, like):
-        if not isinstance(like, types.Array):
-            return None
-        result = types.Array(like.dtype, 1, "C")
-
-        def codegen(context, builder, signature, args):
-            item = context.get_data_type(result.dtype)
-            data = cgutils.alloca_once(builder, item, size=length)
-            array = context.make_array(result)(context, builder)
-            itemsize = context.get_abi_sizeof(item)
-            populate_array(array, data=data, shape=[context.get_constant(types.intp, length)],
-                           strides=[context.get_constant(types.intp, itemsize)],
-                           itemsize=itemsize, meminfo=None)  # fmt: skip
-            return array._getvalue()
-
-        return result(like), codegen
-
-    return typer
-
-
 @intrinsic
 def _tile_scratch(typingctx, like):
     """A TILE-long array of like's dtype on the stack (C: ``TL_T part[TL_TILE]``)."""
-    return _stack_array(TILE)(typingctx, like)
+    if not isinstance(like, types.Array):
+        return None
+    result = types.Array(like.dtype, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        item = context.get_data_type(result.dtype)
+        itemsize = context.get_abi_sizeof(item)
+        array = context.make_array(result)(context, builder)
+        populate_array(
+            array,
+            data=cgutils.alloca_once(builder, item, size=TILE),
+            shape=[context.get_constant(types.intp, TILE)],
+            strides=[context.get_constant(types.intp, itemsize)],
+            itemsize=itemsize,
+            meminfo=None,  # not reference counted: it lives in this function's frame
+        )
+        return array._getvalue()
+
+    return result(like), codegen
 
 
 def _rows(*arrays):
