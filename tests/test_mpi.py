@@ -33,6 +33,15 @@ def _data() -> tuple[np.ndarray, np.ndarray]:
     return X, Y
 
 
+# A model whose packed buffer is ~150 kB, past Open MPI's small-message Allreduce algorithms.
+WIDE_HIDDEN, WIDE_ITERATIONS, WIDE_LR = 64, 10, 0.05
+
+
+def _wide_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(5)
+    return rng.normal(size=(300, N_SAMPLES)), (rng.uniform(size=(3, N_SAMPLES)) > 0.5) * 1.0
+
+
 # --------------------------------------------------------------------------- worker
 
 
@@ -47,7 +56,7 @@ def _worker(argv: list[str]) -> int:
     scenario, outdir = argv[0], Path(argv[1])
     X, Y = _data()
     kwargs: dict = {"n_threads": 1, "comm": comm}
-    lr = LR
+    lr, hidden, iterations = LR, HIDDEN, ITERATIONS
 
     if scenario == "fit":
         cuts = [int(c) for c in argv[2].split(",")]
@@ -57,6 +66,11 @@ def _worker(argv: list[str]) -> int:
         X, Y = X[:, cuts[rank] : cuts[rank + 1]], Y[:, cuts[rank] : cuts[rank + 1]]
         if rank == 0:
             X = np.asfortranarray(X)  # any memory order, as for fit without comm
+    elif scenario == "wide":
+        X, Y = _wide_data()
+        cols = np.array_split(np.arange(X.shape[1]), comm.Get_size())[rank]
+        X, Y = X[:, cols], Y[:, cols]
+        lr, hidden, iterations = WIDE_LR, WIDE_HIDDEN, WIDE_ITERATIONS
     else:
         half = X.shape[1] // 2
         sl = slice(0, half) if rank == 0 else slice(half, None)
@@ -98,7 +112,7 @@ def _worker(argv: list[str]) -> int:
                 dtype=None, seed=None, init_params=init, **kwargs,
             )
         else:
-            params, costs = twolayer.fit(X, Y, lr, HIDDEN, ITERATIONS, **kwargs)
+            params, costs = twolayer.fit(X, Y, lr, hidden, iterations, **kwargs)
     except Exception as exc:
         info = {"rank": rank, "type": type(exc).__name__, "message": str(exc)}
         if isinstance(exc, twolayer.DivergenceError):
@@ -199,6 +213,21 @@ def test_matches_single_process_fit(tmp_path, cuts, backend, dtype, rtol):
     assert_params_close(got, expected_params, rtol=rtol)
     assert relative_error(ranks[0]["costs"], expected_costs) <= rtol
     assert ranks[0]["costs"][-1] < ranks[0]["costs"][0]  # it did learn
+
+
+@needs_mpi
+def test_large_buffer_identical_on_every_rank(tmp_path):
+    code, results, output = _mpirun(3, ["wide"], tmp_path)
+    assert code == 0, output
+    assert [r["type"] for r in results] == [None] * 3, output
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(3)]
+    for other in ranks[1:]:
+        for key, value in ranks[0].items():
+            np.testing.assert_array_equal(other[key], value, err_msg=key)
+    X, Y = _wide_data()
+    expected, costs = twolayer.fit(X, Y, WIDE_LR, WIDE_HIDDEN, WIDE_ITERATIONS, n_threads=1)
+    assert_params_close({k: ranks[0][k] for k in expected}, expected, rtol=1e-10)
+    assert relative_error(ranks[0]["costs"], costs) <= 1e-10
 
 
 @needs_mpi
