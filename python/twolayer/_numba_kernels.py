@@ -91,28 +91,38 @@ def _jit(signature=None, parallel=False, inline=False):
 
 
 _SIGNATURES = {}
-_READY = set()
+_READY = {}
 _COMPILE_LOCK = threading.Lock()
 
 
 def _compiled(dispatcher, dtype):
-    """``dispatcher`` once its explicit signature for ``dtype`` is compiled or loaded.
+    """The compiled code of ``dispatcher``'s explicit signature for ``dtype``.
 
-    Compilation at call time stays disabled otherwise, as ``njit(signatures)``
-    leaves it: a C-contiguous argument then runs the 'A'-layout code instead of
-    compiling (and caching) a specialisation of its own.
+    Compiled (or loaded from the cache) on first use. Calls go to that code
+    directly rather than through the dispatcher: a C- or F-contiguous X then
+    runs the 'A'-layout code without compiling (and caching) a specialisation
+    of its own, and calls from other threads are safe while this one compiles
+    the other dtype. (Through the dispatcher they were not: compilation must be
+    enabled to compile, and while it is, a call with a C-contiguous X finds no
+    exact match and takes the compile path, failing with "compilation disabled"
+    once it is off again; tests/test_reliability.py starts every backend from
+    four threads at once.)
     """
     key = (dispatcher, np.dtype(dtype))
-    if key not in _READY:
+    kernel = _READY.get(key)
+    if kernel is None:
         with _COMPILE_LOCK:
-            if key not in _READY:
+            kernel = _READY.get(key)
+            if kernel is None:
+                signature = _SIGNATURES[dispatcher](numba.from_dtype(dtype))
                 dispatcher.disable_compile(False)
                 try:
-                    dispatcher.compile(_SIGNATURES[dispatcher](numba.from_dtype(dtype)))
+                    dispatcher.compile(signature)
                 finally:
                     dispatcher.disable_compile(True)
-                _READY.add(key)
-    return dispatcher
+                kernel = dispatcher.overloads[tuple(signature.args)].entry_point
+                _READY[key] = kernel
+    return kernel
 
 
 def _matrix(t):
