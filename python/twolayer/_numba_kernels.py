@@ -868,8 +868,10 @@ def _read_only(a):
 
 
 def _use_threads(n_threads):
-    if n_threads > 1:
-        numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    # Also for one thread: set_num_threads launches Numba's threading layer, which a
+    # parallel kernel loaded from the cache needs and does not launch itself (numba
+    # issue 8578): gradient_sums(..., n_threads=1) as a process's first call segfaulted.
+    numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
 
 
 def gradient_sums(X, Y, theta, grad, n_threads):
