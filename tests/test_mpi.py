@@ -42,6 +42,84 @@ def _wide_data() -> tuple[np.ndarray, np.ndarray]:
     return rng.normal(size=(300, N_SAMPLES)), (rng.uniform(size=(3, N_SAMPLES)) > 0.5) * 1.0
 
 
+# TwoLayerClassifier(comm=...): X (n_samples, n_features); samples sorted by label so that
+# uneven cuts leave some ranks without some classes.
+EST_ITERATIONS, EST_RS_ITERATIONS = 1000, 100
+
+
+def _estimator_data(target: str) -> tuple[np.ndarray, np.ndarray]:
+    X, Y = _data()
+    X = X.T
+    if target == "multilabel":
+        return X, np.column_stack([Y[0], X[:, 0] > 0.5, X[:, 1] > 0]).astype(np.int64)
+    if target == "binary":
+        y = np.where(Y[0] == 1, 8, 3)
+    else:  # three string classes
+        y = np.where(Y[0] == 0, "a", np.where(X[:, 0] > 1, "c", "b"))
+    order = np.argsort(y, kind="stable")
+    return X[order], y[order]
+
+
+def _estimator_arrays(clf) -> dict[str, np.ndarray]:
+    return {
+        "coef0": clf.coefs_[0],
+        "coef1": clf.coefs_[1],
+        "intercept0": clf.intercepts_[0],
+        "intercept1": clf.intercepts_[1],
+        "loss_curve": clf.loss_curve_,
+        "classes": clf.classes_,
+        "n_iter": np.array(clf.n_iter_),
+    }
+
+
+def _estimator_worker(comm, scenario: str, outdir: Path, args: list[str]) -> int:
+    from twolayer import TwoLayerClassifier
+
+    rank, size = comm.Get_rank(), comm.Get_size()
+    settings: dict = {"n_threads": 1, "comm": comm}
+    if scenario == "estimator":
+        cuts, target = [int(c) for c in args[0].split(",")], args[1]
+        assert len(cuts) == size + 1
+        X, y = _estimator_data(target)
+        X, y = X[cuts[rank] : cuts[rank + 1]], y[cuts[rank] : cuts[rank + 1]]
+    else:  # the error cases, on two even halves
+        X, y = _estimator_data("multilabel" if scenario == "estimator_columns" else "multiclass")
+        half = X.shape[0] // 2
+        X, y = (X[:half], y[:half]) if rank == 0 else (X[half:], y[half:])
+    if scenario == "estimator_unsupported":  # set on some ranks only: must not hang
+        if rank == 0:
+            settings["callback"] = lambda *args: False
+        else:
+            settings["early_stopping"] = True
+    if scenario == "estimator_columns" and rank == 1:
+        y = y[:, :2]
+    if scenario == "estimator_nan" and rank == 0:
+        X = X.copy()
+        X[3, 1] = np.nan
+
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        clf = TwoLayerClassifier(max_iter=EST_ITERATIONS // 2, **settings).fit(X, y)
+        arrays.update({f"fit_{k}": a for k, a in _estimator_arrays(clf).items()})
+        clf.partial_fit(X, y)  # continues: equals one fit of EST_ITERATIONS
+        arrays.update({f"partial_{k}": a for k, a in _estimator_arrays(clf).items()})
+        # A random source differing per rank: rank 0 draws the seed for every rank.
+        seeded = TwoLayerClassifier(
+            max_iter=EST_RS_ITERATIONS, random_state=np.random.RandomState(rank), **settings
+        ).fit(X, y)
+        arrays.update({f"rs_{k}": a for k, a in _estimator_arrays(seeded).items()})
+        # None: fresh entropy, still one seed for every rank (compared across ranks only).
+        fresh = TwoLayerClassifier(max_iter=EST_RS_ITERATIONS, random_state=None, **settings)
+        arrays.update({f"none_{k}": a for k, a in _estimator_arrays(fresh.fit(X, y)).items()})
+    except Exception as exc:
+        info = {"rank": rank, "type": type(exc).__name__, "message": str(exc)}
+        print("RESULT " + json.dumps(info), flush=True)
+        return 3
+    np.savez(outdir / f"rank{rank}.npz", **arrays)
+    print("RESULT " + json.dumps({"rank": rank, "type": None}), flush=True)
+    return 0
+
+
 # --------------------------------------------------------------------------- worker
 
 
@@ -54,6 +132,8 @@ def _worker(argv: list[str]) -> int:
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
     scenario, outdir = argv[0], Path(argv[1])
+    if scenario.startswith("estimator"):
+        return _estimator_worker(comm, scenario, outdir, argv[2:])
     X, Y = _data()
     kwargs: dict = {"n_threads": 1, "comm": comm}
     lr, hidden, iterations = LR, HIDDEN, ITERATIONS
@@ -350,6 +430,81 @@ def test_example_script(tmp_path):
     expected, _ = twolayer.fit(X, Y, 0.3, 5, 300, backend="numpy", n_threads=1)
     with np.load(tmp_path / "params.npz") as saved:
         assert_params_close(dict(saved), expected, rtol=1e-10)
+
+
+ESTIMATOR_KEYS = ("coef0", "coef1", "intercept0", "intercept1", "loss_curve")
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("cuts", "target"),
+    [
+        ("0,37,301", "multiclass"),  # 2 ranks, uneven: rank 0 holds only class "a"
+        ("0,200,201,301", "binary"),  # 3 ranks: ranks 1 and 2 hold only label 8
+        ("0,0,120,301", "multiclass"),  # 3 ranks: rank 0 empty, rank 1 only "a"
+        ("0,120,301", "multilabel"),  # 2 ranks, indicator matrix
+    ],
+)
+def test_estimator_matches_single_process_estimator(tmp_path, cuts, target):
+    from twolayer import TwoLayerClassifier
+
+    n = cuts.count(",")
+    code, results, output = _mpirun(n, ["estimator", cuts, target], tmp_path)
+    assert code == 0, output
+    assert [r["type"] for r in results] == [None] * n, output
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in range(n)]
+    for other in ranks[1:]:  # bitwise identical on every rank, classes_ included
+        assert set(other) == set(ranks[0])
+        for key, value in ranks[0].items():
+            np.testing.assert_array_equal(other[key], value, err_msg=key)
+
+    X, y = _estimator_data(target)
+    first = TwoLayerClassifier(max_iter=EST_ITERATIONS // 2, n_threads=1).fit(X, y)
+    expected = {"fit": _estimator_arrays(first)}
+    expected["partial"] = _estimator_arrays(first.partial_fit(X, y))
+    seeded = TwoLayerClassifier(
+        max_iter=EST_RS_ITERATIONS, n_threads=1, random_state=np.random.RandomState(0)
+    ).fit(X, y)
+    expected["rs"] = _estimator_arrays(seeded)
+    got = ranks[0]
+    for stage, arrays in expected.items():
+        np.testing.assert_array_equal(got[f"{stage}_classes"], arrays["classes"])
+        assert got[f"{stage}_classes"].dtype == arrays["classes"].dtype
+        assert int(got[f"{stage}_n_iter"]) == int(arrays["n_iter"])
+        for key in ESTIMATOR_KEYS:
+            assert got[f"{stage}_{key}"].shape == arrays[key].shape, (stage, key)
+            err = relative_error(got[f"{stage}_{key}"], arrays[key])
+            assert err <= 1e-10, f"{stage} {key}: relative error {err:.3g}"
+    assert got["partial_loss_curve"].size == EST_ITERATIONS
+    assert got["fit_loss_curve"][-1] < got["fit_loss_curve"][0]  # it did learn
+
+
+@needs_mpi
+@pytest.mark.parametrize(
+    ("scenario", "expected"),
+    [
+        (
+            "estimator_unsupported",  # callback on rank 0, early_stopping on rank 1
+            "invalid input on 2 rank(s): rank 0 of 2: ValueError: callback not supported with "
+            "comm; rank 1 of 2: ValueError: early_stopping not supported with comm",
+        ),
+        (
+            "estimator_columns",  # indicator matrices with 3 and 2 columns
+            "indicator matrices y must have the same number of columns, got rank 0: 3, rank 1: 2",
+        ),
+        (
+            "estimator_nan",  # bad X on rank 0 only, found before any training
+            "invalid input on 1 rank(s): rank 0 of 2: ValueError: Input X contains NaN",
+        ),
+    ],
+)
+def test_estimator_errors_are_raised_on_every_rank(tmp_path, scenario, expected):
+    code, results, output = _mpirun(2, [scenario], tmp_path)
+    assert code != 0
+    assert len(results) == 2, output
+    assert {r["type"] for r in results} == {"ValueError"}, output
+    assert results[0]["message"] == results[1]["message"]
+    assert expected in results[0]["message"]
 
 
 def test_import_twolayer_does_not_import_mpi4py():

@@ -135,6 +135,22 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     warm_start : bool, default False
         When True, ``fit`` continues from the parameters of the previous fit
         (same classes and features) instead of a fresh initialisation.
+    comm : mpi4py communicator or None, default None
+        Train over the ranks of ``comm`` (``pip install 'twolayer[mpi]'``; see
+        ``twolayer.fit``): every rank calls ``fit``/``partial_fit`` with its own
+        samples (rows of X) at the same time, and every rank ends with the
+        network fitted on all samples at once, bitwise identical on every rank.
+        ``classes_`` is the union of every rank's labels, so a rank may lack
+        some classes or hold no samples at all (X of shape (0, n_features)).
+        An int ``random_state`` must be the same on every rank; with None, a
+        RandomState or a Generator, rank 0 draws the seed and the others use it.
+        ``tol``, ``early_stopping``, ``verbose`` and ``callback`` are not
+        supported: a rank setting one makes every rank raise the same
+        ``ValueError``, as does bad input on any rank. ``warm_start`` and
+        ``partial_fit`` work as without ``comm``. ``predict``, ``predict_proba``,
+        ``decision_function`` and ``score`` stay local: they use this rank's X
+        only (a global score is the caller's reduction, e.g. ``comm.allreduce``
+        of the hit counts).
 
     Targets: any two labels make one sigmoid output; K > 2 labels make K
     outputs trained together one-vs-rest (``predict`` takes the largest,
@@ -172,6 +188,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         verbose: bool = False,
         callback: Any = None,
         warm_start: bool = False,
+        comm: Any = None,
     ) -> None:
         self.hidden_size = hidden_size
         self.learning_rate = learning_rate
@@ -187,6 +204,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.callback = callback
         self.warm_start = warm_start
+        self.comm = comm
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
@@ -219,6 +237,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
+        if self.comm is not None:
+            return self._train_distributed(X, y, partial=partial, classes=classes, resume=resume)
         X = self._validate_X(X, reset=not resume)
         if resume:
             kind, Y = _encode_targets(y, X.shape[0], self._kind, self.classes_)
@@ -236,12 +256,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             X_train, Y_train = X[train], Y[:, train]
             validation_data = (X[val].T, Y[:, val])
 
-        init = self._network_params() if resume else None
-        if init is not None and init["W1"].shape[0] != self.hidden_size:
-            raise ValueError(
-                f"hidden_size is {self.hidden_size} but the network being continued "
-                f"(warm_start or partial_fit) has {init['W1'].shape[0]} hidden units"
-            )
+        init = self._continued_params() if resume else None
         result = _training._fit(
             X_train.T,
             Y_train,
@@ -259,19 +274,142 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             validation_data=validation_data,
             init_params=init,
         )
-        p = result.params
+        self._store(
+            result.params, result.costs, result.validation_costs, kind, class_labels, resume
+        )
+        return self
+
+    def _store(
+        self,
+        p: dict[str, np.ndarray],
+        costs: np.ndarray,
+        validation_costs: np.ndarray | None,
+        kind: str,
+        class_labels: np.ndarray,
+        resume: bool,
+    ) -> None:
         self._kind = kind
         self.classes_ = class_labels
         self.coefs_ = [np.ascontiguousarray(p["W1"].T), np.ascontiguousarray(p["W2"].T)]
         self.intercepts_ = [p["b1"].ravel().copy(), p["b2"].ravel().copy()]
         if resume:
-            self.loss_curve_ = np.concatenate([self.loss_curve_, result.costs])
-            self.n_iter_ = self.n_iter_ + result.costs.size
+            self.loss_curve_ = np.concatenate([self.loss_curve_, costs])
+            self.n_iter_ = self.n_iter_ + costs.size
         else:
-            self.loss_curve_ = result.costs
-            self.n_iter_ = result.costs.size
-        self.validation_loss_curve_ = result.validation_costs
+            self.loss_curve_ = costs
+            self.n_iter_ = costs.size
+        self.validation_loss_curve_ = validation_costs
+
+    def _continued_params(self) -> dict[str, np.ndarray]:
+        """The parameters a warm start or ``partial_fit`` continues from, checked."""
+        init = self._network_params()
+        if init["W1"].shape[0] != self.hidden_size:
+            raise ValueError(
+                f"hidden_size is {self.hidden_size} but the network being continued "
+                f"(warm_start or partial_fit) has {init['W1'].shape[0]} hidden units"
+            )
+        return init
+
+    # ---------------------------------------------------------- over MPI
+    def _train_distributed(
+        self, X: Any, y: Any, *, partial: bool, classes: Any, resume: bool
+    ) -> TwoLayerClassifier:
+        """``fit``/``partial_fit`` with ``comm``: every rank holds its own samples.
+
+        Every local check runs first and the ranks exchange the outcome (with
+        their labels and seed) in one ``allgather``; from those records every
+        rank decides the same thing (the same error, or the same classes_ and
+        seed), so no rank raises while another waits in a collective. Then
+        ``fit_distributed`` trains (its own agreement step checks the data
+        shapes, dtype, hyperparameters and initial parameters).
+        """
+        from ._mpi import _check_comm, fit_distributed
+
+        comm = self.comm
+        _check_comm(comm)
+        rank = comm.Get_rank()
+        local: tuple[Any, ...] | None = None
+        try:
+            record, local = self._local_record(X, y, partial, classes, resume, rank)
+        except Exception as exc:  # reported on every rank after the exchange
+            record = {"error": (type(exc).__name__, str(exc))}
+        records: list[dict[str, Any]] = comm.allgather(record)
+        kind, class_labels = _agree_targets(records, type(self).__name__)
+        assert local is not None  # a local error raised on every rank above
+        X, y, seed, max_iter, init = local
+        seed = seed if records[rank]["seed_is_int"] else records[0]["seed"]
+        Y = _encode_local(y, kind, class_labels)
+
+        options = {
+            "early_stopping": bool(self.early_stopping) and not partial,
+            "tol": self.tol is not None and not partial,
+            "verbose": bool(self.verbose),
+            "callback": self.callback is not None,
+        }
+        params, costs = fit_distributed(
+            X.T,
+            Y,
+            self.learning_rate,
+            self.hidden_size,
+            max_iter,
+            backend=self.backend,
+            dtype=self.dtype,
+            n_threads=self.n_threads,
+            seed=seed,
+            comm=comm,
+            init_params=init,
+            unsupported=[name for name, used in options.items() if used],
+        )
+        self._store(params, costs, None, kind, class_labels, resume)
         return self
+
+    def _local_record(
+        self, X: Any, y: Any, partial: bool, classes: Any, resume: bool, rank: int
+    ) -> tuple[dict[str, Any], tuple[Any, ...]]:
+        """This rank's checks; (record shared with the other ranks, local state)."""
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        X = self._validate_X(X, reset=not resume, min_samples=0)
+        y = _as_label_array(y, X.shape[0])
+        max_iter = v.check_positive_int(self.max_iter, "max_iter", minimum=0)
+        # An int is every rank's own (fit_distributed checks that they agree); a random
+        # source is drawn on rank 0 only, and the other ranks take that seed.
+        state = self.random_state
+        seed_is_int = state is not None and not isinstance(
+            state, (np.random.RandomState, np.random.Generator)
+        )
+        seed = _seed_from(state) if seed_is_int or rank == 0 else None
+        if seed is None and rank == 0:  # None: fresh entropy, but one seed for every rank
+            seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+        init = self._continued_params() if resume else None
+        empty = y.shape[0] == 0 and y.ndim == 1  # no labels: adopts the other ranks' kind
+        kind = None if empty else _label_kind(y)
+        labels = None
+        if kind == "labels":
+            try:
+                labels = np.unique(y)
+            except TypeError:
+                raise TypeError(
+                    "y mixes label types that cannot be sorted (e.g. strings and numbers)"
+                ) from None
+        given = None
+        if partial and not resume and classes is not None:
+            given = np.unique(np.asarray(classes))
+        record = {
+            "error": None,
+            "n_samples": X.shape[0],
+            "kind": kind,
+            "n_columns": y.shape[1] if kind == "multilabel" else None,
+            "labels": labels,
+            "given": given,
+            "seed": seed,
+            "seed_is_int": seed_is_int,
+            "resume": resume,
+            "previous": (self._kind, self.classes_) if resume else None,
+        }
+        return record, (X, y, seed, max_iter, init)
 
     def _network_params(self) -> dict[str, np.ndarray]:
         """The fitted parameters in the functional API's layout (``twolayer.fit``'s params)."""
@@ -332,15 +470,17 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
                 "appropriate arguments before using this estimator."
             )
 
-    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
+    def _validate_X(self, X: Any, *, reset: bool, min_samples: int = 1) -> np.ndarray:
         if HAVE_SKLEARN:
             kwargs = {"reset": reset, "dtype": [np.float64, np.float32]}
+            if min_samples != 1:
+                kwargs["ensure_min_samples"] = min_samples
             if _sk_validate_data is not None:
                 X = _sk_validate_data(self, X, **kwargs)
             else:  # scikit-learn < 1.6
                 X = self._validate_data(X, **kwargs)  # type: ignore[attr-defined]
         else:
-            X = _check_X(X)
+            X = _check_X(X, min_samples)
             if reset:
                 self.n_features_in_ = X.shape[1]
             elif X.shape[1] != self.n_features_in_:
@@ -351,7 +491,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         return X
 
 
-def _check_X(X: Any) -> np.ndarray:
+def _check_X(X: Any, min_samples: int = 1) -> np.ndarray:
     """Validation of X without scikit-learn, with scikit-learn's messages."""
     if type(X).__module__.startswith("scipy.sparse"):
         raise TypeError(
@@ -371,9 +511,10 @@ def _check_X(X: Any) -> np.ndarray:
             "Reshape your data with array.reshape(-1, 1) for a single feature or "
             "array.reshape(1, -1) for a single sample."
         )
-    if array.shape[0] < 1:
+    if array.shape[0] < min_samples:
         raise ValueError(
-            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of 1 is required."
+            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of "
+            f"{min_samples} is required."
         )
     if array.shape[1] < 1:
         raise ValueError(
@@ -469,6 +610,118 @@ def _encode_targets(
     if kind == "binary":
         return kind, (y == classes_[1]).astype(np.float64).reshape(1, -1)
     return kind, (y[np.newaxis, :] == classes_[:, np.newaxis]).astype(np.float64)
+
+
+def _ranks(values: list[Any]) -> str:
+    shown = ", ".join(f"rank {r}: {val!r}" for r, val in enumerate(values[:8]))
+    return shown + (f", ... ({len(values)} ranks)" if len(values) > 8 else "")
+
+
+def _agree_targets(records: list[dict[str, Any]], name: str) -> tuple[str, np.ndarray]:
+    """(kind, classes_) of a fit over MPI, decided alike on every rank from every rank's record.
+
+    Raises the same exception with the same message on every rank when a rank
+    failed its local checks or the ranks' targets do not fit together.
+    """
+    size = len(records)
+    where = f"{name}.fit(comm=...)"
+    errors = [(r, rec["error"]) for r, rec in enumerate(records) if rec["error"] is not None]
+    if errors:
+        cls: type[Exception] = TypeError if errors[0][1][0] == "TypeError" else ValueError
+        detail = "; ".join(f"rank {r} of {size}: {k}: {msg}" for r, (k, msg) in errors)
+        raise cls(f"{where}: invalid input on {len(errors)} rank(s): {detail}")
+    if sum(rec["n_samples"] for rec in records) == 0:
+        raise ValueError(f"{where}: X has zero samples on every one of the {size} ranks")
+    resumes = [rec["resume"] for rec in records]
+    if any(r != resumes[0] for r in resumes):
+        raise ValueError(
+            f"{where}: either every rank or none must continue a fitted network "
+            f"(warm_start or partial_fit); continuing: {_ranks(resumes)}"
+        )
+    kinds = [rec["kind"] for rec in records]
+    if resumes[0]:
+        previous = [rec["previous"] for rec in records]
+        kind, classes_ = previous[0]
+        for other_kind, other_classes in previous[1:]:
+            if other_kind != kind or not np.array_equal(other_classes, classes_):
+                raise ValueError(
+                    f"{where}: the ranks continue networks fitted on different classes: "
+                    f"{_ranks([c.tolist() for _, c in previous])}"
+                )
+    else:
+        present = sorted({k for k in kinds if k is not None})
+        if len(present) > 1:
+            raise ValueError(
+                f"{where}: y must be 1-D class labels on every rank or a 2-D indicator "
+                f"matrix on every rank, got {_ranks(kinds)}"
+            )
+        kind = present[0] if present else "labels"
+        if kind == "multilabel":
+            columns = [rec["n_columns"] for rec in records if rec["kind"] == "multilabel"]
+            if any(c != columns[0] for c in columns):
+                raise ValueError(
+                    f"{where}: the ranks' indicator matrices y must have the same number "
+                    f"of columns, got {_ranks([rec['n_columns'] for rec in records])}"
+                )
+            return kind, np.arange(columns[0])
+        given = [rec["given"] for rec in records]
+        if any(g is not None for g in given):
+            if any(g is None or not np.array_equal(g, given[0]) for g in given):
+                raise ValueError(
+                    f"{where}: partial_fit's classes must be the same on every rank, got "
+                    f"{_ranks([None if g is None else g.tolist() for g in given])}"
+                )
+            classes_ = given[0]
+        else:
+            labels = [rec["labels"] for rec in records if rec["labels"] is not None]
+            try:
+                classes_ = np.unique(np.concatenate(labels))
+            except TypeError:  # also numpy's DTypePromotionError
+                raise TypeError(
+                    f"{where}: the ranks' labels mix types that cannot be sorted together "
+                    "(e.g. strings and numbers)"
+                ) from None
+            if classes_.size < 2:
+                raise ValueError(
+                    f"{name} needs samples of at least 2 classes in y over all ranks; "
+                    f"got 1 class ({classes_[0]!r})"
+                )
+        kind = "binary" if classes_.size == 2 else "multiclass"
+    # Every rank's targets must fit the classes: checked here, from every rank's
+    # record, so that encoding them afterwards cannot fail on one rank alone.
+    for r, rec in enumerate(records):
+        if rec["kind"] is None:
+            continue
+        if kind == "multilabel":
+            if rec["kind"] != "multilabel" or rec["n_columns"] != classes_.size:
+                raise ValueError(
+                    f"{where}: y on rank {r} must be a 0/1 indicator matrix with "
+                    f"{classes_.size} columns, as in the first fit"
+                )
+            continue
+        if rec["kind"] == "multilabel":
+            raise ValueError(
+                f"{where}: y on rank {r} is a 2-D indicator matrix but the network has "
+                "1-D class labels"
+            )
+        try:
+            unknown = np.setdiff1d(rec["labels"], classes_)
+        except TypeError:
+            unknown = rec["labels"]
+        if unknown.size:
+            raise ValueError(
+                f"{where}: y on rank {r} contains labels {unknown.tolist()} not in classes "
+                f"{classes_.tolist()}"
+            )
+    return kind, classes_
+
+
+def _encode_local(y: np.ndarray, kind: str, classes_: np.ndarray) -> np.ndarray:
+    """This rank's targets (n_outputs, n_local) for the agreed kind and classes."""
+    if y.shape[0] == 0:
+        n_outputs = 1 if kind == "binary" else classes_.size
+        return np.zeros((n_outputs, 0))
+    return _encode_targets(y, y.shape[0], kind, classes_)[1]
 
 
 def _seed_from(random_state: Any) -> int | None:
