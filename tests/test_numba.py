@@ -327,6 +327,40 @@ def test_cache_falls_back_to_the_user_directory_when_the_package_is_read_only():
         print(f"cold run {cold['seconds']:.2f} s, warm run {warm['seconds']:.2f} s")
 
 
+@pytest.mark.slow
+def test_no_writable_cache_directory_still_trains():
+    installed = Path(twolayer.__file__).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        package = tmp / "site" / "twolayer"
+        shutil.copytree(installed, package, ignore=shutil.ignore_patterns("__pycache__"))
+        cache_home = tmp / "cache"
+        cache_home.mkdir()
+        for path in [cache_home, package, *package.rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+        env.update(PYTHONPATH=str(tmp / "site"), XDG_CACHE_HOME=str(cache_home), HOME=str(tmp))
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        try:
+            out = subprocess.run(
+                [*_without_root_override(), sys.executable, "-c", _COLD_START],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=tmp,
+                timeout=600,
+            )
+        finally:
+            cache_home.chmod(0o755)
+        assert out.returncode == 0, out.stderr
+        run = json.loads(out.stdout)
+        assert Path(run["file"]).parent == package and not run["package_writable"]
+        assert run["hits"] == 0 and run["misses"] == 1  # compiled in this process, not loaded
+        expected = _fit_with(_baseline(), *_moons(), 0.3, 5, 5000)[1][-1]
+        assert run["last_cost"] == pytest.approx(expected, rel=RTOL)
+        assert not list(cache_home.rglob("*"))
+
+
 def _moons():
     from twolayer.datasets import make_moons
 

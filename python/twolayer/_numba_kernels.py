@@ -38,7 +38,8 @@ two agree bit for bit (tests/test_numba.py). The AVX2/AVX-512 C builds fuse
 multiply-adds and differ from both in the last bits.
 
 Compiled functions are cached (``cache=True``) next to this file, or, where
-that directory is read-only, in Numba's user-wide cache directory.
+that directory is read-only, in Numba's user-wide cache directory; where
+neither is writable they are compiled in every process.
 """
 
 from __future__ import annotations
@@ -82,7 +83,14 @@ def _jit(signature=None, parallel=False, inline=False):
         options["inline"] = "always"
 
     def decorate(func):
-        dispatcher = numba.njit(**options)(func)
+        try:
+            dispatcher = numba.njit(**options)(func)
+        except RuntimeError as error:  # "cannot cache function ...: no locator available"
+            if "cannot cache" not in str(error):
+                raise
+            # Neither this package's directory nor a user cache directory is
+            # writable: compile in every process rather than not at all.
+            dispatcher = numba.njit(**dict(options, cache=False))(func)
         if signature is not None:
             _SIGNATURES[dispatcher] = signature
         return dispatcher
