@@ -643,6 +643,47 @@ def _lane_sum(typingctx, u, acc):
     return types.void(u, acc), codegen
 
 
+# ---- fused per-tile steps (_tile_impl.h): one call per hidden unit or output.
+
+
+@_jit(inline=True)
+def _hidden_forward(w, xt, n_features, bias, out):
+    """One hidden unit over a tile: out[s] = tanh(bias + sum_k w[k] xt[k, s])."""
+    z = _tile_scratch(out)
+    _combine_rows(w, 1, xt, n_features, bias, z)
+    for s in range(TILE):
+        out[s] = _tanh(z[s])
+
+
+@_jit(inline=True)
+def _output_unit(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2):
+    """One output over a tile: residuals into dy_out; cost, b2 and W2-row sums.
+
+    acc_W2 is the (hidden, LANES) block of lane sums of this output's W2 row.
+    """
+    loss = _tile_scratch(dy_out)
+    _combine_rows(w, 1, a1, hidden, bias, dy_out)
+    _output_tile(dy_out, y, loss, count)
+    _lane_sum(loss, acc_cost)
+    _lane_sum(dy_out, acc_b2)
+    for j in range(hidden):
+        _lane_dot(dy_out, a1[j], acc_W2[j])
+
+
+@_jit(inline=True)
+def _hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1):
+    """One hidden unit back over a tile: dz = (W2^T dy)(1 - a^2); b1 and W1-row sums.
+
+    acc_W1 is the (n_features, LANES) block of lane sums of this unit's W1 row.
+    """
+    dz = _tile_scratch(a)
+    _combine_rows(w2_column, stride, dy, n_outputs, a.dtype.type(0), dz)
+    _tanh_backward_tile(dz, a)
+    _lane_sum(dz, acc_b1)
+    for k in range(n_features):
+        _lane_dot(dz, xt[k], acc_W1[k])
+
+
 @intrinsic
 def _memcpy_row(typingctx, A, r, start, count, out):
     """out[:count] = A[r, start:start + count] when A's rows are contiguous (C's memcpy)."""
@@ -710,10 +751,9 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
     p += h * TILE
     dy = work[p : p + o * TILE].reshape((o, TILE))
     p += o * TILE
-    dz = work[p : p + h * TILE].reshape((h, TILE))
-    p += h * TILE
-    loss = work[p : p + TILE]
-    p += TILE
+    # dz (h x TILE) and loss (TILE): in the layout as in the Cython file, unused
+    # there too since the fused steps keep them in a local (stack) array.
+    p += h * TILE + TILE
     acc = work[p : p + (n_params + 1) * LANES].reshape((n_params + 1, LANES))
     g_W1 = acc[: h * f]
     g_b1 = acc[h * f : h * f + h]
@@ -733,27 +773,17 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
         for j in range(h):
-            _combine_rows(W1[j * f :], 1, xt, f, b1[j], a1[j])
-            _tanh_tile(a1[j])
+            _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
 
-        # Output layer: logits, loss and residual dy = sigmoid(z) - y.
+        # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
         for i in range(o):
-            row = dy[i]
-            _combine_rows(W2[i * h :], 1, a1, h, b2[i], row)
-            _output_tile(row, yt[i], loss, count)
-            _lane_sum(loss, g_cost)
-            _lane_sum(row, g_b2[i])
-            for j in range(h):
-                _lane_dot(row, a1[j], g_W2[i * h + j])
+            _output_unit(W2[i * h :], a1, h, b2[i], yt[i], count, dy[i],
+                         g_cost, g_b2[i], g_W2[i * h : i * h + h])  # fmt: skip
 
-        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2).
+        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
         for j in range(h):
-            row = dz[j]
-            _combine_rows(W2[j:], h, dy, o, zero, row)
-            _tanh_backward_tile(row, a1[j])
-            _lane_sum(row, g_b1[j])
-            for k in range(f):
-                _lane_dot(row, xt[k], g_W1[j * f + k])
+            _hidden_backward(W2[j:], h, dy, o, a1[j], xt, f,
+                             g_b1[j], g_W1[j * f : j * f + f])  # fmt: skip
 
     # Lanes to scalars, in a fixed order.
     for i in range(n_params + 1):
