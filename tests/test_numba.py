@@ -149,16 +149,9 @@ def test_loss_and_residual_match_cython(dtype):
         kernels.loss_and_residual(z, y, loss, residual)
         assert np.all(np.isfinite(loss)) and np.all(loss >= 0)
         results.append((loss, residual))
-    if dtype == np.float64:
-        np.testing.assert_array_equal(results[0][0], results[1][0])
-        np.testing.assert_array_equal(results[0][1], results[1][1])
-    else:
-        # Cython's float32 loss_and_residual calls the double exp (its -fabs(z) is a
-        # double, which selects the double specialisation of _exp_neg) and rounds e
-        # to float afterwards; the kernels (tl_output_tilef) and Numba use the float
-        # exp throughout. So here the two differ by a rounding of e (an ulp or two of 1).
-        np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6, atol=2.5e-7)
-        np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=2.5e-7)
+    # Both use the float exp for float32 and the double one for float64: bit for bit.
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -33,7 +33,7 @@ Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names).
 """
 
 from cython.parallel cimport prange
-from libc.math cimport fabs, isfinite
+from libc.math cimport isfinite
 from libc.string cimport memcpy
 
 import numpy as np
@@ -128,7 +128,8 @@ cdef inline floating _sigmoid(floating z, floating e) noexcept nogil:
 
 cdef inline floating _loss_and_residual(floating z, floating y, floating* residual) noexcept nogil:
     """Binary cross-entropy from the logit z, and residual = sigmoid(z) - y."""
-    cdef floating e = _exp_neg(-fabs(z))
+    cdef floating a = -z if z < 0 else z   # not fabs: that is double, and would pick the
+    cdef floating e = _exp_neg(-a)          # double exp for float32 inputs
     residual[0] = _sigmoid(z, e) - y
     return _log_loss(z, y, e)
 
