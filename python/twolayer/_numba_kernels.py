@@ -837,21 +837,32 @@ def _n_slots(n, n_threads):
     return max(1, min(n_threads, (n + BLOCK - 1) // BLOCK))
 
 
+@_jit()
+def _scratch(f, hidden, o, n, n_threads, like):
+    """Scratch of the loops: (work, partials), tile scratch per slot and a row per block."""
+    n_params = hidden * f + hidden + o * hidden + o
+    n_blocks = (n + BLOCK - 1) // BLOCK
+    work = np.empty((_n_slots(n, n_threads), _work_size(f, hidden, o)), dtype=like.dtype)
+    partials = np.empty((n_blocks, n_params + 1), dtype=like.dtype)
+    return work, partials
+
+
+@_jit()
+def _sums(X, Y, theta, hidden, work, partials, out):
+    """Gradient sums, then the cost sum, of all samples into out."""
+    _all_sums(X, Y, theta, hidden, work, partials, work.shape[0])
+    _reduce_blocks(partials, out)
+
+
 @_jit(lambda t: t(_matrix(t), _matrix(t), _vector(t), _vector(t), types.intp))
 def _gradient_sums(X, Y, theta, grad, n_threads):
-    f = X.shape[0]
     o = Y.shape[0]
-    n = X.shape[1]
-    hidden = (theta.shape[0] - o) // (f + 1 + o)
+    f = X.shape[0]
     n_params = theta.shape[0]
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    n_slots = _n_slots(n, n_threads)
-    work_size = _work_size(f, hidden, o)
-    work = np.empty((n_slots, work_size), dtype=theta.dtype)
-    partials = np.empty((n_blocks, n_params + 1), dtype=theta.dtype)
-    _all_sums(X, Y, theta, hidden, work, partials, n_slots)
-    sums = work[0, : n_params + 1]
-    _reduce_blocks(partials, sums)
+    hidden = (n_params - o) // (f + 1 + o)
+    work, partials = _scratch(f, hidden, o, X.shape[1], n_threads, theta)
+    sums = np.empty(n_params + 1, dtype=theta.dtype)
+    _sums(X, Y, theta, hidden, work, partials, sums)
     grad[:] = sums[:n_params]
     return sums[n_params]
 
@@ -862,25 +873,20 @@ def _gradient_sums(X, Y, theta, grad, n_threads):
     )
 )
 def _train_chunk(X, Y, theta, learning_rate, costs, n_threads):
-    f = X.shape[0]
     o = Y.shape[0]
+    f = X.shape[0]
     n = X.shape[1]
-    hidden = (theta.shape[0] - o) // (f + 1 + o)
     n_params = theta.shape[0]
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    n_slots = _n_slots(n, n_threads)
-    work_size = _work_size(f, hidden, o)
+    hidden = (n_params - o) // (f + 1 + o)
     # Scratch is allocated here, by the caller of the loops.
-    work = np.empty((n_slots, work_size), dtype=theta.dtype)
-    partials = np.empty((n_blocks, n_params + 1), dtype=theta.dtype)
+    work, partials = _scratch(f, hidden, o, n, n_threads, theta)
     sums = np.empty(n_params + 1, dtype=theta.dtype)
     candidate = np.empty(n_params, dtype=theta.dtype)
     lr = theta.dtype.type(learning_rate)
     inv_m = theta.dtype.type(1) / theta.dtype.type(n)
     completed = costs.shape[0]
     for it in range(costs.shape[0]):
-        _all_sums(X, Y, theta, hidden, work, partials, n_slots)
-        _reduce_blocks(partials, sums)
+        _sums(X, Y, theta, hidden, work, partials, sums)
         costs[it] = sums[n_params] / theta.dtype.type(n)
         finite = np.isfinite(costs[it])
         # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate

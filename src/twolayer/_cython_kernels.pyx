@@ -326,23 +326,48 @@ cdef Py_ssize_t _n_slots(Py_ssize_t n, Py_ssize_t n_threads) noexcept nogil:
     return max(1, min(n_threads, (n + _BLOCK - 1) // _BLOCK))
 
 
+def _scratch(Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n, Py_ssize_t n_threads,
+             dtype):
+    """Scratch of the nogil loops, allocated by their Python-level caller.
+
+    Returns (work, partials, n_slots): tile scratch for each slot and one row
+    of partial sums (gradient and cost) per block.
+    """
+    cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
+    cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
+    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    work = np.empty(n_slots * _work_size(f, hidden, o), dtype=dtype)
+    partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
+    return work, partials, n_slots
+
+
+cdef inline void _sums(
+    const floating[:, :] X, const floating[:, :] Y, const floating* theta, Py_ssize_t hidden,
+    floating[::1] work, floating[::1] partials, Py_ssize_t n_slots,
+    floating* out,                     # OUT n_params gradient sums, then the cost sum
+) noexcept nogil:
+    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
+    cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
+    _all_sums(X, Y, theta, hidden, &work[0], work.shape[0] // n_slots, &partials[0], n_slots)
+    _reduce_blocks(&partials[0], (n + _BLOCK - 1) // _BLOCK, n_params + 1, out)
+
+
 def gradient_sums(const floating[:, :] X, const floating[:, :] Y, floating[::1] theta,
                   floating[::1] grad, Py_ssize_t n_threads):
     """Write the gradient of the summed cost into ``grad``; return the summed cost."""
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
-    cdef Py_ssize_t hidden = (theta.shape[0] - o) // (f + 1 + o)
     cdef Py_ssize_t n_params = theta.shape[0]
-    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    cdef Py_ssize_t hidden = (n_params - o) // (f + 1 + o)
     dtype = np.float64 if floating is double else np.float32
-    cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
-    cdef Py_ssize_t work_size = _work_size(f, hidden, o)
-    cdef floating[::1] work = np.empty(n_slots * work_size, dtype=dtype)
-    cdef floating[::1] partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
+    work_array, partial_array, slots = _scratch(f, hidden, o, n, n_threads, dtype)
+    cdef Py_ssize_t n_slots = slots
+    cdef floating[::1] work = work_array
+    cdef floating[::1] partials = partial_array
+    cdef floating[::1] sums = np.empty(n_params + 1, dtype=dtype)
     with nogil:
-        _all_sums(X, Y, &theta[0], hidden, &work[0], work_size, &partials[0], n_slots)
-        _reduce_blocks(&partials[0], n_blocks, n_params + 1, &work[0])
-        memcpy(&grad[0], &work[0], n_params * sizeof(floating))
-    return float(work[n_params])
+        _sums(X, Y, &theta[0], hidden, work, partials, n_slots, &sums[0])
+        memcpy(&grad[0], &sums[0], n_params * sizeof(floating))
+    return float(sums[n_params])
 
 
 def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] theta,
@@ -354,15 +379,13 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
     cost and ``theta`` keeps the last finite parameters.
     """
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
-    cdef Py_ssize_t hidden = (theta.shape[0] - o) // (f + 1 + o)
     cdef Py_ssize_t n_params = theta.shape[0]
-    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    cdef Py_ssize_t hidden = (n_params - o) // (f + 1 + o)
     dtype = np.float64 if floating is double else np.float32
-    cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
-    cdef Py_ssize_t work_size = _work_size(f, hidden, o)
-    # Scratch is allocated here, by the caller of the nogil loops.
-    cdef floating[::1] work = np.empty(n_slots * work_size, dtype=dtype)
-    cdef floating[::1] partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
+    work_array, partial_array, slots = _scratch(f, hidden, o, n, n_threads, dtype)
+    cdef Py_ssize_t n_slots = slots
+    cdef floating[::1] work = work_array
+    cdef floating[::1] partials = partial_array
     cdef floating[::1] sums = np.empty(n_params + 1, dtype=dtype)
     cdef floating[::1] candidate = np.empty(n_params, dtype=dtype)
     cdef floating lr = <floating> learning_rate
@@ -371,8 +394,7 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
     cdef bint finite
     with nogil:
         for it in range(costs.shape[0]):
-            _all_sums(X, Y, &theta[0], hidden, &work[0], work_size, &partials[0], n_slots)
-            _reduce_blocks(&partials[0], n_blocks, n_params + 1, &sums[0])
+            _sums(X, Y, &theta[0], hidden, work, partials, n_slots, &sums[0])
             costs[it] = sums[n_params] / n
             finite = isfinite(costs[it])
             # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
