@@ -194,12 +194,12 @@ def test_verbose_without_a_terminal_prints_plain_lines(moons, capsys):
 
 
 def test_verbose_plain_lines_about_once_a_second(monkeypatch):
-    from twolayer import _training
+    from twolayer import _progress
 
     clock = iter(np.arange(0.0, 100.0, 0.4))
-    monkeypatch.setattr(_training.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: float(next(clock)))
     stream = io.StringIO()
-    progress = _training._Progress(1000, stream)
+    progress = _progress.Progress(1000, stream)
     for done in range(100, 1001, 100):
         progress.update(done, 0.5)
     progress.close(1000, 0.25, None)
@@ -211,16 +211,16 @@ def test_verbose_plain_lines_about_once_a_second(monkeypatch):
 
 
 def test_terminal_bar_is_redrawn_at_most_every_50_ms(monkeypatch):
-    from twolayer import _training
+    from twolayer import _progress
 
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     clock = iter(np.arange(0.0, 100.0, 0.01))
-    monkeypatch.setattr(_training.time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr(_progress.time, "perf_counter", lambda: float(next(clock)))
     stream = Terminal()
-    progress = _training._Progress(100, stream)
+    progress = _progress.Progress(100, stream)
     for done in range(1, 101):  # one update every 10 ms, like single-iteration chunks
         progress.update(done, 0.5)
     draws = stream.getvalue().count("\r[")

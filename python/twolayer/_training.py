@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _validation as v
 from ._backends import load_backend, resolve_backend, workspace_bytes
+from ._early_stopping import CostWatch, ValidationWatch
 from ._params import Layout, initial_parameters
-from ._reference import forward, log_loss_from_logits, sigmoid
+from ._progress import Progress
+from ._reference import forward, sigmoid
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
@@ -92,139 +93,6 @@ def _initial_from(params: dict[str, np.ndarray], layout: Layout, dtype: np.dtype
             f"{layout.hidden_size} and {layout.n_outputs}"
         )
     return layout.pack(p, dtype)
-
-
-class _CostWatch:
-    """Early stopping on the training cost, decided per iteration inside each chunk.
-
-    Costs arrive a chunk at a time; the stopping iteration is found from the
-    costs alone (vectorised), so it does not depend on where chunks end. The
-    best parameters are rebuilt by replaying, from a snapshot taken at the
-    start of the chunk that held the best cost, the iterations up to it:
-    kernels are deterministic, so the replay gives the same bits.
-    """
-
-    def __init__(self, tol: float, patience: int) -> None:
-        self.tol = tol
-        self.patience = patience
-        self.best = math.inf
-        self.best_index = -1
-        self.count = 0
-        self._snapshot: np.ndarray | None = None
-        self._snapshot_index = 0
-
-    def update(self, costs: np.ndarray, offset: int, start_theta: np.ndarray) -> int | None:
-        """Take the costs of iterations offset..; return the stopping iteration, if any."""
-        m = costs.size
-        steps = np.arange(m)
-        best_before = np.minimum.accumulate(np.concatenate(([self.best], costs[:-1])))
-        improved = costs < best_before - self.tol
-        last = np.maximum.accumulate(np.where(improved, steps, -1))
-        count = np.where(last >= 0, steps - last, self.count + steps + 1)
-        hits = np.flatnonzero(count >= self.patience)
-        end = int(hits[0]) + 1 if hits.size else m
-        j = int(np.argmin(costs[:end]))
-        if costs[j] < self.best:
-            self.best = float(costs[j])
-            self.best_index = offset + j
-            self._snapshot = start_theta
-            self._snapshot_index = offset
-        self.count = int(count[end - 1])
-        return offset + end - 1 if hits.size else None
-
-    def best_theta(
-        self, kernels: Any, X: np.ndarray, Y: np.ndarray, learning_rate: float, n_threads: int
-    ) -> np.ndarray:
-        assert self._snapshot is not None
-        theta = self._snapshot.copy()
-        replay = self.best_index - self._snapshot_index
-        if replay:
-            kernels.train_chunk(
-                X, Y, theta, learning_rate, np.empty(replay, dtype=X.dtype), n_threads
-            )
-        return theta
-
-
-class _ValidationWatch:
-    """Early stopping on held-out data: validation cost after every update."""
-
-    def __init__(
-        self, X_val: np.ndarray, Y_val: np.ndarray, layout: Layout, tol: float, patience: int
-    ) -> None:
-        self.X_val, self.Y_val, self.layout = X_val, Y_val, layout
-        self.tol, self.patience = tol, patience
-        self.costs: list[float] = []
-        self.count = 0
-        self.best_cost = math.inf
-        self.best = np.empty(0)
-        self.best_iteration = 0
-
-    def cost(self, theta: np.ndarray) -> float:
-        with np.errstate(over="ignore"):
-            _, Z2 = forward(self.X_val, theta, self.layout)
-            return float(np.sum(log_loss_from_logits(Z2, self.Y_val)) / self.X_val.shape[1])
-
-    def start(self, theta: np.ndarray) -> None:
-        self.best_cost = self.cost(theta)
-        self.costs.append(self.best_cost)
-        self.best = theta.copy()
-
-    def update(self, theta: np.ndarray, iteration: int) -> bool:
-        """Record the cost of the parameters after ``iteration`` updates; True means stop."""
-        cost = self.cost(theta)
-        self.costs.append(cost)
-        self.count = 0 if cost < self.best_cost - self.tol else self.count + 1
-        if cost < self.best_cost:
-            self.best_cost = cost
-            self.best = theta.copy()
-            self.best_iteration = iteration
-        return self.count >= self.patience
-
-
-class _Progress:
-    """Progress on stderr: a live bar on a terminal, plain lines (about 1 per second) otherwise."""
-
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
-        self.total = total
-        self.stream = stream if stream is not None else sys.stderr
-        isatty = getattr(self.stream, "isatty", None)
-        self.tty = bool(isatty and isatty())
-        self.started = time.perf_counter()
-        self.last_line = self.started
-        self.last_draw = -math.inf
-
-    def _status(self, done: int, cost: float) -> str:
-        elapsed = time.perf_counter() - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - done) / rate if rate > 0 else 0.0
-        width = len(str(self.total))
-        return (
-            f"iteration {done:>{width}}/{self.total}  cost {cost:.6g}  "
-            f"{rate:,.0f} it/s  {left:.1f} s left"
-        )
-
-    def update(self, done: int, cost: float) -> None:
-        now = time.perf_counter()
-        if self.tty:
-            if now - self.last_draw < 0.05 and done < self.total:
-                return  # single-iteration chunks (validation) would redraw thousands of times
-            self.last_draw = now
-            filled = int(20 * done / max(self.total, 1))
-            bar = "#" * filled + "-" * (20 - filled)
-            self.stream.write(f"\r[{bar}] {self._status(done, cost)}\x1b[K")
-            self.stream.flush()
-        elif now - self.last_line >= 1.0:
-            self.last_line = now
-            print(self._status(done, cost), file=self.stream, flush=True)
-
-    def close(self, done: int, cost: float, stopped: str | None) -> None:
-        elapsed = time.perf_counter() - self.started
-        how = f", stopped early ({stopped})" if stopped else ""
-        end = "\n" if self.tty else ""
-        self.stream.write(
-            f"{end}done: {done} iterations in {elapsed:.2f} s, last cost {cost:.6g}{how}\n"
-        )
-        self.stream.flush()
 
 
 def _prepare(X: Any, Y: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -392,7 +260,7 @@ def _fit(
     validation = None
     if validation_data is not None:
         X_val, Y_val = _check_validation_data(validation_data, X, Y)
-        validation = _ValidationWatch(X_val, Y_val, layout, tol or 0.0, n_iter_no_change)
+        validation = ValidationWatch(X_val, Y_val, layout, tol or 0.0, n_iter_no_change)
     backend = resolve_backend(backend)
     v.check_memory(
         workspace_bytes(backend, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads,
@@ -405,8 +273,8 @@ def _fit(
         theta = initial_parameters(layout, X.dtype, seed)
     else:
         theta = _initial_from(init_params, layout, X.dtype)
-    watch = _CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
-    progress = _Progress(number_of_iterations) if verbose else None
+    watch = CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
+    progress = Progress(number_of_iterations) if verbose else None
     if validation is not None:
         validation.start(theta)
 
