@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from ._backends import load_backend, resolve_backend, workspace_bytes
-from ._params import Layout, initial_parameters
+from ._params import Layout
+from ._training import DivergenceError, _prepare, _start
 
 # Fields every rank must agree on, in the order they are reported.
 _AGREED = (
@@ -82,33 +82,6 @@ def _check_comm(comm: Any) -> Any:
     return MPI
 
 
-def _prepare_local(X: Any, Y: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validate one rank's shard; unlike ``fit``, zero local samples are allowed."""
-    from ._training import _prepare
-
-    resolved = v.check_dtype(dtype, X)
-    X_arr = X if isinstance(X, np.ndarray) else None
-    Y_arr = Y if isinstance(Y, np.ndarray) else None
-    empty = (
-        X_arr is not None
-        and Y_arr is not None
-        and X_arr.ndim == 2
-        and Y_arr.ndim == 2
-        and X_arr.shape[0] > 0
-        and Y_arr.shape[0] > 0
-        and X_arr.shape[1] == 0
-        and Y_arr.shape[1] == 0
-    )
-    if not empty:
-        return _prepare(X, Y, dtype)
-    for name, array in (("X", X_arr), ("Y", Y_arr)):
-        if array.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
-    if resolved is None:
-        resolved = X_arr.dtype if X_arr.dtype in v.SUPPORTED_DTYPES else np.dtype(np.float64)
-    return X_arr.astype(resolved, copy=False), Y_arr.astype(resolved, copy=False)
-
-
 def _local_setup(
     X: Any,
     Y: Any,
@@ -125,7 +98,7 @@ def _local_setup(
     """Validate this rank's arguments; return (record to share, local state)."""
     if unsupported:
         raise ValueError(f"{', '.join(unsupported)} not supported with comm")
-    X, Y = _prepare_local(X, Y, dtype)
+    X, Y = _prepare(X, Y, dtype, allow_no_samples=True)  # an empty shard is a valid rank
     record = {
         "n_features": X.shape[0],
         "n_outputs": Y.shape[0],
@@ -141,22 +114,11 @@ def _local_setup(
     }
     v.check_model_size(record["hidden_size"], X.shape[0], Y.shape[0])
     n_threads = v.check_n_threads(n_threads)
-    name = resolve_backend(backend)
-    if X.shape[1]:  # as fit does; a rank that cannot hold its shard fails on every rank
-        v.check_memory(
-            workspace_bytes(name, X.shape[0], record["hidden_size"], Y.shape[0], X.shape[1],
-                            n_threads, X.dtype.itemsize),
-            f"a fit with hidden_size={record['hidden_size']} on {X.shape[1]} local samples "
-            f"({name} backend)",
-        )
-    kernels = load_backend(name)
-    layout = Layout(X.shape[0], record["hidden_size"], Y.shape[0])
-    if init_params is None:
-        theta = initial_parameters(layout, X.dtype, record["seed"])
-    else:
-        from ._training import _initial_from
-
-        theta = _initial_from(init_params, layout, X.dtype)
+    # As fit does; a rank that cannot hold its shard fails on every rank (the
+    # caller turns this rank's exception into the shared record's error).
+    kernels, _, theta = _start(
+        X, Y, record["hidden_size"], backend, n_threads, record["seed"], init_params
+    )
     # Ranks compare a digest, not the parameters: equal digests mean equal bits.
     record["initial_parameters"] = hashlib.sha256(theta.tobytes()).hexdigest()[:16]
     return record, (X, Y, kernels, n_threads, theta)
@@ -284,8 +246,6 @@ def fit_distributed(
         return layout.unpack(theta), costs
     what, j = outcome
     if what == "diverged":
-        from ._training import DivergenceError
-
         raise DivergenceError(j, layout.unpack(theta), costs[: j + 1].copy())
     # Every rank saw the flag, so every rank takes part in this gather.
     mine = None if local_error is None else f"{type(local_error).__name__}: {local_error}"

@@ -11,6 +11,7 @@ import math
 import numbers
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -83,6 +84,35 @@ def _check_validation_data(
     return X_val, Y_val
 
 
+def _start(
+    X: np.ndarray,
+    Y: np.ndarray,
+    hidden_size: int,
+    backend: str,
+    n_threads: int,
+    seed: int | None,
+    init_params: dict[str, np.ndarray] | None,
+) -> tuple[ModuleType, Layout, np.ndarray]:
+    """Kernels and starting parameters of a validated fit (also each MPI rank's).
+
+    The working memory is checked before the backend loads or anything large
+    is allocated.
+    """
+    name = resolve_backend(backend)
+    v.check_memory(
+        workspace_bytes(
+            name, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads, X.dtype.itemsize
+        ),
+        f"a fit with hidden_size={hidden_size} on {X.shape[1]} samples ({name} backend)",
+    )
+    layout = Layout(X.shape[0], hidden_size, Y.shape[0])
+    if init_params is None:
+        theta = initial_parameters(layout, X.dtype, seed)
+    else:
+        theta = _initial_from(init_params, layout, X.dtype)
+    return load_backend(name), layout, theta
+
+
 def _initial_from(params: dict[str, np.ndarray], layout: Layout, dtype: np.dtype) -> np.ndarray:
     p = v.check_params(params)
     shape = Layout(p["W1"].shape[1], p["W1"].shape[0], p["W2"].shape[0])
@@ -95,10 +125,12 @@ def _initial_from(params: dict[str, np.ndarray], layout: Layout, dtype: np.dtype
     return layout.pack(p, dtype)
 
 
-def _prepare(X: Any, Y: Any, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    X: Any, Y: Any, dtype: Any, *, allow_no_samples: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     resolved = v.check_dtype(dtype, X)
-    X = v.check_array(X, "X", resolved)
-    Y = v.check_array(Y, "Y", X.dtype)
+    X = v.check_array(X, "X", resolved, allow_no_samples=allow_no_samples)
+    Y = v.check_array(Y, "Y", X.dtype, allow_no_samples=allow_no_samples)
     v.check_targets(Y, X.shape[1])
     return X, Y
 
@@ -256,23 +288,13 @@ def _fit(
     tol = _check_tol(tol)
     n_iter_no_change = v.check_positive_int(n_iter_no_change, "n_iter_no_change")
     v.check_model_size(hidden_size, X.shape[0], Y.shape[0])
-    layout = Layout(X.shape[0], hidden_size, Y.shape[0])
-    validation = None
+    validation_arrays = None
     if validation_data is not None:
-        X_val, Y_val = _check_validation_data(validation_data, X, Y)
-        validation = ValidationWatch(X_val, Y_val, layout, tol or 0.0, n_iter_no_change)
-    backend = resolve_backend(backend)
-    v.check_memory(
-        workspace_bytes(backend, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads,
-                        X.dtype.itemsize),
-        f"a fit with hidden_size={hidden_size} on {X.shape[1]} samples ({backend} backend)",
-    )
-    kernels = load_backend(backend)
-
-    if init_params is None:
-        theta = initial_parameters(layout, X.dtype, seed)
-    else:
-        theta = _initial_from(init_params, layout, X.dtype)
+        validation_arrays = _check_validation_data(validation_data, X, Y)
+    kernels, layout, theta = _start(X, Y, hidden_size, backend, n_threads, seed, init_params)
+    validation = None
+    if validation_arrays is not None:
+        validation = ValidationWatch(*validation_arrays, layout, tol or 0.0, n_iter_no_change)
     watch = CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
     progress = Progress(number_of_iterations) if verbose else None
     if validation is not None:

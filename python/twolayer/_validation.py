@@ -21,11 +21,14 @@ SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _MAX_PARAMETERS = 2**31 - 1
 
 
-def check_array(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+def check_array(
+    value: Any, name: str, dtype: np.dtype | None = None, *, allow_no_samples: bool = False
+) -> np.ndarray:
     """Return ``value`` as a finite 2-D floating array (a view when possible).
 
     ``dtype=None`` keeps float32 and float64 and turns any other real dtype
-    (bool, integers, float16) into float64.
+    (bool, integers, float16) into float64. ``allow_no_samples`` accepts zero
+    columns (an MPI rank with an empty shard); zero rows are always refused.
     """
     if isinstance(value, np.ndarray):
         array = value
@@ -45,7 +48,7 @@ def check_array(value: Any, name: str, dtype: np.dtype | None = None) -> np.ndar
             f"{name} must be 2-D (one column per sample), got {array.ndim}-D "
             f"with shape {array.shape}"
         )
-    if array.shape[0] == 0 or array.shape[1] == 0:
+    if array.shape[0] == 0 or (array.shape[1] == 0 and not allow_no_samples):
         raise ValueError(f"{name} must not be empty, got shape {array.shape}")
     if dtype is None:
         dtype = array.dtype if array.dtype in SUPPORTED_DTYPES else np.dtype(np.float64)
@@ -72,7 +75,7 @@ def _all_finite(array: np.ndarray) -> bool:
     ``np.isfinite(array).all()`` this allocates nothing (a 1e6 x 20 X would
     otherwise cost a 20 MB temporary).
     """
-    if array.dtype.kind != "f":
+    if array.dtype.kind != "f" or array.size == 0:
         return True
     with np.errstate(invalid="ignore"):
         return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
@@ -85,6 +88,8 @@ def check_targets(Y: np.ndarray, n_samples: int) -> None:
             f"X and Y must have the same number of samples (columns): "
             f"X has {n_samples}, Y has {Y.shape[1]}"
         )
+    if Y.size == 0:
+        return
     low, high = Y.min(), Y.max()
     if low < 0 or high > 1:
         raise ValueError(
