@@ -104,6 +104,15 @@ def test_kernels_release_the_gil(backend):
     assert ticks > 1000
 
 
+def _run_script(script: str, backend: str, timeout: int) -> str:
+    """Run ``script`` in a fresh interpreter with ``backend`` as argv[1]; return stdout."""
+    out = subprocess.run(
+        [sys.executable, "-c", script, backend], capture_output=True, text=True, timeout=timeout
+    )
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 _INTERRUPT_SCRIPT = textwrap.dedent(
     """
     import signal, sys, time, threading, os
@@ -137,19 +146,12 @@ _INTERRUPT_SCRIPT = textwrap.dedent(
 
 @pytest.mark.parametrize("backend", ALL)
 def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_the_process_usable(backend):
-    out = subprocess.run(
-        [sys.executable, "-c", _INTERRUPT_SCRIPT, backend],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.split("\n")
-    stopped = [line for line in lines if line.startswith("stopped after")]
-    assert stopped, out.stdout
+    stdout = _run_script(_INTERRUPT_SCRIPT, backend, timeout=300)
+    stopped = [line for line in stdout.split("\n") if line.startswith("stopped after")]
+    assert stopped, stdout
     # The issue asks for about half a second; the bound leaves room for a loaded machine.
     assert float(stopped[0].split()[-1]) < 1.5
-    assert "second fit ok True" in out.stdout
+    assert "second fit ok True" in stdout
 
 
 _MEMORY_SCRIPT = textwrap.dedent(
@@ -173,11 +175,5 @@ _MEMORY_SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize("backend", COMPILED)
 def test_peak_memory_beyond_the_data_stays_small(backend):
     """1e6 samples x 20 features, hidden 64: at most 0.3 x X.nbytes more peak RSS."""
-    out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_SCRIPT, backend],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
-    assert float(out.stdout.split()[-1]) <= 0.3
+    stdout = _run_script(_MEMORY_SCRIPT, backend, timeout=600)
+    assert float(stdout.split()[-1]) <= 0.3
