@@ -277,34 +277,37 @@ def _without_root_override():
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
 
 
+def _read_only_install(tmp: Path, read_only_cache: bool) -> tuple[Path, Path, dict[str, str]]:
+    """Copy the installed package under tmp/site, read-only; return (package, cache, env)."""
+    package = tmp / "site" / "twolayer"
+    shutil.copytree(Path(twolayer.__file__).parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    cache_home = tmp / "cache"
+    cache_home.mkdir()
+    for path in [*([cache_home] if read_only_cache else []), package, *package.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(PYTHONPATH=str(tmp / "site"), XDG_CACHE_HOME=str(cache_home), HOME=str(tmp))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return package, cache_home, env
+
+
+def _cold_start_run(env: dict[str, str], cwd: Path) -> dict:
+    """One fresh process, without root's override of file modes, running _COLD_START."""
+    out = subprocess.run(
+        [*_without_root_override(), sys.executable, "-c", _COLD_START],
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 @pytest.mark.slow
 def test_cache_falls_back_to_the_user_directory_when_the_package_is_read_only():
-    installed = Path(twolayer.__file__).parent
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        site = tmp / "site"
-        package = site / "twolayer"
-        shutil.copytree(installed, package, ignore=shutil.ignore_patterns("__pycache__"))
-        cache_home = tmp / "cache"
-        cache_home.mkdir()
-        for path in [package, *package.rglob("*")]:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-        env.update(PYTHONPATH=str(site), XDG_CACHE_HOME=str(cache_home), HOME=str(tmp))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        runs = []
-        for _ in range(2):
-            out = subprocess.run(
-                [*_without_root_override(), sys.executable, "-c", _COLD_START],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=tmp,
-                timeout=600,
-            )
-            assert out.returncode == 0, out.stderr
-            runs.append(json.loads(out.stdout))
-        cold, warm = runs
+        package, cache_home, env = _read_only_install(tmp, read_only_cache=False)
+        cold, warm = _cold_start_run(env, tmp), _cold_start_run(env, tmp)
         assert Path(cold["file"]).parent == package  # the read-only copy, not the installed one
         assert not cold["package_writable"] and not warm["package_writable"]
         assert not cold["numba_imported_by_import_twolayer"]
@@ -322,31 +325,13 @@ def test_cache_falls_back_to_the_user_directory_when_the_package_is_read_only():
 
 @pytest.mark.slow
 def test_no_writable_cache_directory_still_trains():
-    installed = Path(twolayer.__file__).parent
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        package = tmp / "site" / "twolayer"
-        shutil.copytree(installed, package, ignore=shutil.ignore_patterns("__pycache__"))
-        cache_home = tmp / "cache"
-        cache_home.mkdir()
-        for path in [cache_home, package, *package.rglob("*")]:
-            path.chmod(0o555 if path.is_dir() else 0o444)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
-        env.update(PYTHONPATH=str(tmp / "site"), XDG_CACHE_HOME=str(cache_home), HOME=str(tmp))
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        package, cache_home, env = _read_only_install(tmp, read_only_cache=True)
         try:
-            out = subprocess.run(
-                [*_without_root_override(), sys.executable, "-c", _COLD_START],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=tmp,
-                timeout=600,
-            )
+            run = _cold_start_run(env, tmp)
         finally:
             cache_home.chmod(0o755)
-        assert out.returncode == 0, out.stderr
-        run = json.loads(out.stdout)
         assert Path(run["file"]).parent == package and not run["package_writable"]
         assert run["hits"] == 0 and run["misses"] == 1  # compiled in this process, not loaded
         expected = _fit_with(_baseline(), *_moons(), 0.3, 5, 5000)[1][-1]
