@@ -2,11 +2,12 @@
 
 test_parity.py and test_layouts.py already hold every compiled backend against
 the NumPy reference and check thread-count invariance; here numba is held
-against cython directly. The comparison is with the baseline C build
-(``twolayer._cython_kernels``, compiled with -ffp-contract=off): it rounds
-every operation as Numba does, so the two agree bit for bit, and the
-tolerance below holds in float32 too. The AVX2/AVX-512 builds fuse
-multiply-adds; in float64 numba is held against the one that runs here as well.
+against cython directly. The comparison is with the C build that rounds as
+Numba does: Numba fuses multiply-adds (``fastmath={"contract"}``) where the CPU
+has FMA, as the AVX2/AVX-512 builds do (-ffp-contract=fast), and the two then
+agree bit for bit, so the tolerance below holds in float32 too. Without FMA
+that is the baseline build (-ffp-contract=off). In float64 numba is also held
+against the build that runs here.
 The Numba-specific machinery is exercised too: the on-disk cache with a
 read-only package directory, and the GIL released during a chunk.
 """
@@ -30,14 +31,17 @@ import twolayer
 from conftest import assert_params_close, relative_error
 from test_parity import BLOCK, SHAPES, _problem
 from twolayer._backends import load_backend
+from twolayer._cpu import _cpu_features
 from twolayer._params import Layout, initial_parameters
 
 RTOL = 1e-10
-BASELINE = "twolayer._cython_kernels"  # the C build without FMA contraction
 
 
-def _baseline():
-    return importlib.import_module(BASELINE)
+def _same_rounding():
+    """The C build whose rounding Numba's code has on this CPU (see the module docstring)."""
+    if _cpu_features().get("FMA3", False):
+        return importlib.import_module("twolayer._cython_kernels_avx2")
+    return importlib.import_module("twolayer._cython_kernels")
 
 
 def _fit_with(kernels, X, Y, learning_rate, hidden, iterations, seed=3):
@@ -65,7 +69,7 @@ def test_both_compiled_backends_are_installed():
 
 
 def test_block_constants_match_the_cython_kernels():
-    numba_kernels, cython_kernels = load_backend("numba"), _baseline()
+    numba_kernels, cython_kernels = load_backend("numba"), _same_rounding()
     for name in ("TILE", "LANES", "TILES_PER_BLOCK", "BLOCK"):
         assert getattr(numba_kernels, name) == getattr(cython_kernels, name), name
     assert numba_kernels.BLOCK == BLOCK
@@ -79,7 +83,7 @@ def test_fit_matches_cython(n_features, hidden, n_outputs, n_samples, dtype, ord
     X = _layout(X.astype(dtype), order)
     Y = _layout(Y.astype(dtype), order)
     iterations = 300 if n_samples < BLOCK else 40
-    expected, expected_costs = _fit_with(_baseline(), X, Y, 0.5, hidden, iterations)
+    expected, expected_costs = _fit_with(_same_rounding(), X, Y, 0.5, hidden, iterations)
     params, costs = twolayer.fit(X, Y, 0.5, hidden, iterations, backend="numba")
     assert costs.dtype == expected_costs.dtype == dtype
     assert np.all(np.isfinite(costs))
@@ -96,7 +100,7 @@ def test_fit_matches_cython(n_features, hidden, n_outputs, n_samples, dtype, ord
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_tutorial_run_matches_cython(moons, dtype):
     X, Y = (a.astype(dtype) for a in moons)
-    expected, expected_costs = _fit_with(_baseline(), X, Y, 0.3, 5, 5000)
+    expected, expected_costs = _fit_with(_same_rounding(), X, Y, 0.3, 5, 5000)
     params, costs = twolayer.fit(X, Y, 0.3, 5, 5000, backend="numba")
     assert costs[-1] < 0.5 * costs[0]  # it trained
     assert relative_error(costs, expected_costs) <= RTOL
@@ -105,7 +109,7 @@ def test_tutorial_run_matches_cython(moons, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_gradient_sums_match_cython(dtype):
-    numba_kernels, cython_kernels = load_backend("numba"), _baseline()
+    numba_kernels, cython_kernels = load_backend("numba"), _same_rounding()
     for f, h, o, n in SHAPES:
         X, Y = _problem(f, o, n, seed=8)
         X, Y = X.astype(dtype), Y.astype(dtype)
@@ -134,7 +138,7 @@ def test_elementwise_functions_are_bitwise_those_of_cython(name, domain, dtype):
     x = np.linspace(*domain, 300_001).astype(dtype)
     out, expected = np.empty_like(x), np.empty_like(x)
     getattr(load_backend("numba"), name)(x, out)
-    getattr(_baseline(), name)(x, expected)
+    getattr(_same_rounding(), name)(x, expected)
     np.testing.assert_array_equal(out, expected)
 
 
@@ -144,7 +148,7 @@ def test_loss_and_residual_match_cython(dtype):
     y = np.random.default_rng(0).uniform(size=z.size).astype(dtype)
     y[::3] = np.round(y[::3])
     results = []
-    for kernels in (load_backend("numba"), _baseline()):
+    for kernels in (load_backend("numba"), _same_rounding()):
         loss, residual = np.empty_like(z), np.empty_like(z)
         kernels.loss_and_residual(z, y, loss, residual)
         assert np.all(np.isfinite(loss)) and np.all(loss >= 0)
@@ -182,7 +186,7 @@ def test_divergence_stops_where_cython_stops(dtype, learning_rate):
     layout = Layout(4, 3, 1)
     theta = initial_parameters(layout, np.dtype(dtype), 3)
     costs = np.empty(50, dtype=dtype)
-    completed = _baseline().train_chunk(X, Y, theta, learning_rate, costs, 1)
+    completed = _same_rounding().train_chunk(X, Y, theta, learning_rate, costs, 1)
     assert error.iteration == completed == 1  # update 0 is finite, update 1 is not
     assert len(error.costs) == error.iteration + 1
     np.testing.assert_array_equal(error.costs, costs[: completed + 1])
@@ -315,7 +319,7 @@ def test_cache_falls_back_to_the_user_directory_when_the_package_is_read_only():
         # One function, _train_chunk for float64, loaded from the cache; nothing compiled.
         assert warm["misses"] == 0 and warm["hits"] == 1
         assert warm["last_cost"] == cold["last_cost"]
-        expected = _fit_with(_baseline(), *_moons(), 0.3, 5, 5000)[1][-1]
+        expected = _fit_with(_same_rounding(), *_moons(), 0.3, 5, 5000)[1][-1]
         assert warm["last_cost"] == pytest.approx(expected, rel=RTOL)
         cached = list((cache_home / "numba").rglob("*.nbi"))
         assert cached, "no index file in the user-wide cache"
@@ -334,7 +338,7 @@ def test_no_writable_cache_directory_still_trains():
             cache_home.chmod(0o755)
         assert Path(run["file"]).parent == package and not run["package_writable"]
         assert run["hits"] == 0 and run["misses"] == 1  # compiled in this process, not loaded
-        expected = _fit_with(_baseline(), *_moons(), 0.3, 5, 5000)[1][-1]
+        expected = _fit_with(_same_rounding(), *_moons(), 0.3, 5, 5000)[1][-1]
         assert run["last_cost"] == pytest.approx(expected, rel=RTOL)
         assert not list(cache_home.rglob("*"))
 

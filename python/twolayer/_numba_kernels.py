@@ -32,10 +32,12 @@ applies here unchanged; what differs is only how Numba spells it:
   by the Python wrappers (``numba.set_num_threads``), never queried in jitted
   code (that would make the functions uncacheable).
 
-Rounding: no fast-math and no contraction (Numba emits none without
-``fastmath``), exactly as the baseline C build (``-ffp-contract=off``), so the
-two agree bit for bit (tests/test_numba.py). The AVX2/AVX-512 C builds fuse
-multiply-adds and differ from both in the last bits.
+Rounding: the only fast-math flag is ``contract`` (fuse a * b + c into an FMA
+where the CPU has one), as the AVX2/AVX-512 C builds do (``-ffp-contract=fast``),
+and nothing is reassociated. Where a sum of two products could fuse either way
+the C and this file are written so that it can only fuse one way (see
+``tl_log1p_unit``): on a CPU with FMA, Numba and those builds agree bit for bit
+(tests/test_numba.py); without FMA, Numba fuses nothing, as the baseline build.
 
 Compiled functions are cached (``cache=True``) next to this file, or, where
 that directory is read-only, in Numba's user-wide cache directory; where
@@ -44,6 +46,7 @@ neither is writable they are compiled in every process.
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numba
@@ -59,8 +62,13 @@ TILE = 64
 LANES = 8
 TILES_PER_BLOCK = 32
 BLOCK = TILE * TILES_PER_BLOCK
+_ALIGN = 16  # elements per 64-byte cache line in float32
 
 _f32 = np.float32
+
+# Fuse a * b + c into one FMA, as the AVX2/AVX-512 C builds do
+# (-ffp-contract=fast); no other fast-math flag, so no reassociation.
+_FASTMATH = {"contract"}
 
 
 def _jit(signature=None, parallel=False, inline=False):
@@ -76,9 +84,11 @@ def _jit(signature=None, parallel=False, inline=False):
     Numba's IR, which LLVM's inliner does not do for functions this size: a
     call per tile row with array structs and reference counts cost 2.5x.
     ``error_model="numpy"``: a division is IEEE (no zero check that would
-    block vectorisation). No fastmath: it would change the rounding.
+    block vectorisation). ``fastmath={"contract"}`` only: see the module
+    docstring on rounding.
     """
-    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel)
+    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel,
+                   fastmath=_FASTMATH)  # fmt: skip
     if inline:
         options["inline"] = "always"
 
@@ -200,17 +210,15 @@ def _bits_to_float(typingctx, i):
 
 @_jit()
 def _tl_reduce(x):
-    """Range reduction shared by exp and expm1 (x <= 0): x = n ln2 + r, |r| <= ln2/2.
+    """Range reduction shared by exp, expm1 and tanh (-708 <= x <= 0; callers clamp).
 
-    Returns (r, scale = 2^n); C returns r and writes scale through a pointer.
-    x is clamped at -708 so that 2^n stays a normal number.
+    x = n ln2 + r with |r| <= ln2/2; returns (r, scale = 2^n), C returns r and
+    writes scale through a pointer. magic leaves n + 1023 in the low bits of t.
     """
-    magic = 6755399441055744.0  # 1.5 * 2^52: adding it rounds to an integer
-    x = -708.0 if x < -708.0 else x
+    magic = 6755399441056767.0  # 1.5 * 2^52 + 1023
     t = x * 1.4426950408889634 + magic  # log2(e)
     n = t - magic
-    ni = _double_to_bits(t) - _double_to_bits(magic)
-    scale = _bits_to_double((ni + 1023) << 52)
+    scale = _bits_to_double(_double_to_bits(t) << 52)
     r = x - n * 6.93147180369123816490e-01  # ln2 high part
     return r - n * 1.90821492927058770002e-10, scale  # ln2 low part
 
@@ -233,26 +241,17 @@ def _tl_expm1_kernel(r):
 
 @_jit()
 def _tl_exp_neg(x):
-    """exp(x) for x <= 0."""
-    r, scale = _tl_reduce(x)
+    """exp(x) for x <= 0; exp(-708) below -708; a NaN passes through."""
+    r, scale = _tl_reduce(-708.0 if x < -708.0 else x)
     return scale + scale * _tl_expm1_kernel(r)
 
 
 @_jit()
-def _tl_expm1_neg(x):
-    """expm1(x) for x <= 0: (2^n - 1) + 2^n p."""
-    r, scale = _tl_reduce(x)
-    return (scale - 1.0) + scale * _tl_expm1_kernel(r)
-
-
-@_jit()
 def _tl_reducef(x):
-    magic = _f32(12582912.0)  # 1.5 * 2^23
-    x = _f32(-87.0) if x < _f32(-87.0) else x
+    magic = _f32(12583039.0)  # 1.5 * 2^23 + 127
     t = x * _f32(1.44269504088896341) + magic
     n = t - magic
-    ni = _float_to_bits(t) - _float_to_bits(magic)
-    scale = _bits_to_float((ni + 127) << 23)
+    scale = _bits_to_float(_float_to_bits(t) << 23)
     r = x - n * _f32(0.693359375)  # Cephes' split of ln2
     return r - n * _f32(-2.12194440e-4), scale
 
@@ -270,31 +269,28 @@ def _tl_expm1_kernelf(r):
 
 @_jit()
 def _tl_exp_negf(x):
-    r, scale = _tl_reducef(x)
+    r, scale = _tl_reducef(_f32(-87.0) if x < _f32(-87.0) else x)
     return scale + scale * _tl_expm1_kernelf(r)
 
 
 @_jit()
-def _tl_expm1_negf(x):
-    r, scale = _tl_reducef(x)
-    return (scale - _f32(1.0)) + scale * _tl_expm1_kernelf(r)
-
-
-@_jit()
 def _tl_tanh(x):
-    """tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored."""
-    a = -x if x < 0.0 else x
-    m = _tl_expm1_neg(-2.0 * a)
-    t = -m / (2.0 + m)
-    return -t if x < 0.0 else t
+    """tanh(|x|) = m / (-2 - m), m = expm1(-2|x|) = (2^n - 1) + 2^n p; sign of x.
+
+    |x| capped at 20 (tanh is +-1 there); a NaN passes through.
+    """
+    a = abs(x)
+    r, scale = _tl_reduce(-2.0 * (20.0 if a > 20.0 else a))
+    m = (scale - 1.0) + scale * _tl_expm1_kernel(r)
+    return math.copysign(m / (-2.0 - m), x)
 
 
 @_jit()
 def _tl_tanhf(x):
-    a = -x if x < _f32(0.0) else x
-    m = _tl_expm1_negf(_f32(-2.0) * a)
-    t = -m / (_f32(2.0) + m)
-    return -t if x < _f32(0.0) else t
+    a = abs(x)
+    r, scale = _tl_reducef(_f32(-2.0) * (_f32(10.0) if a > _f32(10.0) else a))
+    m = (scale - _f32(1.0)) + scale * _tl_expm1_kernelf(r)
+    return math.copysign(m / (_f32(-2.0) - m), x)
 
 
 @_jit()
@@ -302,7 +298,8 @@ def _tl_log1p_unit(e):
     """log1p(e) for e in [0, 1] (fdlibm's log kernel)."""
     big = e > 0.41421356237309503
     f = (e - 1.0) * 0.5 if big else e
-    k = 1.0 if big else 0.0
+    ln2_hi = 6.93147180369123816490e-01 if big else 0.0  # k ln2, k = 1 or 0
+    ln2_lo = 1.90821492927058770002e-10 if big else 0.0
     s = f / (2.0 + f)
     z = s * s
     R = z * (6.666666666666735130e-01 + z * (3.999999999940941908e-01
@@ -310,24 +307,21 @@ def _tl_log1p_unit(e):
         + z * (1.818357216161805012e-01 + z * (1.531383769920937332e-01
         + z * 1.479819860511658591e-01))))))  # fmt: skip
     hfsq = 0.5 * f * f
-    return k * 6.93147180369123816490e-01 + (
-        f - (hfsq - (s * (hfsq + R) + k * 1.90821492927058770002e-10))
-    )
+    return ln2_hi + (f - (hfsq - (s * (hfsq + R) + ln2_lo)))
 
 
 @_jit()
 def _tl_log1p_unitf(e):
     big = e > _f32(0.41421356237)
     f = (e - _f32(1.0)) * _f32(0.5) if big else e
-    k = _f32(1.0) if big else _f32(0.0)
+    ln2_hi = _f32(0.693359375) if big else _f32(0.0)
+    ln2_lo = _f32(-2.12194440e-4) if big else _f32(0.0)
     s = f / (_f32(2.0) + f)
     z = s * s
     R = z * (_f32(0.66666662693) + z * (_f32(0.40000972152) + z * (_f32(0.28498786688)
         + z * _f32(0.24279078841))))  # fmt: skip
     hfsq = _f32(0.5) * f * f
-    return k * _f32(0.693359375) + (
-        f - (hfsq - (s * (hfsq + R) + k * _f32(-2.12194440e-4)))
-    )
+    return ln2_hi + (f - (hfsq - (s * (hfsq + R) + ln2_lo)))
 
 
 @_jit()
@@ -514,22 +508,6 @@ class _Vectors:
 
 
 @intrinsic
-def _fill_tile(typingctx, row, value):
-    """row[s] = value for every sample s of the tile."""
-    if not _rows(row) or value != row.dtype:
-        return None
-
-    def codegen(context, builder, signature, args):
-        vec = _Vectors(context, builder, signature, args)
-        filled = vec.splat(args[1])
-        for s in range(0, TILE, LANES):
-            vec.store(filled, vec.data[0], s)
-        return context.get_dummy_value()
-
-    return types.void(row, value), codegen
-
-
-@intrinsic
 def _copy_tile(typingctx, src, dst):
     """dst[s] = src[s] for every sample s of the tile."""
     if not _rows(src, dst):
@@ -552,8 +530,11 @@ def _combine_rows(weights, stride, rows, n_rows, bias, out):
     W2^T dy (stride hidden); rows is a (n_rows, TILE) tile, out one tile row.
     """
     part = _tile_scratch(out)
-    _fill_tile(part, bias)  # for s: part[s] = bias
-    for r in range(n_rows):
+    w = weights[0]
+    x = rows[0]
+    for s in range(TILE):
+        part[s] = bias + w * x[s]
+    for r in range(1, n_rows):
         w = weights[r * stride]
         x = rows[r]
         for s in range(TILE):
@@ -795,8 +776,19 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
 
 @_jit()
 def _work_size(f, h, o):
+    """Scratch elements of one slot, rounded up to whole cache lines (see _aligned_empty)."""
     n_params = h * f + h + o * h + o
-    return (f + o + h + o + h + 1) * TILE + (n_params + 1) * LANES
+    size = (f + o + h + o + h + 1) * TILE + (n_params + 1) * LANES
+    return (size + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+@_jit()
+def _aligned_empty(count, like):
+    """An uninitialised 1-d array whose data starts on a 64-byte boundary (as in Cython)."""
+    itemsize = like.itemsize
+    raw = np.empty(count + 64 // itemsize, dtype=like.dtype)
+    skip = (-raw.ctypes.data % 64) // itemsize
+    return raw[skip : skip + count]
 
 
 @_jit(parallel=True)
@@ -842,7 +834,9 @@ def _scratch(f, hidden, o, n, n_threads, like):
     """Scratch of the loops: (work, partials), tile scratch per slot and a row per block."""
     n_params = hidden * f + hidden + o * hidden + o
     n_blocks = (n + BLOCK - 1) // BLOCK
-    work = np.empty((_n_slots(n, n_threads), _work_size(f, hidden, o)), dtype=like.dtype)
+    n_slots = _n_slots(n, n_threads)
+    size = _work_size(f, hidden, o)
+    work = _aligned_empty(n_slots * size, like).reshape((n_slots, size))
     partials = np.empty((n_blocks, n_params + 1), dtype=like.dtype)
     return work, partials
 

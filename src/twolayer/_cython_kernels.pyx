@@ -85,6 +85,7 @@ cdef enum:
     _LANES = TL_LANES
     _TILES_PER_BLOCK = 32
     _BLOCK = _TILE * _TILES_PER_BLOCK
+    _ALIGN = 16        # elements per 64-byte cache line in float32 (a multiple of it in float64)
 
 
 # ---------------------------------------------------------------- per-point helpers
@@ -271,8 +272,10 @@ cdef void _block_sums(
 
 
 cdef Py_ssize_t _work_size(Py_ssize_t f, Py_ssize_t h, Py_ssize_t o) noexcept nogil:
+    """Scratch elements of one slot, rounded up to whole cache lines (see _aligned_empty)."""
     cdef Py_ssize_t n_params = h * f + h + o * h + o
-    return (f + o + h + o + h + 1) * _TILE + (n_params + 1) * _LANES
+    cdef Py_ssize_t size = (f + o + h + o + h + 1) * _TILE + (n_params + 1) * _LANES
+    return (size + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
 cdef void _all_sums(
@@ -326,6 +329,19 @@ cdef Py_ssize_t _n_slots(Py_ssize_t n, Py_ssize_t n_threads) noexcept nogil:
     return max(1, min(n_threads, (n + _BLOCK - 1) // _BLOCK))
 
 
+def _aligned_empty(Py_ssize_t count, dtype):
+    """An uninitialised 1-d array whose data starts on a 64-byte boundary.
+
+    Every tile row then starts a cache line, so a vector load never straddles
+    two lines (np.empty only promises 16 bytes: measured here, the same kernel
+    ran up to 30% slower from one process to the next with a misaligned start).
+    """
+    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(count + 64 // itemsize, dtype=dtype)
+    cdef Py_ssize_t skip = (-raw.ctypes.data % 64) // itemsize
+    return raw[skip:skip + count]
+
+
 def _scratch(Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n, Py_ssize_t n_threads,
              dtype):
     """Scratch of the nogil loops, allocated by their Python-level caller.
@@ -336,7 +352,7 @@ def _scratch(Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n, Py_ssi
     cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
     cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
-    work = np.empty(n_slots * _work_size(f, hidden, o), dtype=dtype)
+    work = _aligned_empty(n_slots * _work_size(f, hidden, o), dtype)
     partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
     return work, partials, n_slots
 

@@ -26,17 +26,16 @@ static inline int64_t tl_double_to_bits(double d) { int64_t i; memcpy(&i, &d, 8)
 static inline float tl_bits_to_float(int32_t i) { float f; memcpy(&f, &i, 4); return f; }
 static inline int32_t tl_float_to_bits(float f) { int32_t i; memcpy(&i, &f, 4); return i; }
 
-/* Range reduction shared by exp and expm1 (x <= 0): x = n ln2 + r with
- * |r| <= ln2/2 (Cody-Waite: n * ln2_hi is exact), and *scale = 2^n built from
- * the exponent bits. x is clamped at -708 so that 2^n stays a normal number:
- * exp(-708) ~ 3e-308 stands in for anything smaller (absolute error < 1e-307). */
+/* Range reduction shared by exp, expm1 and tanh, for -708 <= x <= 0 (callers
+ * clamp): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: n * ln2_hi is exact),
+ * and *scale = 2^n. Adding magic = 1.5 * 2^52 + 1023 rounds x log2(e) to the
+ * integer n and leaves n + 1023 in the low mantissa bits of t, which a shift
+ * moves into the exponent field: 2^n in one integer operation. */
 static inline double tl_reduce(double x, double* scale) {
-    const double magic = 6755399441055744.0;          /* 1.5 * 2^52: adding it rounds to an integer */
-    x = x < -708.0 ? -708.0 : x;
+    const double magic = 6755399441056767.0;           /* 1.5 * 2^52 + 1023 */
     double t = x * 1.4426950408889634 + magic;         /* log2(e) */
     double n = t - magic;
-    int64_t ni = tl_double_to_bits(t) - tl_double_to_bits(magic);
-    *scale = tl_bits_to_double((ni + 1023) << 52);
+    *scale = tl_bits_to_double(tl_double_to_bits(t) << 52);
     double r = x - n * 6.93147180369123816490e-01;     /* ln2 high part */
     return r - n * 1.90821492927058770002e-10;         /* ln2 low part */
 }
@@ -60,29 +59,21 @@ static inline double tl_expm1_kernel(double r) {
     return r + r * r * q;
 }
 
-/* exp(x) for x <= 0. */
+/* exp(x) for x <= 0. Below -708 (where 2^n would be subnormal) exp(-708) ~
+ * 3e-308 stands in, an absolute error under 1e-307. Written so that a NaN
+ * passes through (a comparison with NaN is false). */
 static inline double tl_exp_neg(double x) {
     double scale;
-    double r = tl_reduce(x, &scale);
+    double r = tl_reduce(x < -708.0 ? -708.0 : x, &scale);
     return scale + scale * tl_expm1_kernel(r);
 }
 
-/* expm1(x) for x <= 0: 2^n (1 + p) - 1 = (2^n - 1) + 2^n p. For n = 0 that is p
- * itself (no cancellation near 0); for n <= -1, 2^n - 1 is exact and the sum
- * is at least 1/2 in magnitude. */
-static inline double tl_expm1_neg(double x) {
-    double scale;
-    double r = tl_reduce(x, &scale);
-    return (scale - 1.0) + scale * tl_expm1_kernel(r);
-}
 
 static inline float tl_reducef(float x, float* scale) {
-    const float magic = 12582912.0f;                   /* 1.5 * 2^23 */
-    x = x < -87.0f ? -87.0f : x;
+    const float magic = 12583039.0f;                   /* 1.5 * 2^23 + 127 */
     float t = x * 1.44269504088896341f + magic;
     float n = t - magic;
-    int32_t ni = tl_float_to_bits(t) - tl_float_to_bits(magic);
-    *scale = tl_bits_to_float((ni + 127) << 23);
+    *scale = tl_bits_to_float(tl_float_to_bits(t) << 23);
     float r = x - n * 0.693359375f;                    /* Cephes' split of ln2 */
     return r - n * -2.12194440e-4f;
 }
@@ -99,40 +90,45 @@ static inline float tl_expm1_kernelf(float r) {
 
 static inline float tl_exp_negf(float x) {
     float scale;
-    float r = tl_reducef(x, &scale);
+    float r = tl_reducef(x < -87.0f ? -87.0f : x, &scale);
     return scale + scale * tl_expm1_kernelf(r);
 }
 
-static inline float tl_expm1_negf(float x) {
-    float scale;
-    float r = tl_reducef(x, &scale);
-    return (scale - 1.0f) + scale * tl_expm1_kernelf(r);
-}
 
-/* tanh(x) = -m / (2 + m) with m = expm1(-2|x|), sign restored. One formula for
- * every x: m keeps full relative accuracy near 0, 2 + m lies in [1, 2], and for
- * |x| > 19 m rounds to -1 so tanh saturates to exactly +-1. */
+/* tanh(|x|) = m / (-2 - m) with m = expm1(-2|x|) = 2^n (1 + p) - 1 =
+ * (2^n - 1) + 2^n p, sign copied from x. One formula for every x: for n = 0
+ * m is p itself (full relative accuracy near 0); for n <= -1, 2^n - 1 is
+ * exact and |m| >= 1/2; -2 - m lies in [-2, -1]. |x| is capped at 20, where
+ * m rounds to -1 and tanh to exactly +-1 (tanh(x) rounds to 1 from x = 19.1
+ * on). The cap is written so that a NaN passes through. */
 static inline double tl_tanh(double x) {
-    double a = x < 0 ? -x : x;
-    double m = tl_expm1_neg(-2.0 * a);
-    double t = -m / (2.0 + m);
-    return x < 0 ? -t : t;
+    double a = __builtin_fabs(x);
+    double b = -2.0 * (a > 20.0 ? 20.0 : a);
+    double scale;
+    double r = tl_reduce(b, &scale);
+    double m = (scale - 1.0) + scale * tl_expm1_kernel(r);
+    return __builtin_copysign(m / (-2.0 - m), x);
 }
 
 static inline float tl_tanhf(float x) {
-    float a = x < 0 ? -x : x;
-    float m = tl_expm1_negf(-2.0f * a);
-    float t = -m / (2.0f + m);
-    return x < 0 ? -t : t;
+    float a = __builtin_fabsf(x);
+    float b = -2.0f * (a > 10.0f ? 10.0f : a);
+    float scale;
+    float r = tl_reducef(b, &scale);
+    float m = (scale - 1.0f) + scale * tl_expm1_kernelf(r);
+    return __builtin_copysignf(m / (-2.0f - m), x);
 }
 
 /* log1p(e) for e in [0, 1] (fdlibm's log kernel). With f = e, or for e > sqrt(2)-1
  * f = (e - 1)/2 and k = 1 (so 1 + e = 2 (1 + f)), s = f / (2 + f) lies in
- * [-0.172, 0.172] and log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))). */
+ * [-0.172, 0.172] and log(1 + f) = f - (f^2/2 - s (f^2/2 + R(s^2))).
+ * k ln2 is a select rather than a product, so that every multiply-add has one
+ * way to fuse and the FMA builds round exactly as Numba does. */
 static inline double tl_log1p_unit(double e) {
     int big = e > 0.41421356237309503;
     double f = big ? (e - 1.0) * 0.5 : e;
-    double k = big ? 1.0 : 0.0;
+    double ln2_hi = big ? 6.93147180369123816490e-01 : 0.0;   /* k ln2, k = 1 or 0 */
+    double ln2_lo = big ? 1.90821492927058770002e-10 : 0.0;
     double s = f / (2.0 + f);
     double z = s * s;
     double R = z * (6.666666666666735130e-01 + z * (3.999999999940941908e-01
@@ -140,20 +136,20 @@ static inline double tl_log1p_unit(double e) {
              + z * (1.818357216161805012e-01 + z * (1.531383769920937332e-01
              + z * 1.479819860511658591e-01))))));
     double hfsq = 0.5 * f * f;
-    return k * 6.93147180369123816490e-01
-           + (f - (hfsq - (s * (hfsq + R) + k * 1.90821492927058770002e-10)));
+    return ln2_hi + (f - (hfsq - (s * (hfsq + R) + ln2_lo)));
 }
 
 static inline float tl_log1p_unitf(float e) {
     int big = e > 0.41421356237f;
     float f = big ? (e - 1.0f) * 0.5f : e;
-    float k = big ? 1.0f : 0.0f;
+    float ln2_hi = big ? 0.693359375f : 0.0f;
+    float ln2_lo = big ? -2.12194440e-4f : 0.0f;
     float s = f / (2.0f + f);
     float z = s * s;
     float R = z * (0.66666662693f + z * (0.40000972152f + z * (0.28498786688f
              + z * 0.24279078841f)));
     float hfsq = 0.5f * f * f;
-    return k * 0.693359375f + (f - (hfsq - (s * (hfsq + R) + k * -2.12194440e-4f)));
+    return ln2_hi + (f - (hfsq - (s * (hfsq + R) + ln2_lo)));
 }
 
 /* Per-point pieces of the output layer, given e = exp(-|z|) <= 1.

@@ -10,8 +10,9 @@ static inline void TL_NAME(tl_combine_rows)(
     TL_T bias, TL_T* restrict out)
 {
     TL_T part[TL_TILE];
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias;
-    for (ptrdiff_t r = 0; r < n_rows; r++) {
+    TL_T w0 = weights[0];
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
+    for (ptrdiff_t r = 1; r < n_rows; r++) {
         TL_T w = weights[r * stride];
         const TL_T* restrict x = rows + r * TL_TILE;
         for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] += w * x[s];
