@@ -277,19 +277,48 @@ def _tl_exp_negf(x):
 def _tl_tanh(x):
     """tanh(|x|) = m / (-2 - m), m = expm1(-2|x|) = (2^n - 1) + 2^n p; sign of x.
 
-    |x| capped at 20 (tanh is +-1 there); a NaN passes through.
+    |x| capped at 20 (tanh is +-1 there); a NaN passes through. Reduced on |x|
+    with ln2/2 (h = -r/2), polynomial in h: see tl_tanh in the C header.
     """
+    magic = 6755399441056767.0  # 1.5 * 2^52 + 1023
     a = abs(x)
-    r, scale = _tl_reduce(-2.0 * (20.0 if a > 20.0 else a))
-    m = (scale - 1.0) + scale * _tl_expm1_kernel(r)
+    a = 20.0 if a > 20.0 else a
+    t = a * -2.8853900817779268 + magic  # -2 log2(e)
+    n = t - magic
+    scale = _bits_to_double(_double_to_bits(t) << 52)
+    h = a + n * 3.4657359027997264e-01  # ln2 / 2
+    Q = -5.1317995743133906e-05
+    Q = Q * h + 0.000282892780321541
+    Q = Q * h + -0.0014109386264730887
+    Q = Q * h + 0.006349185188318664
+    Q = Q * h + -0.02539682525880677
+    Q = Q * h + 0.08888888916622809
+    Q = Q * h + -0.2666666666682451
+    Q = Q * h + 0.6666666666651845
+    Q = Q * h + -1.333333333333328
+    Q = Q * h + 2.000000000000002
+    p = (h * h) * Q - (h + h)  # expm1(r) = r + r^2 q(r), r = -2h
+    m = (scale - 1.0) + scale * p
     return math.copysign(m / (-2.0 - m), x)
 
 
 @_jit()
 def _tl_tanhf(x):
+    magic = _f32(12583039.0)  # 1.5 * 2^23 + 127
     a = abs(x)
-    r, scale = _tl_reducef(_f32(-2.0) * (_f32(10.0) if a > _f32(10.0) else a))
-    m = (scale - _f32(1.0)) + scale * _tl_expm1_kernelf(r)
+    a = _f32(10.0) if a > _f32(10.0) else a
+    t = a * _f32(-2.88539008177792681) + magic
+    n = t - magic
+    scale = _bits_to_float(_float_to_bits(t) << 23)
+    h = a + n * _f32(0.346573590279972655)
+    Q = _f32(-2.5440884754e-02)
+    Q = Q * h + _f32(8.9484795928e-02)
+    Q = Q * h + _f32(-2.6667046547e-01)
+    Q = Q * h + _f32(6.6665273905e-01)
+    Q = Q * h + _f32(-1.3333332539e+00)
+    Q = Q * h + _f32(2.0000000000e+00)
+    p = (h * h) * Q - (h + h)
+    m = (scale - _f32(1.0)) + scale * p
     return math.copysign(m / (_f32(-2.0) - m), x)
 
 
