@@ -275,31 +275,26 @@ def _tl_exp_negf(x):
 
 @_jit()
 def _tl_tanh(x):
-    """tanh(|x|) = m / (-2 - m), m = expm1(-2|x|) = (2^n - 1) + 2^n p; sign of x.
+    """tanh(|x|) = m / (-2 - m), m = 2^n (1 + E) - 1, E = expm1(r) in Cephes' rational
+    form -2M / (Q + M), one division for both; sign of x. See tl_tanh in the C header.
 
-    |x| capped at 20 (tanh is +-1 there); a NaN passes through. Reduced on |x|
-    with ln2/2 (h = -r/2), polynomial in h: see tl_tanh in the C header.
+    |x| capped at 20 (tanh is +-1 there); a NaN passes through.
     """
     magic = 6755399441056767.0  # 1.5 * 2^52 + 1023
     a = abs(x)
     a = 20.0 if a > 20.0 else a
     t = a * -2.8853900817779268 + magic  # -2 log2(e)
     n = t - magic
-    scale = _bits_to_double(_double_to_bits(t) << 52)
-    h = a + n * 3.4657359027997264e-01  # ln2 / 2
-    Q = -5.1317995743133906e-05
-    Q = Q * h + 0.000282892780321541
-    Q = Q * h + -0.0014109386264730887
-    Q = Q * h + 0.006349185188318664
-    Q = Q * h + -0.02539682525880677
-    Q = Q * h + 0.08888888916622809
-    Q = Q * h + -0.2666666666682451
-    Q = Q * h + 0.6666666666651845
-    Q = Q * h + -1.333333333333328
-    Q = Q * h + 2.000000000000002
-    p = (h * h) * Q - (h + h)  # expm1(r) = r + r^2 q(r), r = -2h
-    m = (scale - 1.0) + scale * p
-    return math.copysign(m / (-2.0 - m), x)
+    s = _bits_to_double(_double_to_bits(t) << 52)
+    h = a + n * 3.4657359027997264e-01  # ln2 / 2: h = -r / 2
+    hh = h * h
+    P1 = 0.0020188350891969693 * hh + 0.12119776308297678
+    Q = ((9.606352164437263e-05 * hh + 0.02019586722797473) * hh
+         + 0.45453109641631007) * hh + 1.0  # fmt: skip
+    M = (h * hh) * P1 + h  # -r P(r^2) / 2
+    num = (s - 1.0) * Q - (s * M + M)  # m (Q + M); s M is exact
+    den = -(s * (Q - M) + (Q + M))  # (-2 - m) (Q + M)
+    return math.copysign(num / den, x)
 
 
 @_jit()
