@@ -716,6 +716,35 @@ def _memcpy_row(typingctx, A, r, start, count, out):
     return types.void(A, r, start, count, out), codegen
 
 
+@intrinsic
+def _copy_full_row(typingctx, A, r, start, out):
+    """out[s] = A[r, start + s] for the TILE samples of a full tile, A's rows contiguous.
+
+    C's memcpy of a constant size, which gcc inlines as vector moves; LLVM left
+    a call to memcpy, so the moves are spelled out here.
+    """
+    if not (isinstance(A, types.Array) and A.ndim == 2 and _rows(out) and out.dtype == A.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        source = context.make_array(signature.args[0])(context, builder, args[0])
+        itemsize = context.get_abi_sizeof(context.get_data_type(A.dtype))
+        row_stride = cgutils.unpack_tuple(builder, source.strides)[0]
+        offset = builder.add(
+            builder.mul(args[1], row_stride),
+            builder.mul(args[2], context.get_constant(types.intp, itemsize)),
+        )
+        first = builder.bitcast(
+            cgutils.pointer_add(builder, source.data, offset), vec.element.as_pointer()
+        )
+        for s in range(0, TILE, LANES):
+            vec.store(vec.load(first, s), vec.data[3], s)
+        return context.get_dummy_value()
+
+    return types.void(A, r, start, out), codegen
+
+
 @_jit(inline=True)
 def _gather_tile(A, start, count, out):
     """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
@@ -727,6 +756,9 @@ def _gather_tile(A, start, count, out):
     zero = out.dtype.type(0)
     contiguous = A.strides[1] == A.itemsize
     for r in range(A.shape[0]):
+        if contiguous and count == TILE:
+            _copy_full_row(A, r, start, out[r])
+            continue
         if contiguous:
             _memcpy_row(A, r, start, count, out[r])
         else:
