@@ -140,13 +140,6 @@ cdef inline floating _loss_and_residual(floating z, floating y, floating* residu
 # what each does, and why the loops are C).
 
 
-
-
-
-
-
-
-
 cdef inline void _hidden_forward(const floating* w, const floating* xt, Py_ssize_t n_features,
                                  floating bias, floating* out) noexcept nogil:
     """One hidden unit over a tile: out = tanh(bias + w . x)."""
@@ -176,10 +169,6 @@ cdef inline void _hidden_backward(const floating* w2_column, Py_ssize_t stride,
         tl_hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
     else:
         tl_hidden_backwardf(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
-
-
-
-
 
 
 cdef inline void _gather_tile(
