@@ -70,7 +70,7 @@ def test_both_compiled_backends_are_installed():
 
 def test_block_constants_match_the_cython_kernels():
     numba_kernels, cython_kernels = load_backend("numba"), _same_rounding()
-    for name in ("TILE", "LANES", "TILES_PER_BLOCK", "BLOCK"):
+    for name in ("TILE", "LANES", "TILES_PER_BLOCK", "BLOCK", "FEATURE_CHUNK"):
         assert getattr(numba_kernels, name) == getattr(cython_kernels, name), name
     assert numba_kernels.BLOCK == BLOCK
 

@@ -23,6 +23,7 @@ SHAPES = [
     (7, 9, 3, 130),  # several outputs, odd feature count
     (2, 4, 2, BLOCK + 77),  # more than one block, ragged last block
     (20, 16, 1, 3 * BLOCK),
+    (77, 6, 2, 150),  # wide inputs: feature rows in chunks of 32, a ragged last chunk
 ]
 
 

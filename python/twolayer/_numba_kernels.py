@@ -62,6 +62,7 @@ TILE = 64
 LANES = 8
 TILES_PER_BLOCK = 32
 BLOCK = TILE * TILES_PER_BLOCK
+FEATURE_CHUNK = 32
 _ALIGN = 16  # elements per 64-byte cache line in float32
 
 _f32 = np.float32
@@ -679,19 +680,54 @@ def _output_unit(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2
 
 
 @_jit(inline=True)
+def _hidden_delta(w2_column, stride, dy, n_outputs, a, dz, acc_b1):
+    """One hidden unit back through tanh: dz = (W2^T dy)(1 - a^2), and its b1 sums.
+
+    C takes a one-output shortcut here (same rounding); in Numba a branch
+    around these loops measured 25% slower on the tutorial's run, so not here.
+    """
+    _combine_rows(w2_column, stride, dy, n_outputs, a.dtype.type(0), dz)
+    _tanh_backward_tile(dz, a)
+    _lane_sum(dz, acc_b1)
+
+
+@_jit(inline=True)
+def _delta_dots(dz, rows, n_rows, acc):
+    """acc[k] += lane sums of dz rows[k], k < n_rows: a W1 row's sums, or a chunk of them."""
+    for k in range(n_rows):
+        _lane_dot(dz, rows[k], acc[k])
+
+
+@_jit(inline=True)
 def _hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1):
-    """One hidden unit back over a tile: dz = (W2^T dy)(1 - a^2); b1 and W1-row sums.
+    """One hidden unit back over a tile: dz and its sums, b1 and the W1 row's.
 
     acc_W1 is the (n_features, LANES) block of lane sums of this unit's W1 row.
     """
     dz = _tile_scratch(a)
-    # C takes a one-output shortcut here (same rounding); in Numba any branch
-    # around these loops measured 25% slower on the tutorial's run, so not here.
-    _combine_rows(w2_column, stride, dy, n_outputs, a.dtype.type(0), dz)
-    _tanh_backward_tile(dz, a)
-    _lane_sum(dz, acc_b1)
-    for k in range(n_features):
-        _lane_dot(dz, xt[k], acc_W1[k])
+    _hidden_delta(w2_column, stride, dy, n_outputs, a, dz, acc_b1)
+    _delta_dots(dz, xt, n_features, acc_W1)
+
+
+@_jit(inline=True)
+def _combine_more(w, rows, n_rows, fresh, bias, out):
+    """out (+)= sum over r < n_rows of w[r] rows[r]: from bias when fresh, else
+    continuing the partial sums in out (the same additions in the same order)."""
+    part = _tile_scratch(out)
+    w0 = w[0]
+    x = rows[0]
+    if fresh:
+        for s in range(TILE):
+            part[s] = bias + w0 * x[s]
+    else:
+        for s in range(TILE):
+            part[s] = out[s] + w0 * x[s]
+    for r in range(1, n_rows):
+        wr = w[r]
+        x = rows[r]
+        for s in range(TILE):
+            part[s] += wr * x[s]
+    _copy_tile(part, out)  # for s: out[s] = part[s]
 
 
 @intrinsic
@@ -770,6 +806,32 @@ def _gather_tile(A, start, count, out):
 
 
 @_jit()
+def _wide_forward(W1, b1, xt, n_features, hidden, a1):
+    """The hidden layer forward for wide inputs, feature rows chunk by chunk
+    (C: tl_wide_forward, out of line there too)."""
+    for chunk in range((n_features + FEATURE_CHUNK - 1) // FEATURE_CHUNK):
+        k = chunk * FEATURE_CHUNK
+        rows = min(FEATURE_CHUNK, n_features - k)
+        for j in range(hidden):
+            _combine_more(W1[j * n_features + k :], xt[k:], rows, k == 0, b1[j], a1[j])
+    for j in range(hidden):
+        _tanh_tile(a1[j])
+
+
+@_jit()
+def _wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1):
+    """The hidden layer backward for wide inputs: every unit's dz and b1 sums, then
+    the W1 sums chunk by chunk of feature rows (C: tl_wide_backward)."""
+    for j in range(hidden):
+        _hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j], acc_b1[j])
+    for chunk in range((n_features + FEATURE_CHUNK - 1) // FEATURE_CHUNK):
+        k = chunk * FEATURE_CHUNK
+        rows = min(FEATURE_CHUNK, n_features - k)
+        for j in range(hidden):
+            _delta_dots(dz[j], xt[k:], rows, acc_W1[j * n_features + k : (j + 1) * n_features])
+
+
+@_jit()
 def _block_sums(X, Y, theta, hidden, start, stop, work, out):
     """Gradient sums and cost sum of the samples [start, stop) into out (n_params + 1).
 
@@ -793,8 +855,9 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
     p += h * TILE
     dy = work[p : p + o * TILE].reshape((o, TILE))
     p += o * TILE
-    # dz (h x TILE) and loss (TILE): in the layout as in the Cython file, unused
-    # there too since the fused steps keep them in a local (stack) array.
+    # dz: used by the wide-input path; loss (TILE): in the layout as in the
+    # Cython file, unused there too (the fused steps keep it on the stack).
+    dz = work[p : p + h * TILE].reshape((h, TILE))
     p += h * TILE + TILE
     acc = work[p : p + (n_params + 1) * LANES].reshape((n_params + 1, LANES))
     g_W1 = acc[: h * f]
@@ -814,8 +877,12 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
         _gather_tile(Y, t0, count, yt)
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
-        for j in range(h):
-            _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
+        # Wide inputs go a chunk of feature rows at a time for every hidden unit.
+        if f > FEATURE_CHUNK:
+            _wide_forward(W1, b1, xt, f, h, a1)
+        else:
+            for j in range(h):
+                _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
 
         # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
         for i in range(o):
@@ -823,9 +890,12 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
                          g_cost, g_b2[i], g_W2[i * h : i * h + h])  # fmt: skip
 
         # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
-        for j in range(h):
-            _hidden_backward(W2[j:], h, dy, o, a1[j], xt, f,
-                             g_b1[j], g_W1[j * f : j * f + f])  # fmt: skip
+        if f > FEATURE_CHUNK:
+            _wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
+        else:
+            for j in range(h):
+                _hidden_backward(W2[j:], h, dy, o, a1[j], xt, f,
+                                 g_b1[j], g_W1[j * f : j * f + f])  # fmt: skip
 
     # Lanes to scalars, in a fixed order.
     for i in range(n_params + 1):

@@ -24,6 +24,10 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   residual and their sums) and ``_hidden_backward`` (one hidden unit: back
   through W2 and tanh, and its sums). Their loops are C (``_tile_impl.h``),
   where ``restrict`` lets the compiler keep a tile row in registers.
+* Wide inputs (more than FEATURE_CHUNK features): a tile's feature rows no
+  longer fit in L1, so the two layer products over them go a chunk of rows at
+  a time for every hidden unit; each sum adds the same terms in the same
+  order, so the rounding is that of the narrow path.
 * tanh, exp and log1p come from ``_fastmath.h``: branch-free approximations
   that the compiler vectorises (libm's are scalar calls).
 * The Python layer validates every shape and dtype; these functions trust
@@ -65,9 +69,20 @@ cdef extern from "_tile.h" nogil:
     void tl_hidden_backwardf(const float* w2_column, Py_ssize_t stride, const float* dy,
                              Py_ssize_t n_outputs, const float* a, const float* xt,
                              Py_ssize_t n_features, float* acc_b1, float* acc_W1)
+    void tl_wide_forward(const double* W1, const double* b1, const double* xt,
+                         Py_ssize_t n_features, Py_ssize_t hidden, double* a1)
+    void tl_wide_forwardf(const float* W1, const float* b1, const float* xt,
+                          Py_ssize_t n_features, Py_ssize_t hidden, float* a1)
+    void tl_wide_backward(const double* W2, const double* dy, Py_ssize_t n_outputs,
+                          const double* a1, const double* xt, Py_ssize_t n_features,
+                          Py_ssize_t hidden, double* dz, double* acc_b1, double* acc_W1)
+    void tl_wide_backwardf(const float* W2, const float* dy, Py_ssize_t n_outputs,
+                           const float* a1, const float* xt, Py_ssize_t n_features,
+                           Py_ssize_t hidden, float* dz, float* acc_b1, float* acc_W1)
     enum:
         TL_TILE
         TL_LANES
+        TL_FEATURE_CHUNK
 
 
 ctypedef fused floating:
@@ -79,6 +94,7 @@ TILE = 64
 LANES = 8
 TILES_PER_BLOCK = 32
 BLOCK = TILE * TILES_PER_BLOCK
+FEATURE_CHUNK = 32
 
 cdef enum:
     _TILE = TL_TILE
@@ -86,6 +102,7 @@ cdef enum:
     _TILES_PER_BLOCK = 32
     _BLOCK = _TILE * _TILES_PER_BLOCK
     _ALIGN = 16        # elements per 64-byte cache line in float32 (a multiple of it in float64)
+    _CHUNK = TL_FEATURE_CHUNK
 
 
 # ---------------------------------------------------------------- per-point helpers
@@ -171,6 +188,27 @@ cdef inline void _hidden_backward(const floating* w2_column, Py_ssize_t stride,
         tl_hidden_backwardf(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
 
 
+cdef inline void _wide_forward(const floating* W1, const floating* b1, const floating* xt,
+                               Py_ssize_t n_features, Py_ssize_t hidden,
+                               floating* a1) noexcept nogil:
+    """The hidden layer forward for wide inputs, feature rows chunk by chunk."""
+    if floating is double:
+        tl_wide_forward(W1, b1, xt, n_features, hidden, a1)
+    else:
+        tl_wide_forwardf(W1, b1, xt, n_features, hidden, a1)
+
+
+cdef inline void _wide_backward(const floating* W2, const floating* dy, Py_ssize_t n_outputs,
+                                const floating* a1, const floating* xt, Py_ssize_t n_features,
+                                Py_ssize_t hidden, floating* dz, floating* acc_b1,
+                                floating* acc_W1) noexcept nogil:
+    """The hidden layer backward for wide inputs: dz and b1 sums, then W1 sums by chunk."""
+    if floating is double:
+        tl_wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1)
+    else:
+        tl_wide_backwardf(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1)
+
+
 cdef inline void _gather_tile(
     const floating* base,      # IN  first element of the array
     Py_ssize_t rows,
@@ -245,8 +283,13 @@ cdef void _block_sums(
         _gather_tile(Y, o, y_rs, y_cs, t0, count, yt)
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
-        for j in range(h):
-            _hidden_forward(&W1[j * f], xt, f, b1[j], &a1[j * _TILE])
+        # Wide inputs go a chunk of feature rows at a time for every hidden unit,
+        # so that the rows stay in L1 (same sums in the same order).
+        if f > _CHUNK:
+            _wide_forward(W1, b1, xt, f, h, a1)
+        else:
+            for j in range(h):
+                _hidden_forward(&W1[j * f], xt, f, b1[j], &a1[j * _TILE])
 
         # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
         for i in range(o):
@@ -254,9 +297,12 @@ cdef void _block_sums(
                          g_cost, &g_b2[i * _LANES], &g_W2[i * h * _LANES])
 
         # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
-        for j in range(h):
-            _hidden_backward(&W2[j], h, dy, o, &a1[j * _TILE], xt, f,
-                             &g_b1[j * _LANES], &g_W1[j * f * _LANES])
+        if f > _CHUNK:
+            _wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
+        else:
+            for j in range(h):
+                _hidden_backward(&W2[j], h, dy, o, &a1[j * _TILE], xt, f,
+                                 &g_b1[j * _LANES], &g_W1[j * f * _LANES])
 
     # Lanes to scalars, in a fixed order.
     for i in range(n_params + 1):

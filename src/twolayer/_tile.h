@@ -18,6 +18,7 @@
 
 #define TL_TILE 64   /* samples per tile */
 #define TL_LANES 8   /* independent partial sums per sum over samples */
+#define TL_FEATURE_CHUNK 32   /* feature rows per pass when the inputs are wide */
 
 #define TL_T double
 #define TL_NAME(name) name

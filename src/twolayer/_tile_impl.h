@@ -109,22 +109,97 @@ static inline void TL_NAME(tl_output_unit)(
         TL_NAME(tl_lane_dot)(dy_out, a1 + j * TL_TILE, acc_W2 + j * TL_LANES);
 }
 
-/* Hidden unit backward: dz = (sum_i W2[i][j] dy_i) (1 - a^2), then its sums:
- * b1 and the W1 row's gradient (dz against every feature row). */
+/* Hidden unit back through tanh: dz = (sum_i W2[i][j] dy_i)(1 - a^2) into
+ * dz, and its lane sums (the b1 gradient) into acc_b1. */
+static inline void TL_NAME(tl_hidden_delta)(
+    const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
+    ptrdiff_t n_outputs, const TL_T* restrict a, TL_T* restrict dz, TL_T* restrict acc_b1)
+{
+    if (n_outputs == 1)   /* the usual case, with the row count known to the compiler */
+        TL_NAME(tl_combine_rows)(w2_column, stride, dy, 1, 0, dz);
+    else
+        TL_NAME(tl_combine_rows)(w2_column, stride, dy, n_outputs, 0, dz);
+    TL_NAME(tl_tanh_backward_tile)(dz, a);
+    TL_NAME(tl_lane_sum)(dz, acc_b1);
+}
+
+/* acc[k] += lane sums of dz x[k] over the n_rows feature rows in `rows`: the
+ * W1 gradient of one hidden unit, or the part of it for a chunk of features. */
+static inline void TL_NAME(tl_delta_dots)(
+    const TL_T* restrict dz, const TL_T* restrict rows, ptrdiff_t n_rows, TL_T* restrict acc)
+{
+    for (ptrdiff_t k = 0; k < n_rows; k++)
+        TL_NAME(tl_lane_dot)(dz, rows + k * TL_TILE, acc + k * TL_LANES);
+}
+
+/* Hidden unit backward: dz and its sums, b1 and the W1 row's gradient. */
 static inline void TL_NAME(tl_hidden_backward)(
     const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
     ptrdiff_t n_outputs, const TL_T* restrict a, const TL_T* restrict xt,
     ptrdiff_t n_features, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
 {
     TL_T dz[TL_TILE];
-    if (n_outputs == 1) {   /* the usual case: one pass, dz never leaves registers */
-        TL_T w = w2_column[0];
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) dz[s] = (0 + w * dy[s]) * (1 - a[s] * a[s]);
-    } else {
-        TL_NAME(tl_combine_rows)(w2_column, stride, dy, n_outputs, 0, dz);
-        TL_NAME(tl_tanh_backward_tile)(dz, a);
+    TL_NAME(tl_hidden_delta)(w2_column, stride, dy, n_outputs, a, dz, acc_b1);
+    TL_NAME(tl_delta_dots)(dz, xt, n_features, acc_W1);
+}
+
+/* ---- wide inputs: feature rows in chunks that stay in L1 ----
+ * A tile of 200 features is 100 kB (float64), more than L1; going over it once
+ * per hidden unit streamed it from L2 at half the FMA rate. The block loop
+ * instead takes TL_FEATURE_CHUNK rows at a time for every hidden unit. */
+
+/* out[s] (+)= sum over r < n_rows of w[r] rows[r][s]: from bias when fresh,
+ * else continuing the partial sums in out. Each sample's additions come in the
+ * same order as in one pass over all rows, so the rounding is the same. */
+static inline void TL_NAME(tl_combine_more)(
+    const TL_T* restrict w, const TL_T* restrict rows, ptrdiff_t n_rows,
+    int fresh, TL_T bias, TL_T* restrict out)
+{
+    TL_T part[TL_TILE];
+    TL_T w0 = w[0];
+    if (fresh)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
+    else
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = out[s] + w0 * rows[s];
+    for (ptrdiff_t r = 1; r < n_rows; r++) {
+        TL_T wr = w[r];
+        const TL_T* restrict x = rows + r * TL_TILE;
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] += wr * x[s];
     }
-    TL_NAME(tl_lane_sum)(dz, acc_b1);
-    for (ptrdiff_t k = 0; k < n_features; k++)
-        TL_NAME(tl_lane_dot)(dz, xt + k * TL_TILE, acc_W1 + k * TL_LANES);
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = part[s];
+}
+
+/* The hidden layer of a tile for wide inputs, forward: a1 = tanh(W1 x + b1)
+ * (h rows), chunk by chunk of feature rows. Out of line (noinline) so that
+ * the narrow path's code in the block loop stays as it was (measured: inlined,
+ * it slowed the tutorial's run by 3%). */
+static __attribute__((noinline)) void TL_NAME(tl_wide_forward)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
+    ptrdiff_t n_features, ptrdiff_t hidden, TL_T* restrict a1)
+{
+    for (ptrdiff_t k = 0; k < n_features; k += TL_FEATURE_CHUNK) {
+        ptrdiff_t rows = n_features - k < TL_FEATURE_CHUNK ? n_features - k : TL_FEATURE_CHUNK;
+        for (ptrdiff_t j = 0; j < hidden; j++)
+            TL_NAME(tl_combine_more)(W1 + j * n_features + k, xt + k * TL_TILE, rows, k == 0,
+                                     b1[j], a1 + j * TL_TILE);
+    }
+    for (ptrdiff_t j = 0; j < hidden; j++) TL_NAME(tl_tanh_tile)(a1 + j * TL_TILE);
+}
+
+/* ... and backward: every hidden unit's dz (into dz, h rows) and b1 sums,
+ * then the W1 sums chunk by chunk of feature rows. */
+static __attribute__((noinline)) void TL_NAME(tl_wide_backward)(
+    const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
+    const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t n_features, ptrdiff_t hidden,
+    TL_T* restrict dz, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
+{
+    for (ptrdiff_t j = 0; j < hidden; j++)
+        TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_TILE,
+                                 dz + j * TL_TILE, acc_b1 + j * TL_LANES);
+    for (ptrdiff_t k = 0; k < n_features; k += TL_FEATURE_CHUNK) {
+        ptrdiff_t rows = n_features - k < TL_FEATURE_CHUNK ? n_features - k : TL_FEATURE_CHUNK;
+        for (ptrdiff_t j = 0; j < hidden; j++)
+            TL_NAME(tl_delta_dots)(dz + j * TL_TILE, xt + k * TL_TILE, rows,
+                                   acc_W1 + (j * n_features + k) * TL_LANES);
+    }
 }
