@@ -7,6 +7,7 @@ TILE: int
 LANES: int
 TILES_PER_BLOCK: int
 BLOCK: int
+FEATURE_CHUNK: int
 
 _Float = np.float32 | np.float64
 
