@@ -211,7 +211,7 @@ def _bits_to_float(typingctx, i):
 
 @_jit()
 def _tl_reduce(x):
-    """Range reduction shared by exp, expm1 and tanh (-708 <= x <= 0; callers clamp).
+    """Range reduction of exp (-708 <= x <= 0; the caller clamps; _tl_tanh reduces its own way).
 
     x = n ln2 + r with |r| <= ln2/2; returns (r, scale = 2^n), C returns r and
     writes scale through a pointer. magic leaves n + 1023 in the low bits of t.
@@ -548,23 +548,33 @@ def _copy_tile(typingctx, src, dst):
 
 
 @_jit(inline=True)
-def _combine_rows(weights, stride, rows, n_rows, bias, out):
-    """out[s] = bias + sum over r of weights[r * stride] * rows[r, s], r in order.
-
-    The layer products: W1 x + b1 (stride 1), W2 a + b2 (stride 1) and
-    W2^T dy (stride hidden); rows is a (n_rows, TILE) tile, out one tile row.
+def _combine_more(weights, stride, rows, n_rows, fresh, bias, out):
+    """out[s] (+)= sum over r of weights[r * stride] * rows[r, s], r in order: from
+    bias when fresh, else continuing the partial sums in out (a chunk of a wider
+    product, rounded as one pass). rows is a (n_rows, TILE) tile, out one tile row.
     """
     part = _tile_scratch(out)
     w = weights[0]
     x = rows[0]
-    for s in range(TILE):
-        part[s] = bias + w * x[s]
+    if fresh:
+        for s in range(TILE):
+            part[s] = bias + w * x[s]
+    else:
+        for s in range(TILE):
+            part[s] = out[s] + w * x[s]
     for r in range(1, n_rows):
         w = weights[r * stride]
         x = rows[r]
         for s in range(TILE):
             part[s] += w * x[s]
     _copy_tile(part, out)  # for s: out[s] = part[s]
+
+
+@_jit(inline=True)
+def _combine_rows(weights, stride, rows, n_rows, bias, out):
+    """out[s] = bias + sum over r of weights[r * stride] * rows[r, s]: the layer
+    products W1 x + b1 (stride 1), W2 a + b2 (stride 1) and W2^T dy (stride hidden)."""
+    _combine_more(weights, stride, rows, n_rows, True, bias, out)
 
 
 @_jit(inline=True)
@@ -709,25 +719,16 @@ def _hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1
     _delta_dots(dz, xt, n_features, acc_W1)
 
 
-@_jit(inline=True)
-def _combine_more(w, rows, n_rows, fresh, bias, out):
-    """out (+)= sum over r < n_rows of w[r] rows[r]: from bias when fresh, else
-    continuing the partial sums in out (the same additions in the same order)."""
-    part = _tile_scratch(out)
-    w0 = w[0]
-    x = rows[0]
-    if fresh:
-        for s in range(TILE):
-            part[s] = bias + w0 * x[s]
-    else:
-        for s in range(TILE):
-            part[s] = out[s] + w0 * x[s]
-    for r in range(1, n_rows):
-        wr = w[r]
-        x = rows[r]
-        for s in range(TILE):
-            part[s] += wr * x[s]
-    _copy_tile(part, out)  # for s: out[s] = part[s]
+def _row_start(context, builder, A, value, r, start):
+    """Address of A[r, start] for the intrinsics below (A: the array's Numba type)."""
+    source = context.make_array(A)(context, builder, value)
+    itemsize = context.get_abi_sizeof(context.get_data_type(A.dtype))
+    row_stride = cgutils.unpack_tuple(builder, source.strides)[0]
+    offset = builder.add(
+        builder.mul(r, row_stride),
+        builder.mul(start, context.get_constant(types.intp, itemsize)),
+    )
+    return cgutils.pointer_add(builder, source.data, offset)
 
 
 @intrinsic
@@ -737,15 +738,9 @@ def _memcpy_row(typingctx, A, r, start, count, out):
         return None
 
     def codegen(context, builder, signature, args):
-        source = context.make_array(signature.args[0])(context, builder, args[0])
+        first = _row_start(context, builder, A, args[0], args[1], args[2])
         target = context.make_array(signature.args[4])(context, builder, args[4])
         itemsize = context.get_abi_sizeof(context.get_data_type(A.dtype))
-        row_stride = cgutils.unpack_tuple(builder, source.strides)[0]
-        offset = builder.add(
-            builder.mul(args[1], row_stride),
-            builder.mul(args[2], context.get_constant(types.intp, itemsize)),
-        )
-        first = cgutils.pointer_add(builder, source.data, offset)
         cgutils.raw_memcpy(builder, target.data, first, args[3], itemsize)
         return context.get_dummy_value()
 
@@ -764,16 +759,8 @@ def _copy_full_row(typingctx, A, r, start, out):
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(context, builder, signature, args)
-        source = context.make_array(signature.args[0])(context, builder, args[0])
-        itemsize = context.get_abi_sizeof(context.get_data_type(A.dtype))
-        row_stride = cgutils.unpack_tuple(builder, source.strides)[0]
-        offset = builder.add(
-            builder.mul(args[1], row_stride),
-            builder.mul(args[2], context.get_constant(types.intp, itemsize)),
-        )
-        first = builder.bitcast(
-            cgutils.pointer_add(builder, source.data, offset), vec.element.as_pointer()
-        )
+        first = _row_start(context, builder, A, args[0], args[1], args[2])
+        first = builder.bitcast(first, vec.element.as_pointer())
         for s in range(0, TILE, LANES):
             vec.store(vec.load(first, s), vec.data[3], s)
         return context.get_dummy_value()
@@ -813,7 +800,7 @@ def _wide_forward(W1, b1, xt, n_features, hidden, a1):
         k = chunk * FEATURE_CHUNK
         rows = min(FEATURE_CHUNK, n_features - k)
         for j in range(hidden):
-            _combine_more(W1[j * n_features + k :], xt[k:], rows, k == 0, b1[j], a1[j])
+            _combine_more(W1[j * n_features + k :], 1, xt[k:], rows, k == 0, b1[j], a1[j])
     for j in range(hidden):
         _tanh_tile(a1[j])
 

@@ -26,8 +26,8 @@ static inline int64_t tl_double_to_bits(double d) { int64_t i; memcpy(&i, &d, 8)
 static inline float tl_bits_to_float(int32_t i) { float f; memcpy(&f, &i, 4); return f; }
 static inline int32_t tl_float_to_bits(float f) { int32_t i; memcpy(&i, &f, 4); return i; }
 
-/* Range reduction shared by exp, expm1 and tanh, for -708 <= x <= 0 (callers
- * clamp): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: n * ln2_hi is exact),
+/* Range reduction of exp, for -708 <= x <= 0 (the caller clamps; tl_tanh
+ * reduces |x| its own way): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: n * ln2_hi is exact),
  * and *scale = 2^n. Adding magic = 1.5 * 2^52 + 1023 rounds x log2(e) to the
  * integer n and leaves n + 1023 in the low mantissa bits of t, which a shift
  * moves into the exponent field: 2^n in one integer operation. */

@@ -1,23 +1,38 @@
 /* Included by _tile.h with TL_T (float or double) and TL_NAME (name suffix). */
 
-/* out[s] = bias + sum over r of weights[r * stride] * rows[r][s], r in order.
- * The layer products: W1 x + b1 (stride 1), W2 a + b2 (stride 1) and
- * W2^T dy (stride hidden). Each sample's sum runs over r in order, so the
- * rounding is that of the plain loop; the tile row stays in registers. */
-static inline void TL_NAME(tl_combine_rows)(
+/* out[s] (+)= sum over r of weights[r * stride] * rows[r][s], r in order:
+ * from bias when fresh, else continuing the partial sums already in out (a
+ * chunk of a wider product). Each sample's sum runs over r in order, so the
+ * rounding is that of the plain loop, chunked or not; the tile row stays in
+ * registers. */
+static inline void TL_NAME(tl_combine_more)(
     const TL_T* restrict weights, ptrdiff_t stride,
     const TL_T* restrict rows, ptrdiff_t n_rows,
-    TL_T bias, TL_T* restrict out)
+    int fresh, TL_T bias, TL_T* restrict out)
 {
     TL_T part[TL_TILE];
     TL_T w0 = weights[0];
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
+    if (fresh)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
+    else
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = out[s] + w0 * rows[s];
     for (ptrdiff_t r = 1; r < n_rows; r++) {
         TL_T w = weights[r * stride];
         const TL_T* restrict x = rows + r * TL_TILE;
         for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] += w * x[s];
     }
     for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = part[s];
+}
+
+/* out[s] = bias + sum over r of weights[r * stride] * rows[r][s]: the layer
+ * products W1 x + b1 (stride 1), W2 a + b2 (stride 1) and W2^T dy (stride
+ * hidden). */
+static inline void TL_NAME(tl_combine_rows)(
+    const TL_T* restrict weights, ptrdiff_t stride,
+    const TL_T* restrict rows, ptrdiff_t n_rows,
+    TL_T bias, TL_T* restrict out)
+{
+    TL_NAME(tl_combine_more)(weights, stride, rows, n_rows, 1, bias, out);
 }
 
 /* row[s] = tanh(row[s]) */
@@ -148,27 +163,6 @@ static inline void TL_NAME(tl_hidden_backward)(
  * per hidden unit streamed it from L2 at half the FMA rate. The block loop
  * instead takes TL_FEATURE_CHUNK rows at a time for every hidden unit. */
 
-/* out[s] (+)= sum over r < n_rows of w[r] rows[r][s]: from bias when fresh,
- * else continuing the partial sums in out. Each sample's additions come in the
- * same order as in one pass over all rows, so the rounding is the same. */
-static inline void TL_NAME(tl_combine_more)(
-    const TL_T* restrict w, const TL_T* restrict rows, ptrdiff_t n_rows,
-    int fresh, TL_T bias, TL_T* restrict out)
-{
-    TL_T part[TL_TILE];
-    TL_T w0 = w[0];
-    if (fresh)
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
-    else
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = out[s] + w0 * rows[s];
-    for (ptrdiff_t r = 1; r < n_rows; r++) {
-        TL_T wr = w[r];
-        const TL_T* restrict x = rows + r * TL_TILE;
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] += wr * x[s];
-    }
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = part[s];
-}
-
 /* The hidden layer of a tile for wide inputs, forward: a1 = tanh(W1 x + b1)
  * (h rows), chunk by chunk of feature rows. Out of line (noinline) so that
  * the narrow path's code in the block loop stays as it was (measured: inlined,
@@ -180,7 +174,7 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_forward)(
     for (ptrdiff_t k = 0; k < n_features; k += TL_FEATURE_CHUNK) {
         ptrdiff_t rows = n_features - k < TL_FEATURE_CHUNK ? n_features - k : TL_FEATURE_CHUNK;
         for (ptrdiff_t j = 0; j < hidden; j++)
-            TL_NAME(tl_combine_more)(W1 + j * n_features + k, xt + k * TL_TILE, rows, k == 0,
+            TL_NAME(tl_combine_more)(W1 + j * n_features + k, 1, xt + k * TL_TILE, rows, k == 0,
                                      b1[j], a1 + j * TL_TILE);
     }
     for (ptrdiff_t j = 0; j < hidden; j++) TL_NAME(tl_tanh_tile)(a1 + j * TL_TILE);
