@@ -22,6 +22,19 @@ def _grid(low, high, dtype, n=200_001):
     return x.astype(dtype)
 
 
+def _max_ulp_error(kernels, name, domain, exact, dtype):
+    """Largest error in ulp of ``kernels.<name>`` over a grid of ``domain``."""
+    low, high = domain
+    if dtype == np.float32 and name == "exp_neg":
+        low = max(low, -80.0)
+    x = _grid(low, high, dtype)
+    out = np.empty_like(x)
+    getattr(kernels, name)(x, out)
+    # Exact values: float64 NumPy on the (possibly float32) inputs; long double where it helps.
+    truth = exact(x.astype(np.longdouble)).astype(np.float64)
+    return _ulp_error(out, truth, dtype)
+
+
 CASES = [
     # name, domain, exact function (float64 evaluated on float64 inputs), max ulp
     ("tanh", (-25.0, 25.0), np.tanh),
@@ -37,16 +50,7 @@ CASES = [
 @pytest.mark.parametrize(("name", "domain", "exact"), CASES)
 @pytest.mark.parametrize(("dtype", "max_ulp"), [(np.float64, 4), (np.float32, 4)])
 def test_accuracy_in_ulp(backend, name, domain, exact, dtype, max_ulp):
-    kernels = load_backend(backend)
-    low, high = domain
-    if dtype == np.float32 and name == "exp_neg":
-        low = max(low, -80.0)
-    x = _grid(low, high, dtype)
-    out = np.empty_like(x)
-    getattr(kernels, name)(x, out)
-    # Exact values: float64 NumPy on the (possibly float32) inputs; long double where it helps.
-    truth = exact(x.astype(np.longdouble)).astype(np.float64)
-    assert _ulp_error(out, truth, dtype) <= max_ulp
+    assert _max_ulp_error(load_backend(backend), name, domain, exact, dtype) <= max_ulp
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -71,11 +75,4 @@ def test_every_simd_build_is_accurate(module_name, name, domain, exact, dtype):
     kernels = importlib.import_module(module_name)
     fused = module_name != "twolayer._cython_kernels"
     max_ulp = 4 if fused or name != "tanh" or dtype == np.float32 else 4.5
-    low, high = domain
-    if dtype == np.float32 and name == "exp_neg":
-        low = max(low, -80.0)
-    x = _grid(low, high, dtype)
-    out = np.empty_like(x)
-    getattr(kernels, name)(x, out)
-    truth = exact(x.astype(np.longdouble)).astype(np.float64)
-    assert _ulp_error(out, truth, dtype) <= max_ulp
+    assert _max_ulp_error(kernels, name, domain, exact, dtype) <= max_ulp
