@@ -33,15 +33,17 @@ How it measures, and why:
   ``traced`` is ``tracemalloc``'s peak of a second fit: exact, but it only
   sees allocations made through Python and NumPy, which is everything for the
   reference and scikit-learn and next to nothing for compiled kernels or torch.
-- **Roofline.** The work of one iteration is counted (multiply-adds
-  n·h·(2f+3o), n·h tanh, n·o exp and n·o log1p evaluations, X.nbytes read) and
-  divided by rates measured before and after the timings (the better of the
-  two) with the same dtype and thread count: a large matrix product through
-  BLAS (multiply-adds/s), ``np.tanh``/``np.exp``/``np.log1p`` on arrays that
-  stay in cache (evaluations/s on one thread, times the thread count), and a
-  sum over an array much larger than the caches, one slice per thread
-  (bytes/s). The bound is max(compute, memory); the table shows which fraction
-  of it each runner reaches.
+- **Roofline, from the machine.** The work of one iteration is counted
+  (multiply-adds n·h·(2f+3o), n·h tanh, n·o exp and n·o log1p evaluations,
+  X.nbytes read) and divided by rates measured before and after the timings
+  (the better of the two) with the same dtype and thread count: the peak of a
+  register-only loop of vector multiply-adds in the kernel build this CPU
+  loads (``fma_peak``: what the core can do, with no memory traffic), the
+  kernels' own tanh/exp/log1p on arrays that stay in cache (evaluations/s on
+  one thread, times the thread count), and a sum over an array much larger
+  than the caches, one slice per thread (bytes/s). The bound is max(compute,
+  memory); the table shows which fraction of it each runner reaches. NumPy's
+  BLAS and ufunc rates are printed for information only.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import gc
 import json
 import os
@@ -78,6 +81,7 @@ SCALE_DEFAULTS = {
 SCALE_ITERATIONS = 3  # default iterations of each --scale point
 SEED = 3  # fit()'s default seed: the tutorial's initial weights
 Runner = Callable[[], float]
+Elementwise = Callable[[np.ndarray, np.ndarray], object]  # fn(x, out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -308,12 +312,14 @@ def make_runner(name: str, X: np.ndarray, Y: np.ndarray, wl: Workload, threads: 
 # ---------------------------------------------------------------------- rates
 
 
-def _best_time(fn: Callable[[], object], rounds: int) -> float:
+def _best_time(
+    fn: Callable[[], object], rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     best = float("inf")
     for _ in range(rounds):
-        started = time.perf_counter()
+        started = clock()
         fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, clock() - started)
     return best
 
 
@@ -332,37 +338,103 @@ def _concurrently(fn: Callable[[int], object], threads: int) -> Callable[[], Non
     return run
 
 
+def kernel_build() -> Any | None:
+    """The compiled kernel module whose rates set the roofline (None if not installed)."""
+    from ._backends import load_backend
+
+    try:
+        return load_backend("cython")
+    except (ImportError, ValueError, OSError):
+        return None
+
+
+def _transcendental_rates(
+    functions: dict[str, Elementwise],
+    dtype: np.dtype,
+    threads: int,
+    quick: bool,
+) -> dict[str, float]:
+    """Evaluations per second of each function on an array that stays in L1/L2, one
+    thread, times the thread count: evaluations on separate cores share nothing, and
+    timing them concurrently from Python threads measures the GIL hand-offs between
+    such short calls (measured here: 2 threads no faster than 1), not the hardware."""
+    rng = np.random.default_rng(0)
+    size, calls, rounds = 4096, (20 if quick else 200), (3 if quick else 5)
+    x = rng.uniform(-3, 3, size).astype(dtype)
+    args = {"tanh": x, "exp": -np.abs(x), "log1p": np.abs(x) / 3}  # the kernels' domains
+    out = np.empty_like(x)
+    rates = {}
+    for key, fn in functions.items():
+
+        def loop(fn: Elementwise = fn, arg: np.ndarray = args[key]) -> None:
+            for _ in range(calls):
+                fn(arg, out)
+
+        loop()
+        # This thread's CPU time: the core's rate, not how much of it a loaded machine
+        # left us (the runners' wall times show that).
+        rates[f"{key}_per_s"] = threads * size * calls / _best_time(loop, rounds, time.thread_time)
+    return rates
+
+
+def _peak_rate(kernels: Any, single: bool, threads: int, quick: bool) -> float:
+    """Multiply-adds/s of the kernels' register-only loop on ``threads`` threads at once,
+    each timed by its own CPU time (the loop releases the GIL)."""
+    peak_rounds, rounds = (500_000, 3) if quick else (2_000_000, 5)
+    per_thread = [0.0] * threads
+
+    def run(i: int) -> None:
+        loop = functools.partial(kernels.fma_peak, peak_rounds, single)
+        done = loop()[0]
+        per_thread[i] = done / _best_time(loop, rounds, time.thread_time)
+
+    _concurrently(run, threads)()
+    return sum(per_thread)
+
+
 def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[str, float]:
-    """Hardware rates for the roofline, with this dtype and thread count."""
+    """Rates for the roofline, with this dtype and thread count.
+
+    The bound comes from the machine as the compiled kernels use it: multiply-adds
+    at the peak of a register-only loop of vector multiply-adds in the kernel
+    build this CPU loads (``fma_peak``, no memory traffic: an upper bound no
+    kernel can beat), tanh/exp/log1p at the kernels' own rates on in-cache data.
+    NumPy's BLAS and ufunc rates are kept for information (``blas_``/``numpy_``
+    keys): on CPUs without AVX-512 NumPy's tanh/exp/log1p are scalar libm, 10x
+    slower than the kernels', and a bound from them says nothing. Without the
+    compiled kernels the bound falls back to NumPy's rates.
+    """
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
     rounds = 3 if quick else 5
     rates: dict[str, float] = {}
 
-    # Multiply-adds per second: a large matrix product through NumPy's BLAS.
+    # For information: a large matrix product through NumPy's BLAS.
     n = 384 if quick else 1536
     A = rng.standard_normal((n, n)).astype(dtype)
     B = rng.standard_normal((n, n)).astype(dtype)
     C = np.empty_like(A)
     with limit_blas_threads(threads):
         np.matmul(A, B, out=C)
-        rates["multiply_adds_per_s"] = n**3 / _best_time(lambda: np.matmul(A, B, out=C), rounds)
+        rates["blas_multiply_adds_per_s"] = n**3 / _best_time(
+            lambda: np.matmul(A, B, out=C), rounds
+        )
+    ufuncs = {
+        "tanh": lambda a, out: np.tanh(a, out=out),
+        "exp": lambda a, out: np.exp(a, out=out),
+        "log1p": lambda a, out: np.log1p(a, out=out),
+    }
+    numpy_rates = _transcendental_rates(ufuncs, dtype, threads, quick)
+    rates.update({f"numpy_{k}": v for k, v in numpy_rates.items()})
 
-    # Transcendental evaluations per second: one thread on an array that stays in L1/L2,
-    # times the thread count. Evaluations on separate cores share nothing, and timing them
-    # concurrently from Python threads measures the GIL hand-offs between such short calls
-    # (measured here: 2 threads no faster than 1), not the hardware.
-    size, calls = 4096, (20 if quick else 200)
-    x = rng.uniform(-3, 3, size).astype(dtype)
-    out = np.empty_like(x)
-    for key, ufunc in (("tanh", np.tanh), ("exp", np.exp), ("log1p", np.log1p)):
-        arg = np.abs(x) if key == "log1p" else x
-
-        def loop(ufunc: np.ufunc = ufunc, arg: np.ndarray = arg) -> None:
-            for _ in range(calls):
-                ufunc(arg, out=out)
-
-        rates[f"{key}_per_s"] = threads * size * calls / _best_time(loop, rounds)
+    kernels = kernel_build()
+    if kernels is None:
+        rates["multiply_adds_per_s"] = rates["blas_multiply_adds_per_s"]
+        rates.update(numpy_rates)
+    else:
+        rates["multiply_adds_per_s"] = _peak_rate(kernels, dtype == np.float32, threads, quick)
+        own = {"tanh": kernels.tanh, "exp": kernels.exp_neg, "log1p": kernels.log1p_unit}
+        rates.update(_transcendental_rates(own, dtype, threads, quick))
 
     # Bytes per second: summing an array far larger than the caches, one slice per thread.
     big = np.ones((64 if quick else 512) * 2**20 // dtype.itemsize, dtype=dtype)
@@ -693,10 +765,14 @@ def format_report(report: dict[str, Any]) -> str:
             if m.get("load_average")
             else ""
         ),
-        f"rates ({s['dtype']}, {threads} thread{'s' if threads > 1 else ''}): "
-        f"matmul {r['multiply_adds_per_s'] / 1e9:.3g} G multiply-adds/s, "
+        f"roofline rates ({s['dtype']}, {threads} thread{'s' if threads > 1 else ''}, "
+        f"from {s.get('roofline_from') or 'NumPy: compiled kernels not installed'}): "
+        f"peak {r['multiply_adds_per_s'] / 1e9:.3g} G multiply-adds/s, "
         f"tanh {r['tanh_per_s'] / 1e9:.3g} G/s, exp {r['exp_per_s'] / 1e9:.3g} G/s, "
         f"log1p {r['log1p_per_s'] / 1e9:.3g} G/s, stream {r['bytes_per_s'] / 1e9:.3g} GB/s",
+        f"  for information: BLAS matmul {r['blas_multiply_adds_per_s'] / 1e9:.3g} G/s, "
+        f"NumPy tanh {r['numpy_tanh_per_s'] / 1e9:.3g} G/s, exp {r['numpy_exp_per_s'] / 1e9:.3g}"
+        f" G/s, log1p {r['numpy_log1p_per_s'] / 1e9:.3g} G/s",
     ]
     out.extend(f"warning: {n}" for n in report["notes"])
     for point in report["points"]:
@@ -985,6 +1061,7 @@ def run_cli(args: argparse.Namespace) -> int:
             "repeat": args.repeat,
             "scale": args.scale,
             "runners": names,
+            "roofline_from": getattr(kernel_build(), "__name__", None),
         },
         "rates": rates,
         "notes": notes,

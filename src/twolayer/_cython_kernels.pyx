@@ -88,6 +88,11 @@ cdef extern from "_tile.h" nogil:
         TL_TILES_PER_BLOCK
 
 
+cdef extern from "_peak.h" nogil:
+    double tl_fma_peakd(long rounds, double* checksum)
+    double tl_fma_peakf(long rounds, double* checksum)
+
+
 ctypedef fused floating:
     float
     double
@@ -460,6 +465,20 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
                 break
             memcpy(&theta[0], &candidate[0], n_params * sizeof(floating))
     return completed
+
+
+# ---------------------------------------------------------------- the machine's bound
+
+def fma_peak(long rounds, bint single=False):
+    """Multiply-adds done by ``rounds`` rounds of register-only vector multiply-adds
+    (_peak.h; float32 if ``single``), and a checksum; time it for this build's peak rate."""
+    cdef double done, checksum = 0
+    with nogil:
+        if single:
+            done = tl_fma_peakf(rounds, &checksum)
+        else:
+            done = tl_fma_peakd(rounds, &checksum)
+    return done, checksum
 
 
 # ---------------------------------------------------------------- elementwise access for tests
