@@ -53,7 +53,7 @@ def test_json_report(extra: list[str]) -> None:
     )
     results = {e["name"]: e for e in point["results"]}
     comparators = ["sklearn", "torch"] if extra else []
-    assert list(results) == ["numpy", *backends, *comparators]
+    assert list(results) == ["numpy", "tutorial", *backends, *comparators]
     assert results["numpy"]["speedup"] == 1.0
     for name, entry in results.items():
         if name in ("sklearn", "torch") and entry["status"] == "missing":
@@ -100,7 +100,8 @@ def test_scaling_json_float32_two_threads() -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["settings"] == {
-        "dtype": "float32", "threads": 2, "repeat": 2, "scale": "hidden", "runners": ["numpy"],
+        "dtype": "float32", "threads": 2, "repeat": 2, "scale": "hidden",
+        "runners": ["numpy", "tutorial"],
         "roofline_from": twolayer._cpu.selected_variant(),  # the build this CPU loads
     }  # fmt: skip
     assert [p["workload"]["hidden"] for p in report["points"]] == [2, 4]
@@ -226,3 +227,21 @@ def test_roofline_comes_from_the_kernels_not_numpy(monkeypatch: pytest.MonkeyPat
     fallback = _bench.measure_rates(np.dtype(np.float64), 1, quick=True)
     assert fallback["tanh_per_s"] == fallback["numpy_tanh_per_s"]
     assert fallback["multiply_adds_per_s"] == fallback["blas_multiply_adds_per_s"]
+
+
+def test_jax_is_compared_on_the_same_computation_or_reported_missing() -> None:
+    proc = bench(*TINY, "--json", "--no-memory", "--backends", "numpy", "--compare", "jax")
+    assert proc.returncode == 0, proc.stderr
+    results = {e["name"]: e for e in json.loads(proc.stdout)["points"][0]["results"]}
+    assert list(results) == ["numpy", "tutorial", "jax"]
+    # The article's own code from the same start: the same last cost.
+    assert results["tutorial"]["cost_rel_diff"] < 1e-12
+    assert results["numpy"]["vs_tutorial"] == pytest.approx(
+        results["tutorial"]["time_per_iter_s"] / results["numpy"]["time_per_iter_s"]
+    )
+    jax = results["jax"]
+    if jax["status"] == "missing":
+        assert "pip install jax" in jax["reason"]
+    else:
+        assert jax["status"] == "ok", jax
+        assert jax["cost_rel_diff"] < 1e-12  # float64 (x64 enabled), same start

@@ -67,11 +67,13 @@ from typing import Any
 
 import numpy as np
 
-COMPARATORS = ("sklearn", "torch")
+COMPARATORS = ("sklearn", "torch", "jax")
+TUTORIAL = "tutorial"  # the article's literal NumPy code, next to the reference in every table
 PLOT_HINT = 'pip install "twolayer[plot]"'
 INSTALL_HINTS = {
     "sklearn": 'pip install scikit-learn (or "twolayer[bench]")',
     "torch": "pip install torch (a CPU build)",
+    "jax": 'pip install jax (or "twolayer[bench]")',
 }
 SCALE_DEFAULTS = {
     "n_samples": (1_000, 10_000, 100_000, 1_000_000),
@@ -275,6 +277,57 @@ def _torch_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> R
     return run
 
 
+def _tutorial_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> Runner:
+    """The tutorial's code as the article wrote it (its own seed-3 start: ours)."""
+    from . import _tutorial
+
+    def run() -> float:
+        _, costs = _tutorial.fit(X, Y, wl.learning_rate, wl.hidden, wl.iterations)
+        return float(costs[-1])
+
+    return run
+
+
+def _jax_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> Runner:
+    """The same fit as a JAX user would write it: the stable cost, jax.value_and_grad,
+    the whole loop in one jax.jit'ed lax.fori_loop (XLA fuses the elementwise work)."""
+    if threads == 1 and "jax" not in sys.modules:  # one core, as ours (read at import)
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)  # float64 as asked, not silently float32
+    init = _initial_params(wl)
+    dtype = jnp.float32 if X.dtype == np.float32 else jnp.float64
+    start = tuple(
+        jnp.asarray(init[k], dtype).reshape(-1, 1) if k[0] == "b" else jnp.asarray(init[k], dtype)
+        for k in ("W1", "b1", "W2", "b2")
+    )
+    Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
+    m, lr = X.shape[1], wl.learning_rate
+
+    def cost(params: tuple[Any, ...]) -> Any:
+        W1, b1, W2, b2 = params
+        Z2 = W2 @ jnp.tanh(W1 @ Xj + b1) + b2
+        return jnp.sum(jnp.maximum(Z2, 0) - Yj * Z2 + jnp.log1p(jnp.exp(-jnp.abs(Z2)))) / m
+
+    value_and_grad = jax.value_and_grad(cost)
+
+    def step(_: int, state: tuple[Any, Any]) -> tuple[Any, Any]:
+        params, _ = state
+        value, grads = value_and_grad(params)  # cost before this update, like our costs[j]
+        return tuple(p - lr * g for p, g in zip(params, grads, strict=True)), value
+
+    train = jax.jit(lambda p: jax.lax.fori_loop(0, wl.iterations, step, (p, jnp.zeros((), dtype))))
+
+    def run() -> float:
+        return float(train(start)[1])  # float() waits for the result
+
+    return run
+
+
 def has_module(name: str) -> bool:
     """Whether ``name`` can be imported (without importing it)."""
     import importlib.util
@@ -297,6 +350,8 @@ def missing_reason(name: str) -> str | None:
         if not has_module(name):
             return f"not installed: {INSTALL_HINTS[name]}"
         return None
+    if name == TUTORIAL:
+        return None
     return f"unknown runner {name!r}"
 
 
@@ -306,6 +361,10 @@ def make_runner(name: str, X: np.ndarray, Y: np.ndarray, wl: Workload, threads: 
         return _sklearn_runner(X, Y, wl, threads)
     if name == "torch":
         return _torch_runner(X, Y, wl, threads)
+    if name == "jax":
+        return _jax_runner(X, Y, wl, threads)
+    if name == TUTORIAL:
+        return _tutorial_runner(X, Y, wl, threads)
     return _twolayer_runner(name, X, Y, wl, threads)
 
 
@@ -574,7 +633,7 @@ def run_point(
     for name in names:
         entry: dict[str, Any] = {
             "name": name,
-            "kind": "comparator" if name in COMPARATORS else "backend",
+            "kind": "comparator" if name in (*COMPARATORS, TUTORIAL) else "backend",
         }
         results[name] = entry
         reason = missing_reason(name)
@@ -603,13 +662,18 @@ def run_point(
             results[name]["final_cost"] = final_cost
 
     reference = results.get("numpy", {})
+    tutorial = results.get(TUTORIAL, {})
     for name in order:
         entry = results[name]
         entry["time_per_iter_s"] = min(entry["times_s"]) / max(wl.iterations, 1)
         # What the first fit costs beyond a warm one: loading, Numba's compile or cache load.
         entry["first_use_s"] = max(0.0, entry["first_call_s"] - min(entry["times_s"]))
+    for name in order:
+        entry = results[name]
         if reference.get("status") == "ok":
             entry["speedup"] = reference["time_per_iter_s"] / entry["time_per_iter_s"]
+        if tutorial.get("status") == "ok":  # what a user of the article's code gains
+            entry["vs_tutorial"] = tutorial["time_per_iter_s"] / entry["time_per_iter_s"]
             ref_cost = reference["final_cost"]
             entry["cost_rel_diff"] = abs(entry["final_cost"] - ref_cost) / max(
                 abs(ref_cost), 1e-300
@@ -701,6 +765,7 @@ def format_point(point: dict[str, Any]) -> str:
         "runner",
         "time/iter",
         "speedup",
+        "vs tutorial",
         "of bound",
         "peak mem (rss)",
         "traced",
@@ -713,7 +778,7 @@ def format_point(point: dict[str, Any]) -> str:
         name = entry["name"] + (" (ref)" if entry["name"] == "numpy" else "")
         if entry["status"] != "ok":
             notes.append(f"{entry['name']}: {entry['status']}: {entry['reason']}")
-            rows.append((name, entry["status"], "-", "-", "-", "-", "-", "-"))
+            rows.append((name, entry["status"], "-", "-", "-", "-", "-", "-", "-"))
             continue
         mem = entry.get("memory")
         if mem is None:
@@ -726,12 +791,14 @@ def format_point(point: dict[str, Any]) -> str:
             rss = f"{_fmt_bytes(mem['rss_bytes'])} ({ratio:.2g}x X)"
             traced = _fmt_bytes(mem["traced_bytes"])
         speedup = f"{entry['speedup']:.2f}x" if "speedup" in entry else "-"
+        vs_tutorial = f"{entry['vs_tutorial']:.2f}x" if "vs_tutorial" in entry else "-"
         diff = f"{entry['cost_rel_diff']:.1e}" if "cost_rel_diff" in entry else "-"
         rows.append(
             (
                 name,
                 _fmt_time(entry["time_per_iter_s"]),
                 speedup,
+                vs_tutorial,
                 _fmt_percent(entry["roofline_fraction"]),
                 rss,
                 traced,
@@ -782,7 +849,9 @@ def format_report(report: dict[str, Any]) -> str:
     out.extend(
         [
             "",
-            "speedup: over the numpy reference, same run; of bound: roofline bound / time;",
+            "speedup: over the numpy reference, same run; vs tutorial: over the article's"
+            " literal code (tutorial), same run;",
+            "of bound: roofline bound / time (peak multiply-adds, the kernels' tanh/exp/log1p);",
             "peak mem: rise of peak RSS during a fit, fresh process per runner;",
             "traced: tracemalloc peak (Python/NumPy allocations only);",
             "first use: extra time of the first fit (loading; Numba's compile or cache load);",
@@ -1017,7 +1086,7 @@ def run_cli(args: argparse.Namespace) -> int:
     for name in backends:
         if name not in BACKENDS:
             raise ValueError(f"--backends takes {','.join(BACKENDS)}; got {name!r}")
-    names = ["numpy", *(b for b in backends if b != "numpy"), *args.compare]
+    names = ["numpy", TUTORIAL, *(b for b in backends if b != "numpy"), *args.compare]
     if args.plot and not has_module("matplotlib"):
         raise ValueError(f"--plot needs matplotlib: {PLOT_HINT}")
     dtype = np.dtype(args.dtype)
