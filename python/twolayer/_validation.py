@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._fork import effective_n_threads
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Refuse sizes that cannot be allocated before allocating anything: the
@@ -145,9 +147,12 @@ def default_n_threads() -> int:
 
 
 def check_n_threads(value: Any) -> int:
-    if value is None:
-        return default_n_threads()
-    return check_positive_int(value, "n_threads")
+    """Threads a fit or prediction runs on: the request, or 1 in a forked child (see _fork).
+
+    Every path that starts kernels (fit, predict, MPI ranks) passes through here.
+    """
+    requested = default_n_threads() if value is None else check_positive_int(value, "n_threads")
+    return effective_n_threads(requested)
 
 
 def check_seed(value: Any) -> int | None:
