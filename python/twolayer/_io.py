@@ -13,6 +13,9 @@ A model file is an ``.npz`` archive of plain arrays, read back with
 
 Every field is checked on loading; a truncated, corrupt, foreign or
 pickle-carrying file raises ``ModelFileError`` (a ``ValueError``) saying so.
+Each member's dtype and shape are read from its ``.npy`` header and checked
+against the sizes the archive declares and against limits before anything
+is decompressed (``_npz``), so a zip bomb is refused at once.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ MAGIC = "twolayer-model"
 FORMAT_VERSION = 1
 _PARAM_KEYS = ("W1", "b1", "W2", "b2")
 _JSON_PARAMS = (bool, int, float, str, type(None))
+# Members load() reads; any other member of an archive is skipped undecompressed.
+_KNOWN_KEYS = frozenset(
+    ("__twolayer__", "format_version", "kind", "dtype", "shapes", *_PARAM_KEYS, "classes",
+     "target_kind", "estimator_params", "loss_curve", "n_iter", "validation_loss_curve",
+     "feature_names_in")
+)  # fmt: skip
 
 
 class ModelFileError(ValueError):
@@ -42,8 +51,6 @@ def save(params_or_estimator: Any, path: str | os.PathLike[str]) -> Path:
     the convention) and atomically: an interrupted save leaves no partial
     file behind. Returns the path.
     """
-    import tempfile  # imported here: ``import twolayer`` stays as fast as ``import numpy``
-
     path = _check_path(path)
     arrays: dict[str, np.ndarray]
     if isinstance(params_or_estimator, dict):
@@ -68,16 +75,37 @@ def save(params_or_estimator: Any, path: str | os.PathLike[str]) -> Path:
             **{key: np.ascontiguousarray(params[key]) for key in _PARAM_KEYS},
         }
     )
+    _write_atomically(path, arrays)
+    return path
+
+
+def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a temporary file next to ``path``, then rename it over ``path``.
+
+    A crash leaves either the old file or the new one, never half a model. The
+    temporary file is created with mode 0o666 like any ``open(path, "w")``, so
+    the umask decides the permissions, as for ``np.save``.
+    """
+    import secrets  # imported here: ``import twolayer`` stays as fast as ``import numpy``
+
     directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    while True:
+        tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)  # fmt: skip
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as handle:
             np.savez_compressed(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
-    return path
 
 
 def load(path: str | os.PathLike[str]) -> Any:
@@ -89,6 +117,9 @@ def load(path: str | os.PathLike[str]) -> Any:
     twolayer model file.
     """
     import zipfile
+    import zlib
+
+    from . import _npz
 
     path = _check_path(path)
     if not path.is_file():
@@ -105,26 +136,16 @@ def load(path: str | os.PathLike[str]) -> Any:
             f"{path} is not a twolayer model file (not an .npz archive; it starts with {head!r})"
         )
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ModelFileError(f"{path} is not a twolayer model file (not an .npz archive)")
-            data = {key: archive[key] for key in archive.files}
+        members = _npz.read_members(path, _KNOWN_KEYS)
+        _check_param_headers(members, path)
+        data = {key: _npz.read_array(path, member) for key, member in members.items()}
     except ModelFileError:
         raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ModelFileError(
-                f"{path} holds pickled data, which twolayer refuses to load (it could run "
-                "code); model files written by twolayer.save contain plain arrays only"
-            ) from None
-        raise ModelFileError(f"{path} is not a valid twolayer model file: {exc}") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError) as exc:
+    except _npz.ArchiveError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise ModelFileError(
             f"{path} is corrupt or truncated, or not a twolayer model file ({exc})"
-        ) from None
-    except Exception as exc:  # zlib.error and other decoder failures of a damaged archive
-        raise ModelFileError(
-            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})"
         ) from None
     return _from_arrays(data, path)
 
@@ -146,6 +167,33 @@ def _field(data: dict[str, np.ndarray], key: str, path: Path) -> np.ndarray:
     if key not in data:
         raise ModelFileError(f"{path}: field {key!r} is missing; the file is incomplete")
     return data[key]
+
+
+def _check_param_headers(members: dict[str, Any], path: Path) -> None:
+    """W1, b1, W2, b2 fit together and within limits, judged from their .npy headers alone."""
+    if not all(key in members for key in _PARAM_KEYS):
+        return  # _from_arrays names what is missing (or that this is no model file)
+    for key in _PARAM_KEYS:
+        member = members[key]
+        if member.dtype.kind != "f" or len(member.shape) != 2:
+            raise ModelFileError(
+                f"{path}: inconsistent parameters: member {key!r} must be a 2-D float array "
+                f"({v.PARAM_LAYOUTS[key]}), got shape {member.shape} of {member.dtype}"
+            )
+    hidden, n_features = members["W1"].shape
+    n_outputs = members["W2"].shape[0]
+    expected = {"b1": (hidden, 1), "W2": (n_outputs, hidden), "b2": (n_outputs, 1)}
+    for key, shape in expected.items():
+        if members[key].shape != shape:
+            raise ModelFileError(
+                f"{path}: inconsistent parameters: member {key!r} must have shape {shape} "
+                f"({v.PARAM_LAYOUTS[key]}) to fit W1 of shape {(hidden, n_features)}, "
+                f"got {members[key].shape}"
+            )
+    try:
+        v.check_model_size(hidden, n_features, n_outputs)
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
 
 
 def _from_arrays(data: dict[str, np.ndarray], path: Path) -> Any:

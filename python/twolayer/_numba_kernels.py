@@ -57,6 +57,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
+from ._fork import note_threads_started
+
 # Same values as twolayer._cython_kernels.
 TILE = 64
 LANES = 8
@@ -1027,6 +1029,8 @@ def _use_threads(n_threads):
     # Also for one thread: set_num_threads launches Numba's threading layer, which a
     # parallel kernel loaded from the cache needs and does not launch itself (numba
     # issue 8578): gradient_sums(..., n_threads=1) as a process's first call segfaulted.
+    # A launched layer is what a forked child must not use (twolayer._fork).
+    note_threads_started()
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
 
 
