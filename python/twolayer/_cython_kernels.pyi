@@ -36,7 +36,7 @@ def loss_and_residual(
     residual: npt.NDArray[_Float],
 ) -> None: ...
 
-X_NOT_FINITE: int
+X_BEYOND_LIMIT: int
 PARAMS_NOT_FINITE: int
 OVERFLOW: int
 

@@ -508,6 +508,16 @@ def loss_and_residual(floating[::1] z, floating[::1] y, floating[::1] loss, floa
 cdef extern from "_tile.h" nogil:
     int tl_any_nonfinite(const double* x, Py_ssize_t n)
     int tl_any_nonfinitef(const float* x, Py_ssize_t n)
+    int tl_any_beyond(const double* x, Py_ssize_t n, double limit)
+    int tl_any_beyondf(const float* x, Py_ssize_t n, float limit)
+    double tl_input_limit(const double* W1, const double* b1, Py_ssize_t n_features,
+                          Py_ssize_t hidden)
+    float tl_input_limitf(const float* W1, const float* b1, Py_ssize_t n_features,
+                          Py_ssize_t hidden)
+    int tl_outputs_overflow(const double* W2, const double* b2, Py_ssize_t hidden,
+                            Py_ssize_t n_outputs)
+    int tl_outputs_overflowf(const float* W2, const float* b2, Py_ssize_t hidden,
+                             Py_ssize_t n_outputs)
     int tl_forward_tile(const double* W1, const double* b1, const double* W2,
                         const double* b2, const double* xt, Py_ssize_t n_features,
                         Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, double* a1,
@@ -517,8 +527,9 @@ cdef extern from "_tile.h" nogil:
                          Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, float* a1,
                          float* out)
 
-# forward_chunk's result: bits saying what was wrong (0: nothing).
-X_NOT_FINITE = 1
+# forward_chunk's result: bits saying what was wrong (0: nothing). X_BEYOND_LIMIT:
+# X holds a NaN, an infinity, or a value so large that W1 x + b1 could overflow.
+X_BEYOND_LIMIT = 1
 PARAMS_NOT_FINITE = 2
 OVERFLOW = 4
 
@@ -528,6 +539,31 @@ cdef inline int _any_nonfinite(const floating* x, Py_ssize_t n) noexcept nogil:
         return tl_any_nonfinite(x, n)
     else:
         return tl_any_nonfinitef(x, n)
+
+
+cdef inline int _any_beyond(const floating* x, Py_ssize_t n, floating limit) noexcept nogil:
+    if floating is double:
+        return tl_any_beyond(x, n, limit)
+    else:
+        return tl_any_beyondf(x, n, limit)
+
+
+cdef inline floating _input_limit(const floating* W1, const floating* b1, Py_ssize_t n_features,
+                                  Py_ssize_t hidden) noexcept nogil:
+    """The largest |x| for which W1 x + b1 cannot overflow (see _tile_impl.h)."""
+    if floating is double:
+        return tl_input_limit(W1, b1, n_features, hidden)
+    else:
+        return tl_input_limitf(W1, b1, n_features, hidden)
+
+
+cdef inline int _outputs_overflow(const floating* W2, const floating* b2, Py_ssize_t hidden,
+                                  Py_ssize_t n_outputs) noexcept nogil:
+    """Whether some logit W2 a + b2 could overflow, |a| <= 1."""
+    if floating is double:
+        return tl_outputs_overflow(W2, b2, hidden, n_outputs)
+    else:
+        return tl_outputs_overflowf(W2, b2, hidden, n_outputs)
 
 
 cdef inline int _forward_tile(const floating* W1, const floating* b1, const floating* W2,
@@ -550,6 +586,7 @@ cdef int _block_forward(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* theta,                                  # IN  packed parameters
     Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs, int mode,
+    floating limit,                                         # IN  largest safe |x|
     Py_ssize_t start, Py_ssize_t stop,                      # IN  samples of this block
     floating* work,                                         # scratch, _forward_work_size()
     floating* out, Py_ssize_t o_rs, Py_ssize_t o_cs,        # OUT (rows, n_samples)
@@ -571,7 +608,7 @@ cdef int _block_forward(
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
         _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
-        if _any_nonfinite(xt, f * _TILE):
+        if _any_beyond(xt, f * _TILE, limit):
             flags |= 1
         if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
             flags |= 4
@@ -587,7 +624,8 @@ cdef int _block_forward(
 
 cdef int _all_forward(
     const floating[:, :] X, const floating* theta, Py_ssize_t hidden, Py_ssize_t n_outputs,
-    int mode, Py_ssize_t start, Py_ssize_t stop, floating* work, Py_ssize_t work_size,
+    int mode, floating limit, Py_ssize_t start, Py_ssize_t stop, floating* work,
+    Py_ssize_t work_size,
     floating[:, :] out, int* slot_flags, Py_ssize_t n_slots,
 ) noexcept nogil:
     """Every block of [start, stop) forward; slot q takes blocks q, q + n_slots, ...
@@ -607,7 +645,7 @@ cdef int _all_forward(
     cdef int flags = 0
     if n_slots <= 1:
         for b in range(n_blocks):
-            flags |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode,
+            flags |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode, limit,
                                     start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
                                     work, op, o_rs, o_cs)
         return flags
@@ -615,7 +653,7 @@ cdef int _all_forward(
         b = q
         while b < n_blocks:
             slot_flags[q] |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode,
-                                            start + b * _BLOCK,
+                                            limit, start + b * _BLOCK,
                                             min(stop, start + (b + 1) * _BLOCK),
                                             &work[q * work_size], op, o_rs, o_cs)
             b = b + n_slots
@@ -631,9 +669,11 @@ def forward_chunk(const floating[:, :] X, const floating[::1] theta, floating[:,
     Writes columns [start, stop) of ``out``: the logits (mode 0, out has
     n_outputs rows), the probabilities (mode 1) or, for one output, the rows
     sigmoid(-z), sigmoid(z) (mode 2). ``out`` may have any strides. Returns
-    0, or an OR of X_NOT_FINITE, PARAMS_NOT_FINITE and OVERFLOW (a NaN logit
-    from finite values: inf - inf inside the network); out's values are then
+    0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW (a logit
+    could overflow: W2 or b2 near the largest float); out's values are then
     meaningless. The caller checks shapes (bounds checks are off).
+    Finite parameters and |X| within the limit never overflow, so a result
+    with no flag holds no NaN.
     """
     cdef Py_ssize_t f = X.shape[0]
     cdef Py_ssize_t o = 1 if mode == 2 else out.shape[0]
@@ -645,11 +685,17 @@ def forward_chunk(const floating[:, :] X, const floating[::1] theta, floating[:,
     cdef floating[::1] work = _aligned_empty(n_slots * work_size, dtype)
     cdef int[::1] slot_flags = np.zeros(n_slots, dtype=np.intc)
     cdef int flags = 0
+    cdef floating limit
+    cdef const floating* t = &theta[0]
     if stop <= start:
         return 0
     with nogil:
-        if _any_nonfinite(&theta[0], theta.shape[0]):
+        if _any_nonfinite(t, theta.shape[0]):
             flags = 2
-        flags |= _all_forward(X, &theta[0], hidden, o, mode, start, stop, &work[0], work_size,
-                              out, &slot_flags[0], n_slots)
+        elif _outputs_overflow(t + hidden * f + hidden, t + hidden * (f + 1 + o), hidden, o):
+            flags = 4
+        else:
+            limit = _input_limit(t, t + hidden * f, f, hidden)
+            flags = _all_forward(X, t, hidden, o, mode, limit, start, stop, &work[0], work_size,
+                                 out, &slot_flags[0], n_slots)
     return flags
