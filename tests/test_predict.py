@@ -221,15 +221,15 @@ def test_a_long_prediction_releases_the_gil(backend):
     kernels = load_backend(backend)
     params = _params(20, 64, 1, seed=6)
     X = _X(20, 40 * BLOCK, seed=7)
-    theta = np.concatenate([params[k] for k in ("W1", "b1", "W2", "b2")], axis=None)
+    arrays = [params[k] for k in ("W1", "b1", "W2", "b2")]
     out = np.empty((1, X.shape[1]))
-    kernels.forward_chunk(X, theta, out, 0, X.shape[1], _predict.PROBA, 1)  # compile/warm up
+    kernels.forward_chunk(X, *arrays, out, 0, X.shape[1], _predict.PROBA, 1)  # compile/warm up
     span = []
 
     def work():
         start = time.perf_counter()
         for _ in range(5):
-            kernels.forward_chunk(X, theta, out, 0, X.shape[1], _predict.PROBA, 1)
+            kernels.forward_chunk(X, *arrays, out, 0, X.shape[1], _predict.PROBA, 1)
         span.extend([start, time.perf_counter()])
 
     worker = threading.Thread(target=work)
@@ -316,3 +316,21 @@ def test_cli_predictions_equal_the_functional_ones(tmp_path, moons):
     proba = twolayer.predict_proba(params, X)[0]
     assert [r[0] for r in rows[1:]] == [str(v) for v in twolayer.predict(params, X)[0]]
     assert [r[1] for r in rows[1:]] == [f"{p:.6g}" for p in proba]
+
+
+def test_cached_initial_parameters_are_the_tutorial_draws_and_fresh_each_time():
+    from twolayer._params import Layout, initial_parameters
+
+    layout = Layout(3, 4, 2)
+    first = initial_parameters(layout, np.dtype(np.float64), 7)
+    rng = np.random.RandomState(7)
+    W1 = rng.randn(4, 3) * np.sqrt(2 / 3)
+    W2 = rng.randn(2, 4) * np.sqrt(2 / 4)
+    expected = np.concatenate([W1.ravel(), np.zeros(4), W2.ravel(), np.zeros(2)])
+    np.testing.assert_array_equal(first, expected)
+    first[:] = 0  # callers update theta in place: the cache must not see it
+    again = initial_parameters(layout, np.dtype(np.float64), 7)
+    np.testing.assert_array_equal(again, expected)
+    assert again.flags.writeable and not np.shares_memory(again, first)
+    single = initial_parameters(layout, np.dtype(np.float32), 7)
+    np.testing.assert_array_equal(single, expected.astype(np.float32))

@@ -42,7 +42,10 @@ OVERFLOW: int
 
 def forward_chunk(
     X: npt.NDArray[_Float],
-    theta: npt.NDArray[_Float],
+    W1: npt.NDArray[_Float],
+    b1: npt.NDArray[_Float],
+    W2: npt.NDArray[_Float],
+    b2: npt.NDArray[_Float],
     out: npt.NDArray[_Float],
     start: int,
     stop: int,

@@ -94,8 +94,9 @@ class ValidationWatch:
     def cost(self, theta: np.ndarray) -> float:
         Z2 = self._logits
         if self.kernels is None or run(
-            self.kernels, self.X_val, theta, self.layout, LOGITS, self.n_threads, Z2
-        ):
+            self.kernels, self.X_val, tuple(self.layout.views(theta).values()), self.layout,
+            LOGITS, self.n_threads, Z2,
+        ):  # fmt: skip
             # No kernels, or X_val too large for these weights: the reference's forward.
             with np.errstate(over="ignore", invalid="ignore"):
                 _, Z2 = forward(self.X_val, theta, self.layout)

@@ -1268,23 +1268,40 @@ def _all_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, ou
     return flags
 
 
+@_jit(inline=True)
+def _copy_matrix(A, out):
+    """out = A's elements row by row, from any strides; returns their number."""
+    p = 0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            out[p] = A[i, j]
+            p += 1
+    return p
+
+
 @_jit(
     lambda t: types.intp(
-        _matrix(t), _vector(t), types.Array(t, 2, "A"), types.intp, types.intp, types.intp,
-        types.intp,
+        _matrix(t), _matrix(t), _matrix(t), _matrix(t), _matrix(t), types.Array(t, 2, "A"),
+        types.intp, types.intp, types.intp, types.intp,
     )
 )
-def _forward_chunk(X, theta, out, start, stop, mode, n_threads):
+def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     f = X.shape[0]
-    o = 1 if mode == 2 else out.shape[0]
-    hidden = (theta.shape[0] - o) // (f + 1 + o)
+    hidden = W1.shape[0]
+    o = W2.shape[0]
+    n_params = hidden * f + hidden + o * hidden + o
     rows = 2 if mode == 2 else o
     if stop <= start:
         return 0
     n_slots = _n_slots(stop - start, n_threads)
     size = _forward_work_size(f, hidden, rows)
-    work = _aligned_empty(n_slots * size, theta).reshape((n_slots, size))
+    work = _aligned_empty(n_slots * size, X).reshape((n_slots, size))
     slot_flags = np.zeros(n_slots, dtype=np.intp)
+    theta = np.empty(n_params, dtype=X.dtype)
+    p = _copy_matrix(W1, theta)
+    p += _copy_matrix(b1, theta[p:])
+    p += _copy_matrix(W2, theta[p:])
+    _copy_matrix(b2, theta[p:])
     if _any_nonfinite(theta):
         return PARAMS_NOT_FINITE
     W1_end = hidden * f
@@ -1295,14 +1312,16 @@ def _forward_chunk(X, theta, out, start, stop, mode, n_threads):
     return _all_forward(X, theta, hidden, o, mode, limit, start, stop, work, out, slot_flags)
 
 
-def forward_chunk(X, theta, out, start, stop, mode, n_threads):
+def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     """The network's outputs for the samples (columns) [start, stop) of X into the same
-    columns of ``out`` (any strides): logits (mode 0), probabilities (mode 1) or, for one
-    output, the rows sigmoid(-z), sigmoid(z) (mode 2). Returns 0, or an OR of
-    X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values are then meaningless."""
+    columns of ``out`` (any strides; so may the parameters be): logits (mode 0),
+    probabilities (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
+    Returns 0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values
+    are then meaningless."""
     _use_threads(n_threads)
-    kernel = _compiled(_forward_chunk, theta.dtype)
-    return int(kernel(_read_only(X), theta, out, start, stop, mode, n_threads))
+    kernel = _compiled(_forward_chunk, X.dtype)
+    params = [_read_only(a) for a in (W1, b1, W2, b2)]
+    return int(kernel(_read_only(X), *params, out, start, stop, mode, n_threads))
 
 
 # ================================================================ elementwise access for tests

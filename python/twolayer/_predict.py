@@ -1,12 +1,12 @@
 """Prediction on a backend's kernels: checks, output allocation and chunks.
 
-Every backend exposes ``forward_chunk(X, theta, out, start, stop, mode,
-n_threads)`` (the compiled fused forward pass; ``_reference`` has the NumPy
+Every backend exposes ``forward_chunk(X, W1, b1, W2, b2, out, start, stop,
+mode, n_threads)`` (the compiled fused forward pass; ``_reference`` has the NumPy
 one). Calls with small inputs are dominated by Python-side set-up, so:
 
 * well-formed arguments (ndarrays of one float dtype, consistent shapes) take
-  an O(1) path: finiteness of X and the parameters is checked by the kernel
-  as it reads them, and only when it reports a problem do the full checks of
+  an O(1) path: the kernel packs the parameters and checks that they and X
+  are finite as it reads them, and only when it reports a problem do the full checks of
   ``_validation`` run, to raise exactly the error they always raised;
 * anything else goes through those full checks (and conversions) first;
 * the resolved backend and its module are kept per backend name.
@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from ._backends import load_backend, resolve_backend
+from ._backends import load_backend
 from ._params import Layout
+from ._resolved import backend_name
 
 # forward_chunk's modes.
 LOGITS, PROBA, PAIR = 0, 1, 2
@@ -40,21 +41,17 @@ _CHUNK_WORK = 1 << 26
 # Outputs smaller than this skip reading /proc/meminfo (as check_array does).
 _SMALL_OUTPUT = 1 << 26
 
-_kernels: dict[str, ModuleType] = {}
-
-
 def kernels_for(backend: Any) -> ModuleType:
-    """The kernel module of the ``backend`` argument, resolved and loaded once per name."""
-    module = _kernels.get(backend) if isinstance(backend, str) else None
-    if module is None:
-        module = load_backend(resolve_backend(backend))
-        _kernels[backend] = module
-    return module
+    """The kernel module of the ``backend`` argument (resolved and loaded once)."""
+    return load_backend(backend_name(backend))
 
 
-def _fast(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout] | None:
-    """(X, theta, layout) without any O(size) check, or None if the arguments need the
-    full checks (anything but ndarrays of one float dtype with consistent shapes)."""
+Params = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # W1, b1, W2, b2
+
+
+def _fast(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout] | None:
+    """(X, parameters, layout) without any O(size) work, or None if the arguments need
+    the full checks (anything but ndarrays of one float dtype with consistent shapes)."""
     if type(params) is not dict or not isinstance(X, np.ndarray):
         return None
     try:
@@ -80,11 +77,10 @@ def _fast(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout] | None:
         or b2.shape != (o, 1)
     ):
         return None
-    theta = np.concatenate((W1, b1, W2, b2), axis=None)
-    return X, theta, Layout(f, h, o)
+    return X, (W1, b1, W2, b2), Layout(f, h, o)
 
 
-def _checked(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout]:
+def _checked(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout]:
     """The full checks and conversions (the errors prediction has always raised)."""
     p = v.check_params(params)
     X = v.check_array(X, "X", p["W1"].dtype)
@@ -93,11 +89,11 @@ def _checked(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout]:
             f"X has {X.shape[0]} features (rows) but params were trained on {p['W1'].shape[1]}"
         )
     layout = Layout(X.shape[0], p["W1"].shape[0], p["W2"].shape[0])
-    return X, layout.pack(p, X.dtype), layout
+    return X, (p["W1"], p["b1"], p["W2"], p["b2"]), layout
 
 
-def prepare(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout]:
-    """X (n_features, n_samples) and the packed parameters, checked as cheaply as possible."""
+def prepare(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout]:
+    """X (n_features, n_samples) and the parameters, checked as cheaply as possible."""
     fast = _fast(params, X)
     return fast if fast is not None else _checked(params, X)
 
@@ -105,7 +101,7 @@ def prepare(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout]:
 def run(
     kernels: ModuleType,
     X: np.ndarray,
-    theta: np.ndarray,
+    params: Params,
     layout: Layout,
     mode: int,
     n_threads: int,
@@ -117,7 +113,8 @@ def run(
     group = _BLOCK * n_threads  # whole blocks for every thread
     step = max(1, _CHUNK_WORK // (per_sample * group)) * group
     for start in range(0, n, step):
-        flags = kernels.forward_chunk(X, theta, out, start, min(n, start + step), mode, n_threads)
+        stop = min(n, start + step)
+        flags = kernels.forward_chunk(X, *params, out, start, stop, mode, n_threads)
         if flags:
             return int(flags)
     return 0
@@ -128,7 +125,7 @@ def raise_for(
     params: Any,
     X: Any,
     X_checked: np.ndarray,
-    theta: np.ndarray,
+    dtype: np.dtype,
     recheck_X: Callable[[], Any] | None = None,
 ) -> None:
     """Turn forward_chunk's flags into the error the arguments deserve.
@@ -139,7 +136,6 @@ def raise_for(
     W1 @ x + b1 could overflow is refused rather than predicted: the sums
     could give inf - inf = NaN, or an infinity whose true value is small.
     """
-    dtype = theta.dtype
     if flags & _PARAMS_NOT_FINITE or (flags & _X_BEYOND_LIMIT and recheck_X is None):
         _checked(params, X)
     if flags & _X_BEYOND_LIMIT:
@@ -186,11 +182,14 @@ def outputs(
     (n_samples, rows) array (the estimator's layout, with no copy).
     """
     kernels = kernels_for(backend)
-    threads = v.check_n_threads(n_threads)
-    X_checked, theta, layout = prepare(params, X)
+    if n_threads is None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] <= _BLOCK:
+        threads = 1  # one block: one slot, whatever the default thread count
+    else:
+        threads = v.check_n_threads(n_threads)
+    X_checked, arrays, layout = prepare(params, X)
     rows = 2 if mode == PAIR else layout.n_outputs
-    out = allocate(rows, X_checked.shape[1], theta.dtype, samples_first)
-    flags = run(kernels, X_checked, theta, layout, mode, threads, out)
+    out = allocate(rows, X_checked.shape[1], X_checked.dtype, samples_first)
+    flags = run(kernels, X_checked, arrays, layout, mode, threads, out)
     if flags:
-        raise_for(flags, params, X, X_checked, theta, recheck_X)
+        raise_for(flags, params, X, X_checked, X_checked.dtype, recheck_X)
     return out

@@ -113,7 +113,10 @@ def train_chunk(
 
 def forward_chunk(
     X: np.ndarray,
-    theta: np.ndarray,
+    W1: np.ndarray,
+    b1: np.ndarray,
+    W2: np.ndarray,
+    b2: np.ndarray,
     out: np.ndarray,
     start: int,
     stop: int,
@@ -125,21 +128,19 @@ def forward_chunk(
     Columns [start, stop) of ``out`` get the logits (mode 0), the probabilities
     (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
     Returns 0, or 1 (X holds a NaN, an infinity or a value beyond
-    ``input_limit``), 2 (theta not finite) or 4 (a logit could overflow).
+    ``input_limit``), 2 (the parameters are not finite) or 4 (a logit could
+    overflow).
     """
-    n_outputs = 1 if mode == 2 else out.shape[0]
-    n_features = X.shape[0]
-    hidden = (theta.size - n_outputs) // (n_features + 1 + n_outputs)
+    layout = Layout(X.shape[0], W1.shape[0], W2.shape[0])
+    theta = layout.pack({"W1": W1, "b1": b1, "W2": W2, "b2": b2}, X.dtype)
     part = X[:, start:stop]
-    layout = Layout(n_features, hidden, n_outputs)
-    p = layout.views(theta)
     if not np.isfinite(theta).all():
         return 2
     quarter = np.finfo(theta.dtype).max / 4
     with np.errstate(all="ignore"):
-        if not np.all(np.abs(p["W2"]).sum(axis=1) + np.abs(p["b2"][:, 0]) < quarter):
+        if not np.all(np.abs(W2).sum(axis=1) + np.abs(b2[:, 0]) < quarter):
             return 4
-        limit = input_limit(p["W1"], p["b1"])
+        limit = input_limit(W1, b1)
         flags = 0 if -part.min() <= limit and part.max() <= limit else 1  # False for NaN
         _, Z2 = forward(part, theta, layout)
         if np.isnan(Z2).any():

@@ -18,15 +18,17 @@ import numpy as np
 
 from . import _predict
 from . import _validation as v
-from ._backends import load_backend, resolve_backend, workspace_bytes
+from ._backends import load_backend, workspace_bytes
 from ._early_stopping import CostWatch, ValidationWatch
 from ._params import Layout, initial_parameters
 from ._progress import Progress
+from ._resolved import backend_name
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
 _CHUNK_SECONDS = 0.1
 _MAX_CHUNK = 1 << 20
+_BLOCK = 2048  # samples per block of the compiled kernels: one block runs in one thread
 
 
 class DivergenceError(FloatingPointError):
@@ -98,7 +100,7 @@ def _start(
     The working memory is checked before the backend loads or anything large
     is allocated.
     """
-    name = resolve_backend(backend)
+    name = backend_name(backend)
     v.check_memory(
         workspace_bytes(
             name, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads, X.dtype.itemsize
@@ -279,6 +281,8 @@ def _fit(
     number_of_iterations = v.check_positive_int(
         number_of_iterations, "number_of_iterations", minimum=0
     )
+    if n_threads is None and X.shape[1] <= _BLOCK and validation_data is None:
+        n_threads = 1  # one block of samples: one thread, whatever the default (issue 12)
     n_threads = v.check_n_threads(n_threads)
     seed = v.check_seed(seed)
     if callback is not None and not callable(callback):

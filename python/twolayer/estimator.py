@@ -430,8 +430,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         W1, W2 = self.coefs_
         b1, b2 = self.intercepts_
         params = {"W1": W1.T, "b1": b1.reshape(-1, 1), "W2": W2.T, "b2": b2.reshape(-1, 1)}
-        with np.errstate(over="ignore"):  # float64 X for a float32 model: the kernel refuses inf
-            checked = checked.astype(W1.dtype, copy=False)
+        if checked.dtype != W1.dtype:
+            with np.errstate(over="ignore"):  # float64 X, float32 model: the kernel refuses inf
+                checked = checked.astype(W1.dtype)
         out = _predict.outputs(
             params, checked.T, mode, self.backend, self.n_threads, samples_first=True,
             recheck_X=lambda: self._validate_X(X, reset=False),
