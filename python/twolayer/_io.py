@@ -135,11 +135,18 @@ def load(path: str | os.PathLike[str]) -> Any:
     train`` without ``--no-scale``) comes back with it folded into ``W1`` and
     ``b1``, so the result takes raw features.
     """
-    return read_model(path, _loaded=True)
+    data, contents = _read(path)
+    if contents.kind == "estimator":
+        return _estimator_from(data, contents, path)
+    return contents.folded_params()
 
 
-def read_model(path: str | os.PathLike[str], *, _loaded: bool = False) -> Any:
-    """``load``, or with ``_loaded=False`` the checked ``ModelContents`` (no scikit-learn)."""
+def read_model(path: str | os.PathLike[str]) -> ModelContents:
+    """The checked contents of a model file, without building an estimator (no scikit-learn)."""
+    return _read(path)[1]
+
+
+def _read(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], ModelContents]:
     import zipfile
     import zlib
 
@@ -171,12 +178,11 @@ def read_model(path: str | os.PathLike[str], *, _loaded: bool = False) -> Any:
         raise ModelFileError(
             f"{path} is corrupt or truncated, or not a twolayer model file ({exc})"
         ) from None
-    contents = _contents(data, path)
-    if not _loaded:
-        return contents
-    if contents.kind == "estimator":
-        return _estimator_from(data, contents, path)
-    return contents.folded_params()
+    except Exception as exc:  # any other failure of a damaged archive's parser
+        raise ModelFileError(
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})"
+        ) from None
+    return data, _contents(data, path)
 
 
 def _check_path(path: Any) -> Path:
