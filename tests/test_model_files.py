@@ -165,3 +165,26 @@ def test_a_failed_save_keeps_the_old_file_and_leaves_no_temporary(params, tmp_pa
         twolayer.save({k: v * 2 for k, v in params.items()}, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_damaged_files_are_refused_or_read_intact(params, tmp_path):
+    """Random byte changes: ModelFileError, or (a change outside the data) the same model."""
+    good = tmp_path / "good.npz"
+    twolayer.save(params, good)
+    data = good.read_bytes()
+    rng = np.random.default_rng(17)
+    refused = 0
+    for trial in range(400):
+        damaged = bytearray(data)
+        for position in rng.integers(0, len(data), size=rng.integers(1, 5)):
+            damaged[position] = rng.integers(0, 256)
+        path = tmp_path / f"d{trial}.npz"
+        path.write_bytes(bytes(damaged))
+        try:
+            loaded = twolayer.load(path)
+        except ModelFileError:
+            refused += 1
+            continue
+        for key in params:  # CRC-32 guards every member's data
+            np.testing.assert_array_equal(loaded[key], params[key])
+    assert refused > 300
