@@ -26,7 +26,6 @@ from . import _predict, _training
 from . import _validation as v
 from ._diagnostics import fit_problem
 from ._labels import _as_label_array, _encode_targets, _fit_targets, _label_kind
-from ._reference import sigmoid
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
