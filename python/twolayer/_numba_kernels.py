@@ -62,6 +62,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
+from ._fork import note_threads_started
+from ._geometry import ALIGN as _ALIGN
 from ._geometry import BLOCK, FEATURE_CHUNK, LANES, TILE, TILES_PER_BLOCK, work_size
 
 __all__ = ["BLOCK", "FEATURE_CHUNK", "LANES", "TILE", "TILES_PER_BLOCK"]
@@ -1066,6 +1068,8 @@ def _use_threads(n_threads):
     # Also for one thread: set_num_threads launches Numba's threading layer, which a
     # parallel kernel loaded from the cache needs and does not launch itself (numba
     # issue 8578): gradient_sums(..., n_threads=1) as a process's first call segfaulted.
+    # A launched layer is what a forked child must not use (twolayer._fork).
+    note_threads_started()
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
 
 
@@ -1090,6 +1094,233 @@ def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
     return int(
         kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, n_threads, size)
     )
+
+
+# ================================================================ prediction
+# The forward pass alone (_cython_kernels.pyx "prediction", _tile_impl.h
+# tl_any_nonfinite, tl_sigmoid_tile, tl_forward_tile): same helper names.
+
+# forward_chunk's result: bits saying what was wrong (0: nothing). X_BEYOND_LIMIT:
+# X holds a NaN, an infinity, or a value so large that W1 x + b1 could overflow.
+X_BEYOND_LIMIT = 1
+PARAMS_NOT_FINITE = 2
+OVERFLOW = 4
+
+
+@_jit(inline=True)
+def _any_nonfinite(x):
+    """True when some value of the 1-D or 2-D array x is NaN or infinite (x - x != 0)."""
+    zero = x.dtype.type(0)
+    flat = x.reshape(x.size)
+    bad = False
+    for i in range(flat.shape[0]):
+        bad = bad | ((flat[i] - flat[i]) != zero)
+    return bad
+
+
+@_jit(inline=True)
+def _any_beyond(x, limit):
+    """True when some |x| of the 2-D array x exceeds limit, or is NaN."""
+    flat = x.reshape(x.size)
+    bad = False
+    for i in range(flat.shape[0]):
+        bad = bad | (not (abs(flat[i]) <= limit))
+    return bad
+
+
+@_jit()
+def _input_limit(W1, b1, n_features, hidden):
+    """The largest |x| for which no product or partial sum of W1 x + b1 can overflow
+    (below max/4, rounding included), capped at the largest finite value."""
+    zero = W1.dtype.type(0)
+    big = W1.dtype.type(np.finfo(W1.dtype).max)
+    row_max = zero
+    bias_max = zero
+    for j in range(hidden):
+        row = zero
+        for k in range(n_features):
+            row += abs(W1[j * n_features + k])
+        row_max = max(row, row_max)
+        bias_max = max(abs(b1[j]), bias_max)
+    room = big / W1.dtype.type(4) - bias_max
+    if not room > zero:
+        return zero
+    if row_max == zero:
+        return big
+    return min(room / row_max, big)
+
+
+@_jit()
+def _outputs_overflow(W2, b2, hidden, n_outputs):
+    """True when some logit W2 a + b2 could overflow (|a| <= 1): a row of |W2| plus |b2|
+    reaching max/4."""
+    quarter = W2.dtype.type(np.finfo(W2.dtype).max) / W2.dtype.type(4)
+    for i in range(n_outputs):
+        row = abs(b2[i])
+        for j in range(hidden):
+            row += abs(W2[i * hidden + j])
+        if not row < quarter:
+            return True
+    return False
+
+
+@_jit(inline=True)
+def _sigmoid_tile(z, sign, out):
+    """out[s] = sigmoid(sign z[s]) in training's stable form; exactly 0 below exp_neg's
+    domain (-708, float32 -87), as NumPy's underflowing exp gives."""
+    zero = z.dtype.type(0)
+    low = z.dtype.type(-708.0) if z.itemsize == 8 else z.dtype.type(-87.0)
+    for s in range(TILE):
+        v = sign * z[s]
+        e = _exp_neg(v if v < zero else -v)  # exp(-|z|)
+        p = _sigmoid(v, e)
+        out[s] = zero if v < low else p
+
+
+@_jit(inline=True)
+def _forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out):
+    """One tile forward: a1 = tanh(W1 x + b1), then per output its logit (mode 0), its
+    sigmoid (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2) into
+    out. Returns True when a logit is NaN (an overflow: inf - inf inside the network)."""
+    f = n_features
+    if f > FEATURE_CHUNK:
+        _wide_forward(W1, b1, xt, f, hidden, a1)
+    else:
+        for j in range(hidden):
+            _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
+    one = a1.dtype.type(1)
+    nan = False
+    for i in range(n_outputs):
+        z = _tile_scratch(a1)
+        _combine_rows(W2[i * hidden :], 1, a1, hidden, b2[i], z)
+        for s in range(TILE):
+            nan = nan | (z[s] != z[s])
+        if mode == 0:
+            _copy_tile(z, out[i])
+        elif mode == 1:
+            _sigmoid_tile(z, one, out[i])
+        else:
+            _sigmoid_tile(z, -one, out[0])
+            _sigmoid_tile(z, one, out[1])
+    return nan
+
+
+@_jit()
+def _forward_work_size(f, h, rows):
+    """Scratch elements of one forward slot (tiles of X, hidden, outputs), whole cache lines."""
+    return ((f + h + rows) * TILE + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+@_jit()
+def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out):
+    """Outputs of the samples [start, stop) into their columns of out; returns flags.
+
+    work: this slot's scratch, _forward_work_size() elements.
+    """
+    f = X.shape[0]
+    h = hidden
+    o = n_outputs
+    rows = 2 if mode == 2 else o
+    W1 = theta[: h * f]
+    b1 = theta[h * f : h * f + h]
+    W2 = theta[h * f + h : h * f + h + o * h]
+    b2 = theta[h * f + h + o * h : h * f + h + o * h + o]
+    xt = work[: f * TILE].reshape((f, TILE))
+    a1 = work[f * TILE : (f + h) * TILE].reshape((h, TILE))
+    zt = work[(f + h) * TILE : (f + h + rows) * TILE].reshape((rows, TILE))
+    flags = 0
+    for tile in range((stop - start + TILE - 1) // TILE):
+        t0 = start + tile * TILE
+        count = min(TILE, stop - t0)
+        _gather_tile(X, t0, count, xt)
+        if _any_beyond(xt, limit):
+            flags |= X_BEYOND_LIMIT
+        if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
+            flags |= OVERFLOW
+        for r in range(rows):
+            for s in range(count):
+                out[r, t0 + s] = zt[r, s]
+    return flags
+
+
+@_jit(parallel=True)
+def _all_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out, slot_flags):
+    """Every block of [start, stop) forward; slot q takes blocks q, q + n_slots, ...
+    (one slot: no parallel region, as _all_sums)."""
+    n_slots = work.shape[0]
+    n_blocks = (stop - start + BLOCK - 1) // BLOCK
+    if n_slots <= 1:
+        for b in range(n_blocks):
+            slot_flags[0] |= _block_forward(X, theta, hidden, n_outputs, mode, limit,
+                                            start + b * BLOCK, min(stop, start + (b + 1) * BLOCK),
+                                            work[0], out)  # fmt: skip
+    else:
+        for q in prange(n_slots):
+            for b in range(q, n_blocks, n_slots):
+                slot_flags[q] |= _block_forward(X, theta, hidden, n_outputs, mode, limit,
+                                                start + b * BLOCK,
+                                                min(stop, start + (b + 1) * BLOCK), work[q],
+                                                out)  # fmt: skip
+    flags = 0
+    for q in range(n_slots):
+        flags |= slot_flags[q]
+    return flags
+
+
+@_jit(inline=True)
+def _copy_matrix(A, out):
+    """out = A's elements row by row, from any strides; returns their number."""
+    p = 0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            out[p] = A[i, j]
+            p += 1
+    return p
+
+
+@_jit(
+    lambda t: types.intp(
+        _matrix(t), _matrix(t), _matrix(t), _matrix(t), _matrix(t), types.Array(t, 2, "A"),
+        types.intp, types.intp, types.intp, types.intp,
+    )
+)
+def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
+    f = X.shape[0]
+    hidden = W1.shape[0]
+    o = W2.shape[0]
+    n_params = hidden * f + hidden + o * hidden + o
+    rows = 2 if mode == 2 else o
+    if stop <= start:
+        return 0
+    n_slots = _n_slots(stop - start, n_threads)
+    size = _forward_work_size(f, hidden, rows)
+    work = _aligned_empty(n_slots * size, X).reshape((n_slots, size))
+    slot_flags = np.zeros(n_slots, dtype=np.intp)
+    theta = np.empty(n_params, dtype=X.dtype)
+    p = _copy_matrix(W1, theta)
+    p += _copy_matrix(b1, theta[p:])
+    p += _copy_matrix(W2, theta[p:])
+    _copy_matrix(b2, theta[p:])
+    if _any_nonfinite(theta):
+        return PARAMS_NOT_FINITE
+    W1_end = hidden * f
+    if _outputs_overflow(theta[W1_end + hidden :], theta[W1_end + hidden + o * hidden :],
+                         hidden, o):  # fmt: skip
+        return OVERFLOW
+    limit = _input_limit(theta, theta[W1_end:], f, hidden)
+    return _all_forward(X, theta, hidden, o, mode, limit, start, stop, work, out, slot_flags)
+
+
+def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
+    """The network's outputs for the samples (columns) [start, stop) of X into the same
+    columns of ``out`` (any strides; so may the parameters be): logits (mode 0),
+    probabilities (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
+    Returns 0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values
+    are then meaningless."""
+    _use_threads(n_threads)
+    kernel = _compiled(_forward_chunk, X.dtype)
+    params = [_read_only(a) for a in (W1, b1, W2, b2)]
+    return int(kernel(_read_only(X), *params, out, start, stop, mode, n_threads))
 
 
 # ================================================================ elementwise access for tests

@@ -21,7 +21,7 @@
  * and TL_TILES_PER_BLOCK come from python/twolayer/_geometry.py, their one
  * owner: CMakeLists.txt passes them as -D definitions. */
 #if !defined(TL_TILE) || !defined(TL_LANES) || !defined(TL_FEATURE_CHUNK) || \
-    !defined(TL_TILES_PER_BLOCK)
+    !defined(TL_TILES_PER_BLOCK) || !defined(TL_ALIGN)
 #error "kernel geometry missing: CMakeLists.txt passes it from python/twolayer/_geometry.py"
 #endif
 
