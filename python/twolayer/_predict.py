@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from ._backends import load_backend
+from ._backends import load_backend, resolve_backend
 from ._params import Layout
-from ._resolved import backend_name
 
 # forward_chunk's modes.
 LOGITS, PROBA, PAIR = 0, 1, 2
@@ -43,7 +42,7 @@ _SMALL_OUTPUT = 1 << 26
 
 def kernels_for(backend: Any) -> ModuleType:
     """The kernel module of the ``backend`` argument (resolved and loaded once)."""
-    return load_backend(backend_name(backend))
+    return load_backend(resolve_backend(backend))
 
 
 Params = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # W1, b1, W2, b2
