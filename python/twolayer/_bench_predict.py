@@ -259,8 +259,8 @@ def format_report(r: dict[str, Any]) -> str:
             + (f"{extra / r['x_bytes']:>16.3f}" if extra is not None else f"{'':>16}")
         )
     for name, seconds in r["one_thread"].items():
-        lines.append(f"{name}: {w['threads']} threads {seconds / r['predict'][name]:.2f}x "
-                     "faster than 1")  # fmt: skip
+        lines.append(f"{name}: {w['threads']} threads vs 1: {seconds / r['predict'][name]:.2f}x "
+                     "speedup")  # fmt: skip
     lines += ["", "small calls (per call):"]
     for name, calls in r["small"].items():
         lines.append(f"  {name}: " + ", ".join(f"{k} {_t(v)}" for k, v in calls.items()))
