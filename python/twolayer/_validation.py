@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from ._fork import effective_n_threads
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 # Below this many elements, finiteness is one np.isfinite (see _all_finite).
@@ -25,7 +27,12 @@ _MAX_PARAMETERS = 2**31 - 1
 
 
 def check_array(
-    value: Any, name: str, dtype: np.dtype | None = None, *, allow_no_samples: bool = False
+    value: Any,
+    name: str,
+    dtype: np.dtype | None = None,
+    *,
+    allow_no_samples: bool = False,
+    layout: str = "one column per sample",
 ) -> np.ndarray:
     """Return ``value`` as a finite 2-D floating array (a view when possible).
 
@@ -48,7 +55,7 @@ def check_array(
         )
     if array.ndim != 2:
         raise ValueError(
-            f"{name} must be 2-D (one column per sample), got {array.ndim}-D "
+            f"{name} must be 2-D ({layout}), got {array.ndim}-D "
             f"with shape {array.shape}"
         )
     if array.shape[0] == 0 or (array.shape[1] == 0 and not allow_no_samples):
@@ -154,9 +161,12 @@ def default_n_threads() -> int:
 
 
 def check_n_threads(value: Any) -> int:
-    if value is None:
-        return default_n_threads()
-    return check_positive_int(value, "n_threads")
+    """Threads a fit or prediction runs on: the request, or 1 in a forked child (see _fork).
+
+    Every path that starts kernels (fit, predict, MPI ranks) passes through here.
+    """
+    requested = default_n_threads() if value is None else check_positive_int(value, "n_threads")
+    return effective_n_threads(requested)
 
 
 def check_seed(value: Any) -> int | None:
@@ -178,6 +188,15 @@ def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
         )
 
 
+# What the axes of each parameter are, for messages.
+PARAM_LAYOUTS = {
+    "W1": "hidden units x features",
+    "b1": "hidden units x 1",
+    "W2": "outputs x hidden units",
+    "b2": "outputs x 1",
+}
+
+
 def check_params(params: Any) -> dict[str, np.ndarray]:
     """Validate a parameter dict as returned by ``fit``; return float arrays."""
     if not isinstance(params, dict):
@@ -185,11 +204,11 @@ def check_params(params: Any) -> dict[str, np.ndarray]:
     missing = [k for k in ("W1", "b1", "W2", "b2") if k not in params]
     if missing:
         raise ValueError(f"params is missing {', '.join(missing)}")
-    W1 = check_array(params["W1"], "params['W1']")
+    W1 = check_array(params["W1"], "params['W1']", layout=PARAM_LAYOUTS["W1"])
     dtype = W1.dtype
-    b1 = check_array(params["b1"], "params['b1']", dtype)
-    W2 = check_array(params["W2"], "params['W2']", dtype)
-    b2 = check_array(params["b2"], "params['b2']", dtype)
+    b1 = check_array(params["b1"], "params['b1']", dtype, layout=PARAM_LAYOUTS["b1"])
+    W2 = check_array(params["W2"], "params['W2']", dtype, layout=PARAM_LAYOUTS["W2"])
+    b2 = check_array(params["b2"], "params['b2']", dtype, layout=PARAM_LAYOUTS["b2"])
     hidden = W1.shape[0]
     if b1.shape != (hidden, 1):
         raise ValueError(f"params['b1'] must have shape ({hidden}, 1), got {b1.shape}")

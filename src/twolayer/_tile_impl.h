@@ -13,13 +13,13 @@ static inline void TL_NAME(tl_combine_more)(
     TL_T part[TL_TILE];
     TL_T w0 = weights[0];
     if (fresh)
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w0, rows[s], bias);
     else
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = out[s] + w0 * rows[s];
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w0, rows[s], out[s]);
     for (ptrdiff_t r = 1; r < n_rows; r++) {
         TL_T w = weights[r * stride];
         const TL_T* restrict x = rows + r * TL_TILE;
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] += w * x[s];
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w, x[s], part[s]);
     }
     for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = part[s];
 }
@@ -69,7 +69,7 @@ static inline void TL_NAME(tl_output_tile)(
 /* row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2. */
 static inline void TL_NAME(tl_tanh_backward_tile)(TL_T* restrict row, const TL_T* restrict a)
 {
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] *= 1 - a[s] * a[s];
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] *= TL_NAME(tl_fma)(-a[s], a[s], 1);
 }
 
 /* acc[l] += sum of u[s] v[s] over the tile's samples s with s % LANES == l.
@@ -81,7 +81,7 @@ static inline void TL_NAME(tl_lane_dot)(
     TL_T lane[TL_LANES];
     for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
     for (ptrdiff_t s = 0; s < TL_TILE; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] += u[s + l] * v[s + l];
+        for (int l = 0; l < TL_LANES; l++) lane[l] = TL_NAME(tl_fma)(u[s + l], v[s + l], lane[l]);
     for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
 }
 
