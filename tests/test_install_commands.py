@@ -112,3 +112,13 @@ def test_warmup_compiles_so_that_a_later_process_compiles_nothing(tmp_path):
     assert json.loads(later.stdout) == {"hits": 4, "misses": 0}
     again = _twolayer("warmup", NUMBA_CACHE_DIR=str(cache))
     assert again.stdout.count("loaded from the cache") == 4
+
+
+def test_warmup_says_when_nothing_could_be_saved(monkeypatch, capsys):
+    # Numba's NullCache (no writable directory) reports no cache path.
+    from twolayer import _warmup
+
+    report = {"cache_dir": None, "seconds": 1.0, "entries": {"train_chunk[float64]": "compiled"}}
+    monkeypatch.setattr(_warmup, "warmup", lambda: report)
+    assert main(["warmup"]) == 2
+    assert "no writable Numba cache directory: nothing was saved" in capsys.readouterr().err
