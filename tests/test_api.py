@@ -1,5 +1,6 @@
 """The public API as pinned by the foundation issue."""
 
+import ast
 import subprocess
 import sys
 
@@ -176,3 +177,20 @@ def test_python_dash_m_runs_the_tutorial_demo():
     first = float(out.stdout.split("first cost:")[1].split()[0])
     last = float(out.stdout.split("last cost:")[1].split()[0])
     assert last < first
+
+
+def test_namespace_exports_only_the_api():
+    # A fresh interpreter: what `import twolayer` alone puts in the namespace.
+    code = (
+        "import twolayer\n"
+        "public = sorted(n for n in vars(twolayer) if not n.startswith('_'))\n"
+        "print(dir(twolayer)); print(sorted(twolayer.__all__)); print(public)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    shown, exported, public = out.stdout.splitlines()
+    assert shown == exported
+    assert "Any" not in shown and "TYPE_CHECKING" not in shown
+    assert set(ast.literal_eval(public)) <= set(ast.literal_eval(exported))
+    for name in twolayer.__all__:
+        assert getattr(twolayer, name) is not None
+    assert twolayer.__version__ == "0.1.0"

@@ -111,25 +111,33 @@ def test_demo_plot_into_a_missing_directory(tmp_path):
     assert "does not exist" in done.stderr
 
 
-def test_train_then_predict(moons_csv, tmp_path):
+@pytest.mark.parametrize("scale", [True, False])
+def test_train_then_predict(scale, moons_csv, tmp_path):
     data, X, labels = moons_csv
     model = tmp_path / "model.npz"
     done = run(
         "train", data, "--target", "moon", "--hidden", "6", "--lr", "0.5",
-        "--iterations", "1500", "--backend", "numpy", "-o", model, check_rc=0,
+        "--iterations", "1500", "--backend", "numpy", "-o", model,
+        *([] if scale else ["--no-scale"]), check_rc=0,
     )  # fmt: skip
     assert "300 samples, 2 features (x1, x2)" in done.stdout
     assert "classes:    inner, outer" in done.stdout
+    assert ("standardised" if scale else "none (--no-scale)") in done.stdout
     assert model.is_file()
 
-    loaded = twolayer.load(model)
+    # By default the features are standardised (the mean and population std of each
+    # column, stored in the file): the same fit as the estimator's on standardised X.
+    X = np.ascontiguousarray(X)  # as read from the CSV (the sums' order follows the layout)
+    X_fit = (X - X.mean(axis=0)) / X.std(axis=0) if scale else X
     expected = TwoLayerClassifier(hidden_size=6, learning_rate=0.5, max_iter=1500, backend="numpy")
-    expected.fit(X, labels)
+    expected.fit(X_fit, labels)
+    loaded = twolayer.load(model)
     np.testing.assert_array_equal(loaded.loss_curve_, expected.loss_curve_)
-    np.testing.assert_array_equal(loaded.coefs_[0], expected.coefs_[0])
+    if not scale:
+        np.testing.assert_array_equal(loaded.coefs_[0], expected.coefs_[0])
     assert list(loaded.feature_names_in_) == ["x1", "x2"]
     accuracy = float(field(done.stdout, "accuracy"))
-    assert accuracy == pytest.approx(expected.score(X, labels), abs=1e-4) and accuracy > 0.9
+    assert accuracy == pytest.approx(expected.score(X_fit, labels), abs=1e-4) and accuracy > 0.9
 
     out = tmp_path / "predictions.csv"
     done = run("predict", model, data, "-o", out, check_rc=0)
@@ -138,9 +146,12 @@ def test_train_then_predict(moons_csv, tmp_path):
         rows = list(csv.reader(handle))
     assert rows[0] == ["prediction", "proba_inner", "proba_outer"]
     predicted = np.array([r[0] for r in rows[1:]])
-    np.testing.assert_array_equal(predicted, expected.predict(X))
+    np.testing.assert_array_equal(predicted, expected.predict(X_fit))
     proba = np.array([[float(v) for v in r[1:]] for r in rows[1:]])
-    np.testing.assert_allclose(proba, expected.predict_proba(X), rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(proba, expected.predict_proba(X_fit), rtol=1e-5, atol=1e-12)
+    # twolayer.load folds the standardisation into W1 and b1: it takes raw features.
+    with pytest.warns(UserWarning, match="fitted with feature names"):  # sklearn's name check
+        np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-5, atol=1e-9)
 
     printed = run("predict", model, data, check_rc=0)  # no -o: CSV on stdout
     assert list(csv.reader(printed.stdout.splitlines())) == rows
@@ -274,3 +285,110 @@ def test_python_dash_m_and_no_command_run_the_demo():
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert "first cost" in done.stdout and field(done.stdout, "iterations") == "20"
+
+
+@pytest.fixture(scope="module")
+def breast_cancer_csv(tmp_path_factory):
+    """scikit-learn's breast-cancer data as shipped (unscaled: features up to ~2500)."""
+    datasets = pytest.importorskip("sklearn.datasets")
+    data = datasets.load_breast_cancer()
+    path = tmp_path_factory.mktemp("cancer") / "raw.csv"
+    rows = [[*map(repr, map(float, x)), int(data.target[i])] for i, x in enumerate(data.data)]
+    return write_csv(path, [*data.feature_names, "label"], rows), data.data, data.target
+
+
+def test_train_standardises_raw_data_by_default(breast_cancer_csv, tmp_path):
+    data, X, y = breast_cancer_csv
+    model = tmp_path / "model.npz"
+    done = run("train", data, "--target", "label", "-o", model, check_rc=0)
+    assert float(field(done.stdout, "accuracy")) >= 0.9  # 0.63 (the majority class) unscaled
+    assert "warning" not in done.stderr
+    with np.load(model) as stored:
+        assert int(stored["format_version"]) == 2
+        np.testing.assert_array_equal(stored["feature_mean"], X.mean(axis=0))
+        np.testing.assert_array_equal(stored["feature_scale"], X.std(axis=0))
+    rows = list(csv.reader(run("predict", model, data, check_rc=0).stdout.splitlines()))
+    assert np.mean(np.array([int(r[0]) for r in rows[1:]]) == y) >= 0.9
+
+
+def test_train_warns_when_raw_data_saturates_the_network(breast_cancer_csv, tmp_path):
+    data, _, y = breast_cancer_csv
+    done = run("train", data, "--target", "label", "--no-scale", "-o", tmp_path / "m.npz",
+               check_rc=0)  # fmt: skip
+    majority = max(np.mean(y), 1 - np.mean(y))
+    assert float(field(done.stdout, "accuracy")) == pytest.approx(majority, abs=1e-4)
+    warning = done.stderr.strip()
+    assert warning.startswith("twolayer: warning: training ended with the hidden layer saturated")
+    assert "the data may need scaling" in warning and "--no-scale" in warning
+
+
+def test_train_warns_when_the_cost_stays_flat(moons_csv, tmp_path):
+    data, _, _ = moons_csv
+    done = run("train", data, "--target", "moon", "--lr", "1e-6", "--iterations", "50",
+               "-o", tmp_path / "m.npz", check_rc=0)  # fmt: skip
+    assert "twolayer: warning: training ended with the cost flat" in done.stderr
+    assert "--lr" in done.stderr
+
+
+@pytest.fixture
+def mixed_csv(moons_csv, tmp_path):
+    """The moons with an identifier and a text column that are not features."""
+    _, X, labels = moons_csv
+    rows = [[f"id{i}", repr(float(a)), "note", repr(float(b)), lab]
+            for i, ((a, b), lab) in enumerate(zip(X, labels, strict=True))]  # fmt: skip
+    return write_csv(tmp_path / "mixed.csv", ["id", "x1", "remark", "x2", "moon"], rows)
+
+
+def test_features_and_drop_choose_the_columns(mixed_csv, moons_csv, tmp_path):
+    plain = tmp_path / "plain.npz"
+    run("train", moons_csv[0], "--target", "moon", "--iterations", "300", "-o", plain, check_rc=0)
+    refused = run("train", mixed_csv, "--target", "moon", "-o", tmp_path / "m.npz", check_rc=2)
+    assert "column 'id': 'id0', which is not a number" in refused.stderr
+    assert "--drop" in refused.stderr
+    for option in (["--drop", "id,remark"], ["--drop", "id", "--drop", "remark"],
+                   ["--features", "x1,x2"], ["--features", "x1", "--features", "x2"]):  # fmt: skip
+        model = tmp_path / "m.npz"
+        done = run("train", mixed_csv, "--target", "moon", "--iterations", "300", *option,
+                   "-o", model, check_rc=0)  # fmt: skip
+        assert "2 features (x1, x2)" in done.stdout, option
+        expected = twolayer.load(plain).coefs_[0]
+        np.testing.assert_array_equal(twolayer.load(model).coefs_[0], expected)
+    done = run("train", mixed_csv, "--target", "moon", "--features", "x2", "--iterations", "30",
+               "-o", tmp_path / "one.npz", check_rc=0)  # fmt: skip
+    assert "1 features (x2)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--features", "x1,x3"], "--features: no column 'x3'"),
+        (["--drop", "nothing"], "--drop: no column 'nothing'"),
+        (["--features", "x1,moon"], "--features: 'moon' is the target"),
+        (["--drop", "id,remark,x1,x2"], "no feature columns besides the target"),
+        (["--features", "x1", "--drop", "id"], "not allowed with argument"),
+    ],
+)
+def test_bad_column_choices(option, message, mixed_csv, tmp_path):
+    done = run("train", mixed_csv, "--target", "moon", *option, "-o", tmp_path / "m.npz",
+               check_rc=2)  # fmt: skip
+    assert message in done.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_and_predict_do_not_import_scikit_learn(moons_csv, tmp_path):
+    data, _, _ = moons_csv
+    model = tmp_path / "model.npz"
+    code = (
+        "import sys\nfrom twolayer.cli import main\n"
+        f"assert main(['train', {str(data)!r}, '--target', 'moon', '--iterations', '20', "
+        f"'-o', {str(model)!r}]) == 0\n"
+        f"assert main(['predict', {str(model)!r}, {str(data)!r}, '-o', "
+        f"{str(tmp_path / 'p.csv')!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sklearn', 'scipy')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    # The file is an estimator model all the same.
+    assert isinstance(twolayer.load(model), TwoLayerClassifier)

@@ -177,7 +177,7 @@ def _rewrite(source: Path, target: Path, **changes):
     [
         ({"__twolayer__": None}, "not a twolayer model file"),
         ({"__twolayer__": np.array("something-else")}, "not a twolayer model file"),
-        ({"format_version": np.array(2)}, "format 2.*upgrade twolayer"),
+        ({"format_version": np.array(3)}, "format 3.*upgrade twolayer"),
         ({"format_version": np.array("1")}, "format_version"),
         ({"dtype": np.array("float16")}, "dtype"),
         ({"dtype": np.array("float32")}, "W1 has dtype float64"),

@@ -7,14 +7,14 @@ tutorial this package starts from. Backends: "numpy" (the reference),
 "cython" and "numba" (compiled kernels); see ``available_backends()``.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._backends import BACKENDS, available_backends
 from ._io import ModelFileError, load, save
 from ._show_config import show_config
 from ._training import DivergenceError, fit, predict, predict_proba
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from .estimator import TwoLayerClassifier
 
 __version__ = "0.1.0"
@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     # The estimator module imports scikit-learn when it is installed (to derive
     # from its base classes); loading it on first use keeps ``import twolayer``
     # free of scikit-learn and as fast as before.
@@ -45,4 +45,5 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"TwoLayerClassifier"})
+    # The API only: not the submodules, helpers and imports that live in this namespace.
+    return sorted(__all__)

@@ -8,6 +8,7 @@ and an MPI Allreduce are each one loop over one buffer.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -54,11 +55,29 @@ def initial_parameters(layout: Layout, dtype: np.dtype, seed: int | None) -> np.
     ``np.random.seed(seed)`` followed by ``np.random.randn`` (W1 first, then
     W2), without touching NumPy's global random state. Draws are made in
     float64 and rounded once, so float32 fits start from the rounded float64
-    weights.
+    weights. Returns a new array (callers update it in place); the draws of
+    small networks are kept per (shape, dtype, seed), because creating a
+    RandomState costs more than a small fit (issue 12).
     """
+    if seed is None or layout.size > _CACHED_SIZE:
+        return _draw(layout, np.dtype(dtype), seed)
+    return _cached_draw(layout, np.dtype(dtype), seed).copy()
+
+
+_CACHED_SIZE = 1 << 16  # parameters: 512 kB in float64, at most 64 networks kept
+
+
+def _draw(layout: Layout, dtype: np.dtype, seed: int | None) -> np.ndarray:
     h, f, o = layout.hidden_size, layout.n_features, layout.n_outputs
     rng = np.random.RandomState(seed)
     W1 = rng.randn(h, f) * np.sqrt(2 / f)
     W2 = rng.randn(o, h) * np.sqrt(2 / h)
     params = {"W1": W1, "b1": np.zeros((h, 1)), "W2": W2, "b2": np.zeros((o, 1))}
     return layout.pack(params, dtype)
+
+
+@lru_cache(maxsize=64)
+def _cached_draw(layout: Layout, dtype: np.dtype, seed: int) -> np.ndarray:
+    theta = _draw(layout, dtype, seed)
+    theta.flags.writeable = False  # shared by every later fit: only ever copied
+    return theta

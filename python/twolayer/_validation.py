@@ -14,7 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from ._fork import effective_n_threads
+
 SUPPORTED_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+# Below this many elements, finiteness is one np.isfinite (see _all_finite).
+_SMALL_ARRAY = 1 << 12
 
 # Refuse sizes that cannot be allocated before allocating anything: the
 # largest buffer a fit makes (besides the data) is O(hidden * (features + outputs)).
@@ -22,7 +27,12 @@ _MAX_PARAMETERS = 2**31 - 1
 
 
 def check_array(
-    value: Any, name: str, dtype: np.dtype | None = None, *, allow_no_samples: bool = False
+    value: Any,
+    name: str,
+    dtype: np.dtype | None = None,
+    *,
+    allow_no_samples: bool = False,
+    layout: str = "one column per sample",
 ) -> np.ndarray:
     """Return ``value`` as a finite 2-D floating array (a view when possible).
 
@@ -45,7 +55,7 @@ def check_array(
         )
     if array.ndim != 2:
         raise ValueError(
-            f"{name} must be 2-D (one column per sample), got {array.ndim}-D "
+            f"{name} must be 2-D ({layout}), got {array.ndim}-D "
             f"with shape {array.shape}"
         )
     if array.shape[0] == 0 or (array.shape[1] == 0 and not allow_no_samples):
@@ -77,6 +87,8 @@ def _all_finite(array: np.ndarray) -> bool:
     """
     if array.dtype.kind != "f" or array.size == 0:
         return True
+    if array.size <= _SMALL_ARRAY:  # one call, no errstate: cheaper for a few values
+        return bool(np.isfinite(array).all())
     with np.errstate(invalid="ignore"):
         return bool(np.isfinite(array.min()) and np.isfinite(array.max()))
 
@@ -98,6 +110,8 @@ def check_targets(Y: np.ndarray, n_samples: int) -> None:
 
 
 def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if type(value) is int and value >= minimum:  # the usual case, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if value < minimum:
@@ -106,6 +120,8 @@ def check_positive_int(value: Any, name: str, minimum: int = 1) -> int:
 
 
 def check_learning_rate(value: Any) -> float:
+    if type(value) is float and 0 < value < math.inf:  # the usual case, without ABC checks
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(
             f"learning_rate must be a real number, got {type(value).__name__} {value!r}"
@@ -145,14 +161,17 @@ def default_n_threads() -> int:
 
 
 def check_n_threads(value: Any) -> int:
-    if value is None:
-        return default_n_threads()
-    return check_positive_int(value, "n_threads")
+    """Threads a fit or prediction runs on: the request, or 1 in a forked child (see _fork).
+
+    Every path that starts kernels (fit, predict, MPI ranks) passes through here.
+    """
+    requested = default_n_threads() if value is None else check_positive_int(value, "n_threads")
+    return effective_n_threads(requested)
 
 
 def check_seed(value: Any) -> int | None:
-    if value is None:
-        return None
+    if value is None or (type(value) is int and 0 <= value < 2**32):
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"seed must be an int or None, got {type(value).__name__} {value!r}")
     if not 0 <= value < 2**32:
@@ -169,6 +188,15 @@ def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
         )
 
 
+# What the axes of each parameter are, for messages.
+PARAM_LAYOUTS = {
+    "W1": "hidden units x features",
+    "b1": "hidden units x 1",
+    "W2": "outputs x hidden units",
+    "b2": "outputs x 1",
+}
+
+
 def check_params(params: Any) -> dict[str, np.ndarray]:
     """Validate a parameter dict as returned by ``fit``; return float arrays."""
     if not isinstance(params, dict):
@@ -176,11 +204,11 @@ def check_params(params: Any) -> dict[str, np.ndarray]:
     missing = [k for k in ("W1", "b1", "W2", "b2") if k not in params]
     if missing:
         raise ValueError(f"params is missing {', '.join(missing)}")
-    W1 = check_array(params["W1"], "params['W1']")
+    W1 = check_array(params["W1"], "params['W1']", layout=PARAM_LAYOUTS["W1"])
     dtype = W1.dtype
-    b1 = check_array(params["b1"], "params['b1']", dtype)
-    W2 = check_array(params["W2"], "params['W2']", dtype)
-    b2 = check_array(params["b2"], "params['b2']", dtype)
+    b1 = check_array(params["b1"], "params['b1']", dtype, layout=PARAM_LAYOUTS["b1"])
+    W2 = check_array(params["W2"], "params['W2']", dtype, layout=PARAM_LAYOUTS["W2"])
+    b2 = check_array(params["b2"], "params['b2']", dtype, layout=PARAM_LAYOUTS["b2"])
     hidden = W1.shape[0]
     if b1.shape != (hidden, 1):
         raise ValueError(f"params['b1'] must have shape ({hidden}, 1), got {b1.shape}")
@@ -206,8 +234,15 @@ def available_memory() -> int | None:
         return None
 
 
+# Needs below this are never refused: reading /proc/meminfo costs more than a
+# small fit or prediction (measured: up to 150 us on a loaded machine).
+_SMALL_NEED = 1 << 26
+
+
 def check_memory(needed: int, what: str) -> None:
     """Refuse, before allocating, a fit whose working memory cannot exist here."""
+    if needed <= _SMALL_NEED:
+        return
     available = available_memory()
     if available is not None and needed > available:
         raise ValueError(

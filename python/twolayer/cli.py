@@ -1,7 +1,8 @@
 """The ``twolayer`` command (also ``python -m twolayer``).
 
     twolayer demo [--plot out.png]
-    twolayer train data.csv --target COLUMN [--hidden 5 --lr 0.3 --iterations 5000] -o model.npz
+    twolayer train data.csv --target COLUMN [--features A,B | --drop C] [--no-scale]
+                   [--hidden 5 --lr 0.3 --iterations 5000] -o model.npz
     twolayer predict model.npz data.csv [-o predictions.csv]
     twolayer bench ...
     twolayer show-config | warmup | --version
@@ -16,7 +17,6 @@ import argparse
 import csv
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -101,9 +101,12 @@ def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
 
 
 def numeric_columns(
-    path: str | Path, header: list[str], rows: list[list[str]], columns: list[str]
+    path: str | Path, header: list[str], rows: list[list[str]], columns: list[str], hint: str = ""
 ) -> np.ndarray:
-    """The named columns as a float64 array of shape (n_rows, len(columns))."""
+    """The named columns as a float64 array of shape (n_rows, len(columns)).
+
+    ``hint`` ends the message about a non-numeric value (e.g. naming --drop).
+    """
     index = [header.index(name) for name in columns]
     out = np.empty((len(rows), len(columns)))
     for i, row in enumerate(rows):
@@ -115,7 +118,7 @@ def numeric_columns(
                 what = "an empty value" if not text else f"{text!r}, which is not a number"
                 raise CLIError(
                     f"'{path}' line {i + 2}, column '{columns[j]}': {what} "
-                    "(feature columns must be numeric)"
+                    f"(feature columns must be numeric{', ' + hint if hint else ''})"
                 ) from None
             if not np.isfinite(out[i, j]):
                 raise CLIError(
@@ -234,8 +237,13 @@ def _plot_demo(
 
 # ---------------------------------------------------------------------- train
 def _train(args: argparse.Namespace) -> int:
-    import twolayer
-    from twolayer.estimator import TwoLayerClassifier
+    # The functional fit and sklearn-free helpers, not TwoLayerClassifier: importing
+    # scikit-learn would take most of the command's time. The file is an estimator
+    # model all the same (twolayer.load returns a TwoLayerClassifier).
+    from . import _io
+    from ._diagnostics import fit_problem
+    from ._labels import _fit_targets, class_labels, logits
+    from ._training import _fit
 
     output = _writable(args.output, "the model")
     header, rows = read_csv(args.data)
@@ -243,10 +251,8 @@ def _train(args: argparse.Namespace) -> int:
         raise CLIError(
             f"column '{args.target}' is not in '{args.data}'; its columns are: {', '.join(header)}"
         )
-    features = [name for name in header if name != args.target]
-    if not features:
-        raise CLIError(f"'{args.data}' has no feature columns besides the target '{args.target}'")
-    X = numeric_columns(args.data, header, rows, features)
+    features = _feature_columns(args, header)
+    X = numeric_columns(args.data, header, rows, features, hint="or leave it out with --drop")
     column = header.index(args.target)
     targets = [row[column].strip() for row in rows]
     if any(not t for t in targets):
@@ -260,52 +266,102 @@ def _train(args: argparse.Namespace) -> int:
         )
     if np.unique(y).size < 2:
         raise CLIError(f"target column '{args.target}' has a single class; need at least 2")
-    model = TwoLayerClassifier(
-        hidden_size=args.hidden,
-        learning_rate=args.lr,
-        max_iter=args.iterations,
-        backend=args.backend,
-        random_state=args.seed,
-        verbose=args.verbose,
-    )
+    kind, classes, Y = _fit_targets(y, len(rows), None)
+    scaling = None if args.no_scale else _standardisation(X, features)
+    if scaling is not None:
+        X = (X - scaling[0]) / scaling[1]
     started = time.perf_counter()
-    model.fit(X, y)
+    result = _fit(
+        X.T, Y, args.lr, args.hidden, args.iterations, backend=args.backend, dtype=None,
+        n_threads=None, seed=args.seed, verbose=args.verbose,
+    )  # fmt: skip
     elapsed = time.perf_counter() - started
-    model.feature_names_in_ = np.array(features, dtype=object)
-    twolayer.save(model, output)
-    accuracy = float(np.mean(_predict_quietly(model, X) == y))
+    settings = {
+        "hidden_size": args.hidden, "learning_rate": args.lr, "max_iter": args.iterations,
+        "backend": args.backend, "random_state": args.seed, "verbose": args.verbose,
+    }  # fmt: skip
+    arrays = _io.classifier_arrays(
+        classes, kind, settings, result.costs, result.costs.size, feature_names=features
+    )
+    _io.save_classifier(output, result.params, arrays, scaling)
+    accuracy = float(np.mean(class_labels(logits(result.params, X), kind, classes) == y))
+    costs = result.costs
     print(f"data:       {len(rows)} samples, {len(features)} features ({', '.join(features)})")
-    print(f"classes:    {', '.join(str(c) for c in model.classes_)} (target '{args.target}')")
-    print(f"training:   {model.n_iter_} iterations in {elapsed:.3f} s")
-    if model.loss_curve_.size:
-        print(f"cost:       {model.loss_curve_[0]:.6f} -> {model.loss_curve_[-1]:.6f}")
+    print(f"classes:    {', '.join(str(c) for c in classes)} (target '{args.target}')")
+    scaled = "none (--no-scale)" if scaling is None else "standardised (mean 0, std 1)"
+    print(f"scaling:    {scaled}")
+    print(f"training:   {costs.size} iterations in {elapsed:.3f} s")
+    if costs.size:
+        print(f"cost:       {costs[0]:.6f} -> {costs[-1]:.6f}")
     print(f"accuracy:   {accuracy:.4f} (on the training data)")
     print(f"model:      {output}")
+    problem = fit_problem(result.params, X.T, Y, costs)
+    if problem is not None:
+        hint = (
+            "the data may need scaling: train without --no-scale"
+            if scaling is None
+            else "the features are standardised already: try another --lr, --hidden or "
+            "--iterations"
+        )
+        print(f"twolayer: warning: {problem}; {hint}", file=sys.stderr)
     return 0
 
 
-def _predict_quietly(model: Any, X: np.ndarray, proba: bool = False) -> np.ndarray:
-    # The model knows its feature names (to pick CSV columns); the array passed
-    # here is already in that order, so scikit-learn's name warning is moot.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        return model.predict_proba(X) if proba else model.predict(X)
+def _feature_columns(args: argparse.Namespace, header: list[str]) -> list[str]:
+    """The feature columns: --features, or every column but the target and --drop."""
+
+    def names(option: str, values: list[str] | None) -> list[str]:
+        chosen = [name.strip() for value in values or [] for name in value.split(",")]
+        unknown = [name for name in chosen if name not in header]
+        if unknown:
+            raise CLIError(
+                f"{option}: no column {', '.join(repr(n) for n in unknown)} in '{args.data}'; "
+                f"its columns are: {', '.join(header)}"
+            )
+        return chosen
+
+    if args.features:
+        features = list(dict.fromkeys(names("--features", args.features)))
+        if args.target in features:
+            raise CLIError(f"--features: '{args.target}' is the target, not a feature")
+    else:
+        dropped = set(names("--drop", args.drop))
+        features = [name for name in header if name != args.target and name not in dropped]
+    if not features:
+        raise CLIError(f"'{args.data}' has no feature columns besides the target '{args.target}'")
+    return features
+
+
+def _standardisation(X: np.ndarray, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) of each column; a constant column keeps scale 1, as StandardScaler does."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+    bad = [name for name, m, s in zip(features, mean, scale, strict=True)
+           if not (np.isfinite(m) and np.isfinite(s))]  # fmt: skip
+    if bad:
+        raise CLIError(
+            f"column(s) {', '.join(bad)} hold values too large to standardise; "
+            "rescale them or use --no-scale"
+        )
+    scale[scale == 0] = 1.0
+    return mean, scale
 
 
 # -------------------------------------------------------------------- predict
 def _predict(args: argparse.Namespace) -> int:
-    import twolayer
+    # Reads the model file without building an estimator, so scikit-learn is never imported.
+    from ._io import read_model
+    from ._labels import class_labels, class_probabilities, logits
+    from ._training import predict_proba
 
     model_path = Path(args.model)
     if not model_path.exists():
         raise CLIError(f"model file '{model_path}' does not exist")
     output = _writable(args.output, "the predictions") if args.output else None
-    model = twolayer.load(model_path)
+    model = read_model(model_path)
     header, rows = read_csv(args.data)
-    if isinstance(model, dict):
-        n_features, names = model["W1"].shape[1], None
-    else:
-        n_features, names = model.n_features_in_, getattr(model, "feature_names_in_", None)
+    n_features, names = model.params["W1"].shape[1], model.feature_names
     if names is not None:
         missing = [str(n) for n in names if n not in header]
         if missing:
@@ -321,8 +377,10 @@ def _predict(args: argparse.Namespace) -> int:
                 f"'{args.data}' has {len(columns)} columns, the model expects {n_features} features"
             )
     X = numeric_columns(args.data, header, rows, columns)
-    if isinstance(model, dict):
-        proba = twolayer.predict_proba(model, X.T).T
+    if model.scaling is not None:
+        X = (X - model.scaling[0]) / model.scaling[1]
+    if model.kind == "params":
+        proba = predict_proba(model.params, X.T).T
         labels = (proba > 0.5).astype(np.int64)
         out_header = [f"output_{i}" for i in range(proba.shape[1])]
         out_header += [f"proba_{i}" for i in range(proba.shape[1])]
@@ -331,9 +389,11 @@ def _predict(args: argparse.Namespace) -> int:
             for lab, pr in zip(labels, proba, strict=True)
         ]
     else:
-        labels = _predict_quietly(model, X)
-        proba = _predict_quietly(model, X, proba=True)
-        out_header = ["prediction", *(f"proba_{c}" for c in model.classes_)]
+        assert model.target_kind is not None and model.classes is not None
+        Z = logits(model.params, X)
+        labels = class_labels(Z, model.target_kind, model.classes)
+        proba = class_probabilities(Z, model.target_kind)
+        out_header = ["prediction", *(f"proba_{c}" for c in model.classes)]
         table = [
             [str(lab) if np.ndim(lab) == 0 else " ".join(map(str, lab)), *(f"{p:.6g}" for p in pr)]
             for lab, pr in zip(labels, proba, strict=True)
@@ -469,6 +529,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--iterations", type=_nonnegative_int, default=5000, metavar="N", help="default: 5000"
+    )
+    columns = train.add_mutually_exclusive_group()
+    columns.add_argument(
+        "--features",
+        action="append",
+        metavar="A,B,...",
+        help="the feature columns, comma-separated (default: every column but the target)",
+    )
+    columns.add_argument(
+        "--drop",
+        action="append",
+        metavar="A,B,...",
+        help="columns to leave out (comma-separated), e.g. identifiers or text",
+    )
+    train.add_argument(
+        "--no-scale",
+        action="store_true",
+        help="train on the raw features; by default each is standardised (mean 0, std 1) "
+        "and the model file keeps the mean and scale, which predict applies",
     )
     train.add_argument("--backend", default="auto", choices=backends, help="default: auto")
     train.add_argument(

@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import warnings
 from typing import Any
 
 import numpy as np
 
-from . import _training
+from . import _predict, _training
 from . import _validation as v
-from ._reference import sigmoid
+from ._diagnostics import fit_problem
+from ._labels import _as_label_array, _encode_targets, _fit_targets, _label_kind
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
-    from sklearn.exceptions import NotFittedError
+    from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
     try:  # scikit-learn >= 1.6
         from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -40,6 +42,9 @@ except ImportError:  # scikit-learn is optional
 
     class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
         """Raised when a method needs a fitted estimator (scikit-learn's class when installed)."""
+
+    class ConvergenceWarning(UserWarning):  # type: ignore[no-redef]
+        """A fit that learned little (scikit-learn's class when installed)."""
 
     class BaseEstimator:  # type: ignore[no-redef]
         """Minimal stand-in for ``sklearn.base.BaseEstimator``: parameters and repr."""
@@ -277,6 +282,17 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         self._store(
             result.params, result.costs, result.validation_costs, kind, class_labels, resume
         )
+        if not partial:
+            problem = fit_problem(
+                result.params, X_train.T, Y_train, result.costs, flat_cost=False
+            )
+            if problem is not None:
+                warnings.warn(
+                    f"{problem}; the data may need scaling (e.g. sklearn.preprocessing."
+                    "StandardScaler in a Pipeline)",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
         return self
 
     def _store(
@@ -423,29 +439,59 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         }
 
     # ------------------------------------------------------------ prediction
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Output logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
+    # All four go through the kernels' fused forward pass (twolayer._predict).
+    def _outputs(self, X: Any, mode: int) -> np.ndarray:
+        """The network's outputs for X (n_samples, n_features): (n_samples, rows)."""
         self._check_fitted()
-        X = self._validate_X(X, reset=False)
+        checked = self._prediction_X(X)
         W1, W2 = self.coefs_
         b1, b2 = self.intercepts_
-        X = X.astype(W1.dtype, copy=False)
-        Z = np.tanh(X @ W1 + b1) @ W2 + b2
+        params = {"W1": W1.T, "b1": b1.reshape(-1, 1), "W2": W2.T, "b2": b2.reshape(-1, 1)}
+        if checked.dtype != W1.dtype:
+            with np.errstate(over="ignore"):  # float64 X, float32 model: the kernel refuses inf
+                checked = checked.astype(W1.dtype)
+        out = _predict.outputs(
+            params, checked.T, mode, self.backend, self.n_threads, samples_first=True,
+            recheck_X=lambda: self._validate_X(X, reset=False),
+        )  # fmt: skip
+        return out.T
+
+    def _prediction_X(self, X: Any) -> np.ndarray:
+        """X checked for prediction: an O(1) path for a float ndarray of the right width.
+
+        The kernel then checks that its values are finite, and on a NaN or an
+        infinity the full checks run and raise their usual message.
+        """
+        if (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in v.SUPPORTED_DTYPES
+            and X.shape[0] >= 1
+            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return X
+        return self._validate_X(X, reset=False)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Output logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
+        Z = self._outputs(X, _predict.LOGITS)
         return Z[:, 0] if self._kind == "binary" else Z
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes).
 
-        Binary: ``[1 - p, p]``. Multiclass: the K one-vs-rest sigmoids
-        normalised to sum to 1 per row. Multi-label: the independent
-        sigmoid of each label.
+        Binary: ``[1 - p, p]`` (each computed as a sigmoid: no cancellation).
+        Multiclass: the K one-vs-rest sigmoids normalised to sum to 1 per row.
+        Multi-label: the independent sigmoid of each label.
         """
-        Z = self.decision_function(X)
+        self._check_fitted()
+        if self._kind == "binary":
+            return self._outputs(X, _predict.PAIR)
+        if self._kind == "multilabel":
+            return self._outputs(X, _predict.PROBA)
+        Z = self._outputs(X, _predict.LOGITS)
         with np.errstate(over="ignore", under="ignore"):
-            if self._kind == "binary":
-                return np.column_stack([sigmoid(-Z), sigmoid(Z)])
-            if self._kind == "multilabel":
-                return sigmoid(Z)
             # log sigmoid(z) = -log(1 + exp(-z)); normalise in log space so that
             # rows whose sigmoids all underflow still sum to 1.
             log_p = -np.logaddexp(0, -Z)
@@ -525,91 +571,6 @@ def _check_X(X: Any, min_samples: int = 1) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         raise ValueError("Input X contains NaN or infinity.")
     return array
-
-
-def _as_label_array(y: Any, n_samples: int) -> np.ndarray:
-    if type(y).__module__.startswith("scipy.sparse"):
-        raise TypeError("Sparse y is not supported; use y.toarray()")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y.ravel()  # a column vector is a 1-D target
-    if y.ndim not in (1, 2):
-        raise ValueError(f"y must be 1-D labels or a 2-D indicator matrix, got shape {y.shape}")
-    if y.shape[0] != n_samples:
-        raise ValueError(
-            "Found input variables with inconsistent numbers of samples: "
-            f"X has {n_samples}, y has {y.shape[0]}"
-        )
-    if y.dtype.kind == "c":
-        raise ValueError("Complex data not supported in y")
-    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-        raise ValueError("Input y contains NaN or infinity.")
-    if y.dtype.kind == "O":
-        floats = [v for v in y.ravel() if isinstance(v, (float, np.floating))]
-        if any(not np.isfinite(v) for v in floats):
-            raise ValueError("Input y contains NaN or infinity.")
-    return y
-
-
-def _label_kind(y: np.ndarray) -> str:
-    if y.ndim == 2:
-        if y.dtype.kind not in "biuf" or not np.all((y == 0) | (y == 1)):
-            raise ValueError(
-                "Unknown label type: multiclass-multioutput. A 2-D y must be a 0/1 "
-                "indicator matrix (multi-label); use 1-D labels for multiclass"
-            )
-        return "multilabel"
-    if y.dtype.kind == "f" and np.any(y != np.round(y)):
-        raise ValueError(
-            "Unknown label type: continuous. TwoLayerClassifier needs class labels in y, "
-            "not continuous values"
-        )
-    return "labels"
-
-
-def _fit_targets(
-    y: Any, n_samples: int, classes: np.ndarray | None
-) -> tuple[str, np.ndarray, np.ndarray]:
-    """(kind, classes_, Y of shape (n_outputs, n_samples)) for a first fit."""
-    y = _as_label_array(y, n_samples)
-    if _label_kind(y) == "multilabel":
-        classes_ = np.arange(y.shape[1])
-        return "multilabel", classes_, np.ascontiguousarray(y.T, dtype=np.float64)
-    try:
-        classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-    except TypeError:
-        raise TypeError(
-            "y mixes label types that cannot be sorted (e.g. strings and numbers)"
-        ) from None
-    if classes_.size < 2:
-        raise ValueError(
-            f"TwoLayerClassifier needs samples of at least 2 classes in y; got 1 class "
-            f"({classes_[0]!r})"
-        )
-    kind = "binary" if classes_.size == 2 else "multiclass"
-    return (kind, classes_, *_encode_targets(y, n_samples, kind, classes_)[1:])
-
-
-def _encode_targets(
-    y: Any, n_samples: int, kind: str, classes_: np.ndarray
-) -> tuple[str, np.ndarray]:
-    """Targets of a continued fit, checked against the classes of the first one."""
-    y = _as_label_array(y, n_samples)
-    if kind == "multilabel":
-        if _label_kind(y) != "multilabel" or y.shape[1] != classes_.size:
-            raise ValueError(
-                f"y must be a 0/1 indicator matrix with {classes_.size} columns, "
-                f"as in the first fit; got shape {y.shape}"
-            )
-        return kind, np.ascontiguousarray(y.T, dtype=np.float64)
-    if _label_kind(y) == "multilabel":
-        raise ValueError("y is a 2-D indicator matrix but the first fit had 1-D class labels")
-    unknown = np.setdiff1d(np.unique(y), classes_)
-    if unknown.size:
-        raise ValueError(f"y contains labels {unknown.tolist()} not in classes {classes_.tolist()}")
-    if kind == "binary":
-        return kind, (y == classes_[1]).astype(np.float64).reshape(1, -1)
-    return kind, (y[np.newaxis, :] == classes_[:, np.newaxis]).astype(np.float64)
 
 
 def _ranks(values: list[Any]) -> str:

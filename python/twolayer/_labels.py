@@ -1,0 +1,137 @@
+"""Class labels <-> network targets and outputs, without scikit-learn.
+
+Shared by ``TwoLayerClassifier`` and the command line (which must not import
+scikit-learn to train or predict). One sigmoid output per class (one for two
+classes), or one per label of a 0/1 indicator matrix (multi-label).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._reference import sigmoid
+
+
+def _as_label_array(y: Any, n_samples: int) -> np.ndarray:
+    if type(y).__module__.startswith("scipy.sparse"):
+        raise TypeError("Sparse y is not supported; use y.toarray()")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()  # a column vector is a 1-D target
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D labels or a 2-D indicator matrix, got shape {y.shape}")
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            "Found input variables with inconsistent numbers of samples: "
+            f"X has {n_samples}, y has {y.shape[0]}"
+        )
+    if y.dtype.kind == "c":
+        raise ValueError("Complex data not supported in y")
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("Input y contains NaN or infinity.")
+    if y.dtype.kind == "O":
+        floats = [v for v in y.ravel() if isinstance(v, (float, np.floating))]
+        if any(not np.isfinite(v) for v in floats):
+            raise ValueError("Input y contains NaN or infinity.")
+    return y
+
+
+def _label_kind(y: np.ndarray) -> str:
+    if y.ndim == 2:
+        if y.dtype.kind not in "biuf" or not np.all((y == 0) | (y == 1)):
+            raise ValueError(
+                "Unknown label type: multiclass-multioutput. A 2-D y must be a 0/1 "
+                "indicator matrix (multi-label); use 1-D labels for multiclass"
+            )
+        return "multilabel"
+    if y.dtype.kind == "f" and np.any(y != np.round(y)):
+        raise ValueError(
+            "Unknown label type: continuous. TwoLayerClassifier needs class labels in y, "
+            "not continuous values"
+        )
+    return "labels"
+
+
+def _fit_targets(
+    y: Any, n_samples: int, classes: np.ndarray | None
+) -> tuple[str, np.ndarray, np.ndarray]:
+    """(kind, classes_, Y of shape (n_outputs, n_samples)) for a first fit."""
+    y = _as_label_array(y, n_samples)
+    if _label_kind(y) == "multilabel":
+        classes_ = np.arange(y.shape[1])
+        return "multilabel", classes_, np.ascontiguousarray(y.T, dtype=np.float64)
+    try:
+        classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+    except TypeError:
+        raise TypeError(
+            "y mixes label types that cannot be sorted (e.g. strings and numbers)"
+        ) from None
+    if classes_.size < 2:
+        raise ValueError(
+            f"TwoLayerClassifier needs samples of at least 2 classes in y; got 1 class "
+            f"({classes_[0]!r})"
+        )
+    kind = "binary" if classes_.size == 2 else "multiclass"
+    return (kind, classes_, *_encode_targets(y, n_samples, kind, classes_)[1:])
+
+
+def _encode_targets(
+    y: Any, n_samples: int, kind: str, classes_: np.ndarray
+) -> tuple[str, np.ndarray]:
+    """Targets of a continued fit, checked against the classes of the first one."""
+    y = _as_label_array(y, n_samples)
+    if kind == "multilabel":
+        if _label_kind(y) != "multilabel" or y.shape[1] != classes_.size:
+            raise ValueError(
+                f"y must be a 0/1 indicator matrix with {classes_.size} columns, "
+                f"as in the first fit; got shape {y.shape}"
+            )
+        return kind, np.ascontiguousarray(y.T, dtype=np.float64)
+    if _label_kind(y) == "multilabel":
+        raise ValueError("y is a 2-D indicator matrix but the first fit had 1-D class labels")
+    unknown = np.setdiff1d(np.unique(y), classes_)
+    if unknown.size:
+        raise ValueError(f"y contains labels {unknown.tolist()} not in classes {classes_.tolist()}")
+    if kind == "binary":
+        return kind, (y == classes_[1]).astype(np.float64).reshape(1, -1)
+    return kind, (y[np.newaxis, :] == classes_[:, np.newaxis]).astype(np.float64)
+
+
+def class_probabilities(Z: np.ndarray, kind: str) -> np.ndarray:
+    """Probabilities (n_samples, n_classes) from logits Z (n_samples, n_outputs).
+
+    Binary: ``[1 - p, p]``. Multiclass: the one-vs-rest sigmoids normalised to
+    sum to 1 per row. Multi-label: the independent sigmoid of each label.
+    """
+    with np.errstate(over="ignore", under="ignore"):
+        if kind == "binary":
+            return np.column_stack([sigmoid(-Z[:, 0]), sigmoid(Z[:, 0])])
+        if kind == "multilabel":
+            return sigmoid(Z)
+        # log sigmoid(z) = -log(1 + exp(-z)); normalise in log space so that
+        # rows whose sigmoids all underflow still sum to 1.
+        log_p = -np.logaddexp(0, -Z)
+        log_p -= log_p.max(axis=1, keepdims=True)
+        p = np.exp(log_p)
+        return p / p.sum(axis=1, keepdims=True)
+
+
+def class_labels(Z: np.ndarray, kind: str, classes: np.ndarray) -> np.ndarray:
+    """Labels (n_samples,) from logits Z, or the 0/1 indicator matrix for multi-label."""
+    if kind == "binary":
+        return classes[(Z[:, 0] > 0).astype(np.intp)]
+    if kind == "multilabel":
+        return (Z > 0).astype(np.int64)
+    return classes[np.argmax(Z, axis=1)]
+
+
+def logits(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Output logits (n_samples, n_outputs) for X (n_samples, n_features), in the params' dtype.
+
+    The estimator's ``decision_function`` arithmetic, for callers without the estimator.
+    """
+    X = X.astype(params["W1"].dtype, copy=False)
+    hidden = np.tanh(X @ params["W1"].T + params["b1"].T)
+    return hidden @ params["W2"].T + params["b2"].T
