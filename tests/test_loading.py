@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import twolayer
-from twolayer import _backends, _cpu
+from twolayer import _backends, _cpu, _resolved
 
 WIDE = [
     (_cpu._BASE + suffix, suffix.lstrip("_"))
@@ -82,6 +82,7 @@ def cython_cannot_load(monkeypatch):
 
     monkeypatch.setitem(_backends._LOADERS, "cython", fail)
     monkeypatch.setattr(_backends, "_RESOLVED", {})
+    monkeypatch.setattr(_resolved, "_names", {})  # fit's own per-name cache
     monkeypatch.setattr(_backends, "_LOAD_ERRORS", {})
     _backends._try_load.cache_clear()
     yield

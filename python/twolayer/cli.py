@@ -437,6 +437,11 @@ def _warmup(args: argparse.Namespace) -> int:
     report = warmup()
     for entry, state in report["entries"].items():
         print(f"{entry}: {state}")
+    if report["cache_dir"] is None:
+        raise CLIError(
+            "no writable Numba cache directory: nothing was saved (set NUMBA_CACHE_DIR "
+            "to a writable directory, for this command and for later processes)"
+        )
     print(f"cache:  {report['cache_dir']}")
     print(f"time:   {report['seconds']:.1f} s")
     return 0
