@@ -12,10 +12,15 @@ from twolayer._params import Layout, initial_parameters
 
 
 def _runnable_variants():
+    # NumPy's CPU detection, independent of the builds' own check (_isa_guard.c).
     features = _cpu._cpu_features()
     for suffix, needs in _cpu._VARIANTS:
         name = _cpu._BASE + suffix
-        if importlib.util.find_spec(name) and all(features.get(f, False) for f in needs):
+        if (
+            importlib.util.find_spec(name)
+            and all(features.get(f, False) for f in needs)
+            and _cpu._allowed(suffix)
+        ):
             yield name
 
 

@@ -11,6 +11,7 @@ import typing as _typing
 
 from ._backends import BACKENDS, available_backends
 from ._io import ModelFileError, load, save
+from ._show_config import show_config
 from ._training import DivergenceError, fit, predict, predict_proba
 
 if _typing.TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "predict",
     "predict_proba",
     "save",
+    "show_config",
 ]
 
 

@@ -8,7 +8,6 @@ the signatures of ``_reference``. Loading happens on first use, so
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from functools import cache
 from types import ModuleType
 
@@ -34,41 +33,64 @@ def _load_numba() -> ModuleType:
 _LOADERS = {"numpy": _load_numpy, "cython": _load_cython, "numba": _load_numba}
 
 
-def _is_installed(name: str) -> bool:
-    if name == "numpy":
-        return True
-    if name == "numba":
-        return (
-            importlib.util.find_spec("numba") is not None
-            and importlib.util.find_spec("twolayer._numba_kernels") is not None
-        )
-    from ._cpu import cython_kernels_installed
+_LOAD_ERRORS: dict[str, str] = {}
+_RESOLVED: dict[str, str] = {}
 
-    return cython_kernels_installed()
+
+@cache
+def _try_load(name: str) -> ModuleType | None:
+    """The backend's module, or None (the reason kept in _LOAD_ERRORS) if it cannot load.
+
+    A compiled backend can be present and still not load: the OpenMP runtime
+    missing (slim images), a Numba that does not match NumPy. Tried once per process.
+    """
+    try:
+        return _LOADERS[name]()
+    except Exception as error:  # whatever stops the import makes the backend unavailable
+        _LOAD_ERRORS[name] = f"{type(error).__name__}: {error}"
+        return None
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why backend ``name`` cannot be used here, or None when it loads."""
+    return None if _try_load(name) is not None else _LOAD_ERRORS[name]
 
 
 def available_backends() -> tuple[str, ...]:
-    """Names of the backends usable in this installation, in the order of BACKENDS."""
-    return tuple(name for name in BACKENDS if _is_installed(name))
+    """Names of the backends that load on this machine, in the order of BACKENDS.
+
+    Loads each backend on its first call (the Cython extension, Numba's import);
+    ``twolayer.show_config()`` says why one is missing.
+    """
+    return tuple(name for name in BACKENDS if _try_load(name) is not None)
 
 
 def resolve_backend(name: object) -> str:
-    """Turn the ``backend`` argument into a concrete, available backend name."""
+    """Turn the ``backend`` argument into a concrete backend name that loads.
+
+    ``"auto"`` takes the first of _PREFERENCE that loads, so a compiled backend
+    that fails to load falls back to the next. Cached: fit and predict call this
+    on every call.
+    """
+    if isinstance(name, str) and name in _RESOLVED:
+        return _RESOLVED[name]
     if not isinstance(name, str):
         raise TypeError(f"backend must be a str, got {type(name).__name__} {name!r}")
     if name == "auto":
-        available = available_backends()
-        return next(b for b in _PREFERENCE if b in available)
-    if name not in BACKENDS:
+        resolved = next(b for b in _PREFERENCE if _try_load(b) is not None)
+    elif name not in BACKENDS:
         raise ValueError(
             f"backend must be one of 'auto', {', '.join(repr(b) for b in BACKENDS)}; got {name!r}"
         )
-    if not _is_installed(name):
+    elif _try_load(name) is None:
         raise ValueError(
-            f"backend {name!r} is not available in this installation; "
+            f"backend {name!r} is not available in this installation ({_LOAD_ERRORS[name]}); "
             f"available: {', '.join(available_backends())}"
         )
-    return name
+    else:
+        resolved = name
+    _RESOLVED[name] = resolved
+    return resolved
 
 
 def workspace_bytes(
@@ -95,7 +117,9 @@ def workspace_bytes(
     return ((n_blocks + 3) * (n_params + 1) + max(1, n_threads) * scratch) * itemsize
 
 
-@cache
 def load_backend(name: str) -> ModuleType:
-    """The kernel module of an available backend (imported once)."""
-    return _LOADERS[name]()
+    """The kernel module of a backend that loads (imported once)."""
+    module = _try_load(name)
+    if module is None:
+        raise ImportError(f"backend {name!r} does not load: {_LOAD_ERRORS[name]}")
+    return module

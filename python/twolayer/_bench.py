@@ -684,6 +684,7 @@ def format_report(report: dict[str, Any]) -> str:
     threads = s["threads"]
     blas = ", ".join(f"{b['internal_api']} {b['version']} {b['architecture']}" for b in m["blas"])
     out = [
+        f"twolayer {m['twolayer']}",
         f"machine: {m['cpu']}, {m['usable_cpus']} of {m['cpus']} CPUs usable, {m['system']}, "
         f"Python {m['python']}, NumPy {m['numpy']} ({blas or 'BLAS unknown'})",
         f"settings: {s['dtype']}, {threads} thread{'s' if threads > 1 else ''}, "

@@ -35,3 +35,17 @@ def loss_and_residual(
     loss: npt.NDArray[_Float],
     residual: npt.NDArray[_Float],
 ) -> None: ...
+
+X_BEYOND_LIMIT: int
+PARAMS_NOT_FINITE: int
+OVERFLOW: int
+
+def forward_chunk(
+    X: npt.NDArray[_Float],
+    theta: npt.NDArray[_Float],
+    out: npt.NDArray[_Float],
+    start: int,
+    stop: int,
+    mode: int,
+    n_threads: int,
+) -> int: ...

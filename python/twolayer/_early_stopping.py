@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._params import Layout
+from ._predict import LOGITS, run
 from ._reference import forward, log_loss_from_logits
 
 
@@ -70,9 +71,19 @@ class ValidationWatch:
     """Early stopping on held-out data: validation cost after every update."""
 
     def __init__(
-        self, X_val: np.ndarray, Y_val: np.ndarray, layout: Layout, tol: float, patience: int
+        self,
+        X_val: np.ndarray,
+        Y_val: np.ndarray,
+        layout: Layout,
+        tol: float,
+        patience: int,
+        kernels: Any = None,
+        n_threads: int = 1,
     ) -> None:
         self.X_val, self.Y_val, self.layout = X_val, Y_val, layout
+        # The logits come from the fit's backend (its fused forward pass), into one buffer.
+        self.kernels, self.n_threads = kernels, n_threads
+        self._logits = np.empty(Y_val.shape, dtype=X_val.dtype)
         self.tol, self.patience = tol, patience
         self.costs: list[float] = []
         self.count = 0
@@ -81,8 +92,14 @@ class ValidationWatch:
         self.best_iteration = 0
 
     def cost(self, theta: np.ndarray) -> float:
+        Z2 = self._logits
+        if self.kernels is None or run(
+            self.kernels, self.X_val, theta, self.layout, LOGITS, self.n_threads, Z2
+        ):
+            # No kernels, or X_val too large for these weights: the reference's forward.
+            with np.errstate(over="ignore", invalid="ignore"):
+                _, Z2 = forward(self.X_val, theta, self.layout)
         with np.errstate(over="ignore"):
-            _, Z2 = forward(self.X_val, theta, self.layout)
             return float(np.sum(log_loss_from_logits(Z2, self.Y_val)) / self.X_val.shape[1])
 
     def start(self, theta: np.ndarray) -> None:

@@ -32,12 +32,16 @@ applies here unchanged; what differs is only how Numba spells it:
   by the Python wrappers (``numba.set_num_threads``), never queried in jitted
   code (that would make the functions uncacheable).
 
-Rounding: the only fast-math flag is ``contract`` (fuse a * b + c into an FMA
-where the CPU has one), as the AVX2/AVX-512 C builds do (``-ffp-contract=fast``),
-and nothing is reassociated. Where a sum of two products could fuse either way
-the C and this file are written so that it can only fuse one way (see
-``tl_log1p_unit``): on a CPU with FMA, Numba and those builds agree bit for bit
-(tests/test_numba.py); without FMA, Numba fuses nothing, as the baseline build.
+Rounding: no fast-math flags at all. A multiply-add is fused exactly where the
+C says ``tl_fma`` (here ``_fma``): one FMA instruction when the CPU Numba compiles
+for has FMA, as in the AVX2/AVX-512 builds, else a product and a sum, as in the
+baseline build; nothing else fuses and nothing is reassociated. So Numba and the
+build with the same FMA support agree bit for bit (tests/test_numba.py). LLVM's
+own contraction (``fastmath={"contract"}``, used before) is not deterministic
+across compiled copies of one function: Numba links each callee as a weak
+symbol, the first copy loaded wins, and copies optimised in different contexts
+fused different operations, so a process that compiled the kernels and one that
+loaded them from the cache gave fits that differed in the last bits.
 
 Compiled functions are cached (``cache=True``) next to this file, or, where
 that directory is read-only, in Numba's user-wide cache directory; where
@@ -51,6 +55,7 @@ import threading
 
 import numba
 import numpy as np
+from llvmlite import binding as llvm_binding
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
@@ -69,9 +74,18 @@ _ALIGN = 16  # elements per 64-byte cache line in float32
 
 _f32 = np.float32
 
-# Fuse a * b + c into one FMA, as the AVX2/AVX-512 C builds do
-# (-ffp-contract=fast); no other fast-math flag, so no reassociation.
-_FASTMATH = {"contract"}
+
+def _target_has_fma() -> bool:
+    """Whether the CPU Numba compiles for has FMA (NUMBA_CPU_FEATURES, else the host's)."""
+    features = numba.config.CPU_FEATURES
+    if features is None:
+        if str(numba.config.CPU_NAME).lower() == "generic":
+            return False
+        features = llvm_binding.get_host_cpu_features().flatten()
+    return "+fma" in features.split(",")
+
+
+_HAS_FMA = _target_has_fma()
 
 
 def _jit(signature=None, parallel=False, inline=False):
@@ -87,11 +101,10 @@ def _jit(signature=None, parallel=False, inline=False):
     Numba's IR, which LLVM's inliner does not do for functions this size: a
     call per tile row with array structs and reference counts cost 2.5x.
     ``error_model="numpy"``: a division is IEEE (no zero check that would
-    block vectorisation). ``fastmath={"contract"}`` only: see the module
-    docstring on rounding.
+    block vectorisation). No fast-math flags: see the module docstring on
+    rounding.
     """
-    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel,
-                   fastmath=_FASTMATH)  # fmt: skip
+    options = dict(cache=True, nogil=True, error_model="numpy", parallel=parallel)
     if inline:
         options["inline"] = "always"
 
@@ -211,6 +224,30 @@ def _bits_to_float(typingctx, i):
     return types.float32(i), codegen
 
 
+def _fused(builder, a, b, c):
+    """a * b + c: one llvm.fma where the target has FMA, else two roundings (C: tl_fma)."""
+    if _HAS_FMA:
+        kind = a.type
+        suffix = kind.intrinsic_name if not isinstance(kind, ir.VectorType) else (
+            f"v{kind.count}{kind.element.intrinsic_name}")  # fmt: skip
+        signature = ir.FunctionType(kind, [kind] * 3)
+        fma = cgutils.get_or_insert_function(builder.module, signature, f"llvm.fma.{suffix}")
+        return builder.call(fma, [a, b, c])
+    return builder.fadd(builder.fmul(a, b), c)
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c, fused where the CPU has FMA (C: tl_fma / tl_fmaf); all of one float type."""
+    if not (a == b == c and a in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _fused(builder, *args)
+
+    return a(a, b, c), codegen
+
+
 @_jit()
 def _tl_reduce(x):
     """Range reduction of exp (-708 <= x <= 0; the caller clamps; _tl_tanh reduces its own way).
@@ -219,61 +256,61 @@ def _tl_reduce(x):
     writes scale through a pointer. magic leaves n + 1023 in the low bits of t.
     """
     magic = 6755399441056767.0  # 1.5 * 2^52 + 1023
-    t = x * 1.4426950408889634 + magic  # log2(e)
+    t = _fma(x, 1.4426950408889634, magic)  # log2(e)
     n = t - magic
     scale = _bits_to_double(_double_to_bits(t) << 52)
-    r = x - n * 6.93147180369123816490e-01  # ln2 high part
-    return r - n * 1.90821492927058770002e-10, scale  # ln2 low part
+    r = _fma(-n, 6.93147180369123816490e-01, x)  # ln2 high part
+    return _fma(-n, 1.90821492927058770002e-10, r), scale  # ln2 low part
 
 
 @_jit()
 def _tl_expm1_kernel(r):
     """expm1(r) on |r| <= 0.347 as r + r^2 q(r), q of degree 9 (near-minimax)."""
     q = 2.5057615108952102e-08
-    q = q * r + 2.7626248078275490e-07
-    q = q * r + 2.7557395048302514e-06
-    q = q * r + 2.4801504641869780e-05
-    q = q * r + 1.9841269733442788e-04
-    q = q * r + 1.3888888932223138e-03
-    q = q * r + 8.3333333333826600e-03
-    q = q * r + 4.1666666666574030e-02
-    q = q * r + 1.6666666666666600e-01
-    q = q * r + 5.0000000000000060e-01
-    return r + r * r * q
+    q = _fma(q, r, 2.7626248078275490e-07)
+    q = _fma(q, r, 2.7557395048302514e-06)
+    q = _fma(q, r, 2.4801504641869780e-05)
+    q = _fma(q, r, 1.9841269733442788e-04)
+    q = _fma(q, r, 1.3888888932223138e-03)
+    q = _fma(q, r, 8.3333333333826600e-03)
+    q = _fma(q, r, 4.1666666666574030e-02)
+    q = _fma(q, r, 1.6666666666666600e-01)
+    q = _fma(q, r, 5.0000000000000060e-01)
+    return _fma(r * r, q, r)
 
 
 @_jit()
 def _tl_exp_neg(x):
     """exp(x) for x <= 0; exp(-708) below -708; a NaN passes through."""
     r, scale = _tl_reduce(-708.0 if x < -708.0 else x)
-    return scale + scale * _tl_expm1_kernel(r)
+    return _fma(scale, _tl_expm1_kernel(r), scale)
 
 
 @_jit()
 def _tl_reducef(x):
     magic = _f32(12583039.0)  # 1.5 * 2^23 + 127
-    t = x * _f32(1.44269504088896341) + magic
+    t = _fma(x, _f32(1.44269504088896341), magic)
     n = t - magic
     scale = _bits_to_float(_float_to_bits(t) << 23)
-    r = x - n * _f32(0.693359375)  # Cephes' split of ln2
-    return r - n * _f32(-2.12194440e-4), scale
+    r = _fma(-n, _f32(0.693359375), x)  # Cephes' split of ln2
+    return _fma(-n, _f32(-2.12194440e-4), r), scale
 
 
 @_jit()
 def _tl_expm1_kernelf(r):
     q = _f32(1.9875691500e-4)  # Cephes expf minimax polynomial
-    q = q * r + _f32(1.3981999507e-3)
-    q = q * r + _f32(8.3334519073e-3)
-    q = q * r + _f32(4.1665795894e-2)
-    q = q * r + _f32(1.6666665459e-1)
-    q = q * r + _f32(5.0000001201e-1)
-    return r + r * r * q
+    q = _fma(q, r, _f32(1.3981999507e-3))
+    q = _fma(q, r, _f32(8.3334519073e-3))
+    q = _fma(q, r, _f32(4.1665795894e-2))
+    q = _fma(q, r, _f32(1.6666665459e-1))
+    q = _fma(q, r, _f32(5.0000001201e-1))
+    return _fma(r * r, q, r)
 
 
 @_jit()
 def _tl_exp_negf(x):
     r, scale = _tl_reducef(_f32(-87.0) if x < _f32(-87.0) else x)
-    return scale + scale * _tl_expm1_kernelf(r)
+    return _fma(scale, _tl_expm1_kernelf(r), scale)
 
 
 @_jit()
@@ -286,17 +323,17 @@ def _tl_tanh(x):
     magic = 6755399441056767.0  # 1.5 * 2^52 + 1023
     a = abs(x)
     a = 20.0 if a > 20.0 else a
-    t = a * -2.8853900817779268 + magic  # -2 log2(e)
+    t = _fma(a, -2.8853900817779268, magic)  # -2 log2(e)
     n = t - magic
     s = _bits_to_double(_double_to_bits(t) << 52)
-    h = a + n * 3.4657359027997264e-01  # ln2 / 2: h = -r / 2
+    h = _fma(n, 3.4657359027997264e-01, a)  # ln2 / 2: h = -r / 2
     hh = h * h
-    P1 = 0.0020188350891969693 * hh + 0.12119776308297678
-    Q = ((9.606352164437263e-05 * hh + 0.02019586722797473) * hh
-         + 0.45453109641631007) * hh + 1.0  # fmt: skip
-    M = (h * hh) * P1 + h  # -r P(r^2) / 2
-    num = (s - 1.0) * Q - (s * M + M)  # m (Q + M); s M is exact
-    den = -(s * (Q - M) + (Q + M))  # (-2 - m) (Q + M)
+    P1 = _fma(0.0020188350891969693, hh, 0.12119776308297678)
+    Q = _fma(_fma(_fma(9.606352164437263e-05, hh, 0.02019586722797473), hh,
+                  0.45453109641631007), hh, 1.0)  # fmt: skip
+    M = _fma(h * hh, P1, h)  # -r P(r^2) / 2
+    num = _fma(s - 1.0, Q, -_fma(s, M, M))  # m (Q + M); s M is exact
+    den = -_fma(s, Q - M, Q + M)  # (-2 - m) (Q + M)
     return math.copysign(num / den, x)
 
 
@@ -305,18 +342,18 @@ def _tl_tanhf(x):
     magic = _f32(12583039.0)  # 1.5 * 2^23 + 127
     a = abs(x)
     a = _f32(10.0) if a > _f32(10.0) else a
-    t = a * _f32(-2.88539008177792681) + magic
+    t = _fma(a, _f32(-2.88539008177792681), magic)
     n = t - magic
     scale = _bits_to_float(_float_to_bits(t) << 23)
-    h = a + n * _f32(0.346573590279972655)
+    h = _fma(n, _f32(0.346573590279972655), a)
     Q = _f32(-2.5440884754e-02)
-    Q = Q * h + _f32(8.9484795928e-02)
-    Q = Q * h + _f32(-2.6667046547e-01)
-    Q = Q * h + _f32(6.6665273905e-01)
-    Q = Q * h + _f32(-1.3333332539e+00)
-    Q = Q * h + _f32(2.0000000000e+00)
-    p = (h * h) * Q - (h + h)
-    m = (scale - _f32(1.0)) + scale * p
+    Q = _fma(Q, h, _f32(8.9484795928e-02))
+    Q = _fma(Q, h, _f32(-2.6667046547e-01))
+    Q = _fma(Q, h, _f32(6.6665273905e-01))
+    Q = _fma(Q, h, _f32(-1.3333332539e+00))
+    Q = _fma(Q, h, _f32(2.0000000000e+00))
+    p = _fma(h * h, Q, -(h + h))
+    m = _fma(scale, p, scale - _f32(1.0))
     return math.copysign(m / (_f32(-2.0) - m), x)
 
 
@@ -329,12 +366,16 @@ def _tl_log1p_unit(e):
     ln2_lo = 1.90821492927058770002e-10 if big else 0.0
     s = f / (2.0 + f)
     z = s * s
-    R = z * (6.666666666666735130e-01 + z * (3.999999999940941908e-01
-        + z * (2.857142874366239149e-01 + z * (2.222219843214978396e-01
-        + z * (1.818357216161805012e-01 + z * (1.531383769920937332e-01
-        + z * 1.479819860511658591e-01))))))  # fmt: skip
+    R = 1.479819860511658591e-01
+    R = _fma(z, R, 1.531383769920937332e-01)
+    R = _fma(z, R, 1.818357216161805012e-01)
+    R = _fma(z, R, 2.222219843214978396e-01)
+    R = _fma(z, R, 2.857142874366239149e-01)
+    R = _fma(z, R, 3.999999999940941908e-01)
+    R = _fma(z, R, 6.666666666666735130e-01)
+    R = z * R
     hfsq = 0.5 * f * f
-    return ln2_hi + (f - (hfsq - (s * (hfsq + R) + ln2_lo)))
+    return ln2_hi + (f - (hfsq - _fma(s, hfsq + R, ln2_lo)))
 
 
 @_jit()
@@ -345,21 +386,24 @@ def _tl_log1p_unitf(e):
     ln2_lo = _f32(-2.12194440e-4) if big else _f32(0.0)
     s = f / (_f32(2.0) + f)
     z = s * s
-    R = z * (_f32(0.66666662693) + z * (_f32(0.40000972152) + z * (_f32(0.28498786688)
-        + z * _f32(0.24279078841))))  # fmt: skip
+    R = _f32(0.24279078841)
+    R = _fma(z, R, _f32(0.28498786688))
+    R = _fma(z, R, _f32(0.40000972152))
+    R = _fma(z, R, _f32(0.66666662693))
+    R = z * R
     hfsq = _f32(0.5) * f * f
-    return ln2_hi + (f - (hfsq - (s * (hfsq + R) + ln2_lo)))
+    return ln2_hi + (f - (hfsq - _fma(s, hfsq + R, ln2_lo)))
 
 
 @_jit()
 def _tl_log_loss(z, y, e):
     """max(z, 0) - y z + log1p(e), e = exp(-|z|): binary cross-entropy, never log(0)."""
-    return (z if z > 0.0 else 0.0) - y * z + _tl_log1p_unit(e)
+    return _fma(-y, z, z if z > 0.0 else 0.0) + _tl_log1p_unit(e)
 
 
 @_jit()
 def _tl_log_lossf(z, y, e):
-    return (z if z > _f32(0.0) else _f32(0.0)) - y * z + _tl_log1p_unitf(e)
+    return _fma(-y, z, z if z > _f32(0.0) else _f32(0.0)) + _tl_log1p_unitf(e)
 
 
 @_jit()
@@ -560,15 +604,15 @@ def _combine_more(weights, stride, rows, n_rows, fresh, bias, out):
     x = rows[0]
     if fresh:
         for s in range(TILE):
-            part[s] = bias + w * x[s]
+            part[s] = _fma(w, x[s], bias)
     else:
         for s in range(TILE):
-            part[s] = out[s] + w * x[s]
+            part[s] = _fma(w, x[s], out[s])
     for r in range(1, n_rows):
         w = weights[r * stride]
         x = rows[r]
         for s in range(TILE):
-            part[s] += w * x[s]
+            part[s] = _fma(w, x[s], part[s])
     _copy_tile(part, out)  # for s: out[s] = part[s]
 
 
@@ -615,7 +659,7 @@ def _tanh_backward_tile(typingctx, row, a):
         one = vec.splat(1.0)
         for s in range(0, TILE, LANES):
             x = vec.load(a_data, s)
-            value = builder.fmul(vec.load(row_data, s), builder.fsub(one, builder.fmul(x, x)))
+            value = builder.fmul(vec.load(row_data, s), _fused(builder, builder.fneg(x), x, one))
             vec.store(value, row_data, s)
         return context.get_dummy_value()
 
@@ -626,8 +670,8 @@ def _tanh_backward_tile(typingctx, row, a):
 def _lane_dot(typingctx, u, v, acc):
     """acc[l] += sum over the tile of u[s] v[s], for s % LANES == l.
 
-    As in C: lane = acc; for each group of LANES samples, lane += u * v
-    (multiply, then add: no fused multiply-add); acc = lane. Written as
+    As in C: lane = acc; for each group of LANES samples, lane = fma(u, v, lane);
+    acc = lane. Written as
     LANES-wide vector operations because Numba leaves LLVM's SLP vectoriser
     off, and the unrolled scalar loop is 8x the instructions.
     """
@@ -639,7 +683,7 @@ def _lane_dot(typingctx, u, v, acc):
         u_data, v_data, acc_data = vec.data
         lane = vec.load(acc_data, 0)
         for s in range(0, TILE, LANES):
-            lane = builder.fadd(lane, builder.fmul(vec.load(u_data, s), vec.load(v_data, s)))
+            lane = _fused(builder, vec.load(u_data, s), vec.load(v_data, s), lane)
         vec.store(lane, acc_data, 0)
         return context.get_dummy_value()
 
@@ -1051,6 +1095,214 @@ def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
     _use_threads(n_threads)
     kernel = _compiled(_train_chunk, theta.dtype)
     return int(kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, n_threads))
+
+
+# ================================================================ prediction
+# The forward pass alone (_cython_kernels.pyx "prediction", _tile_impl.h
+# tl_any_nonfinite, tl_sigmoid_tile, tl_forward_tile): same helper names.
+
+# forward_chunk's result: bits saying what was wrong (0: nothing). X_BEYOND_LIMIT:
+# X holds a NaN, an infinity, or a value so large that W1 x + b1 could overflow.
+X_BEYOND_LIMIT = 1
+PARAMS_NOT_FINITE = 2
+OVERFLOW = 4
+
+
+@_jit(inline=True)
+def _any_nonfinite(x):
+    """True when some value of the 1-D or 2-D array x is NaN or infinite (x - x != 0)."""
+    zero = x.dtype.type(0)
+    flat = x.reshape(x.size)
+    bad = False
+    for i in range(flat.shape[0]):
+        bad = bad | ((flat[i] - flat[i]) != zero)
+    return bad
+
+
+@_jit(inline=True)
+def _any_beyond(x, limit):
+    """True when some |x| of the 2-D array x exceeds limit, or is NaN."""
+    flat = x.reshape(x.size)
+    bad = False
+    for i in range(flat.shape[0]):
+        bad = bad | (not (abs(flat[i]) <= limit))
+    return bad
+
+
+@_jit()
+def _input_limit(W1, b1, n_features, hidden):
+    """The largest |x| for which no product or partial sum of W1 x + b1 can overflow
+    (below max/4, rounding included), capped at the largest finite value."""
+    zero = W1.dtype.type(0)
+    big = W1.dtype.type(np.finfo(W1.dtype).max)
+    row_max = zero
+    bias_max = zero
+    for j in range(hidden):
+        row = zero
+        for k in range(n_features):
+            row += abs(W1[j * n_features + k])
+        row_max = max(row, row_max)
+        bias_max = max(abs(b1[j]), bias_max)
+    room = big / W1.dtype.type(4) - bias_max
+    if not room > zero:
+        return zero
+    if row_max == zero:
+        return big
+    return min(room / row_max, big)
+
+
+@_jit()
+def _outputs_overflow(W2, b2, hidden, n_outputs):
+    """True when some logit W2 a + b2 could overflow (|a| <= 1): a row of |W2| plus |b2|
+    reaching max/4."""
+    quarter = W2.dtype.type(np.finfo(W2.dtype).max) / W2.dtype.type(4)
+    for i in range(n_outputs):
+        row = abs(b2[i])
+        for j in range(hidden):
+            row += abs(W2[i * hidden + j])
+        if not row < quarter:
+            return True
+    return False
+
+
+@_jit(inline=True)
+def _sigmoid_tile(z, sign, out):
+    """out[s] = sigmoid(sign z[s]) in training's stable form; exactly 0 below exp_neg's
+    domain (-708, float32 -87), as NumPy's underflowing exp gives."""
+    zero = z.dtype.type(0)
+    low = z.dtype.type(-708.0) if z.itemsize == 8 else z.dtype.type(-87.0)
+    for s in range(TILE):
+        v = sign * z[s]
+        e = _exp_neg(v if v < zero else -v)  # exp(-|z|)
+        p = _sigmoid(v, e)
+        out[s] = zero if v < low else p
+
+
+@_jit(inline=True)
+def _forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out):
+    """One tile forward: a1 = tanh(W1 x + b1), then per output its logit (mode 0), its
+    sigmoid (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2) into
+    out. Returns True when a logit is NaN (an overflow: inf - inf inside the network)."""
+    f = n_features
+    if f > FEATURE_CHUNK:
+        _wide_forward(W1, b1, xt, f, hidden, a1)
+    else:
+        for j in range(hidden):
+            _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
+    one = a1.dtype.type(1)
+    nan = False
+    for i in range(n_outputs):
+        z = _tile_scratch(a1)
+        _combine_rows(W2[i * hidden :], 1, a1, hidden, b2[i], z)
+        for s in range(TILE):
+            nan = nan | (z[s] != z[s])
+        if mode == 0:
+            _copy_tile(z, out[i])
+        elif mode == 1:
+            _sigmoid_tile(z, one, out[i])
+        else:
+            _sigmoid_tile(z, -one, out[0])
+            _sigmoid_tile(z, one, out[1])
+    return nan
+
+
+@_jit()
+def _forward_work_size(f, h, rows):
+    """Scratch elements of one forward slot (tiles of X, hidden, outputs), whole cache lines."""
+    return ((f + h + rows) * TILE + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+@_jit()
+def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out):
+    """Outputs of the samples [start, stop) into their columns of out; returns flags.
+
+    work: this slot's scratch, _forward_work_size() elements.
+    """
+    f = X.shape[0]
+    h = hidden
+    o = n_outputs
+    rows = 2 if mode == 2 else o
+    W1 = theta[: h * f]
+    b1 = theta[h * f : h * f + h]
+    W2 = theta[h * f + h : h * f + h + o * h]
+    b2 = theta[h * f + h + o * h : h * f + h + o * h + o]
+    xt = work[: f * TILE].reshape((f, TILE))
+    a1 = work[f * TILE : (f + h) * TILE].reshape((h, TILE))
+    zt = work[(f + h) * TILE : (f + h + rows) * TILE].reshape((rows, TILE))
+    flags = 0
+    for tile in range((stop - start + TILE - 1) // TILE):
+        t0 = start + tile * TILE
+        count = min(TILE, stop - t0)
+        _gather_tile(X, t0, count, xt)
+        if _any_beyond(xt, limit):
+            flags |= X_BEYOND_LIMIT
+        if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
+            flags |= OVERFLOW
+        for r in range(rows):
+            for s in range(count):
+                out[r, t0 + s] = zt[r, s]
+    return flags
+
+
+@_jit(parallel=True)
+def _all_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out, slot_flags):
+    """Every block of [start, stop) forward; slot q takes blocks q, q + n_slots, ...
+    (one slot: no parallel region, as _all_sums)."""
+    n_slots = work.shape[0]
+    n_blocks = (stop - start + BLOCK - 1) // BLOCK
+    if n_slots <= 1:
+        for b in range(n_blocks):
+            slot_flags[0] |= _block_forward(X, theta, hidden, n_outputs, mode, limit,
+                                            start + b * BLOCK, min(stop, start + (b + 1) * BLOCK),
+                                            work[0], out)  # fmt: skip
+    else:
+        for q in prange(n_slots):
+            for b in range(q, n_blocks, n_slots):
+                slot_flags[q] |= _block_forward(X, theta, hidden, n_outputs, mode, limit,
+                                                start + b * BLOCK,
+                                                min(stop, start + (b + 1) * BLOCK), work[q],
+                                                out)  # fmt: skip
+    flags = 0
+    for q in range(n_slots):
+        flags |= slot_flags[q]
+    return flags
+
+
+@_jit(
+    lambda t: types.intp(
+        _matrix(t), _vector(t), types.Array(t, 2, "A"), types.intp, types.intp, types.intp,
+        types.intp,
+    )
+)
+def _forward_chunk(X, theta, out, start, stop, mode, n_threads):
+    f = X.shape[0]
+    o = 1 if mode == 2 else out.shape[0]
+    hidden = (theta.shape[0] - o) // (f + 1 + o)
+    rows = 2 if mode == 2 else o
+    if stop <= start:
+        return 0
+    n_slots = _n_slots(stop - start, n_threads)
+    size = _forward_work_size(f, hidden, rows)
+    work = _aligned_empty(n_slots * size, theta).reshape((n_slots, size))
+    slot_flags = np.zeros(n_slots, dtype=np.intp)
+    if _any_nonfinite(theta):
+        return PARAMS_NOT_FINITE
+    W1_end = hidden * f
+    if _outputs_overflow(theta[W1_end + hidden :], theta[W1_end + hidden + o * hidden :],
+                         hidden, o):  # fmt: skip
+        return OVERFLOW
+    limit = _input_limit(theta, theta[W1_end:], f, hidden)
+    return _all_forward(X, theta, hidden, o, mode, limit, start, stop, work, out, slot_flags)
+
+
+def forward_chunk(X, theta, out, start, stop, mode, n_threads):
+    """The network's outputs for the samples (columns) [start, stop) of X into the same
+    columns of ``out`` (any strides): logits (mode 0), probabilities (mode 1) or, for one
+    output, the rows sigmoid(-z), sigmoid(z) (mode 2). Returns 0, or an OR of
+    X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values are then meaningless."""
+    _use_threads(n_threads)
+    kernel = _compiled(_forward_chunk, theta.dtype)
+    return int(kernel(_read_only(X), theta, out, start, stop, mode, n_threads))
 
 
 # ================================================================ elementwise access for tests

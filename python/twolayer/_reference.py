@@ -109,3 +109,61 @@ def train_chunk(
         for key, view in params.items():
             view[...] = updated[key]
     return costs.shape[0]
+
+
+def forward_chunk(
+    X: np.ndarray,
+    theta: np.ndarray,
+    out: np.ndarray,
+    start: int,
+    stop: int,
+    mode: int,
+    n_threads: int,
+) -> int:
+    """The compiled backends' ``forward_chunk`` (see there) with this module's forward.
+
+    Columns [start, stop) of ``out`` get the logits (mode 0), the probabilities
+    (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
+    Returns 0, or 1 (X holds a NaN, an infinity or a value beyond
+    ``input_limit``), 2 (theta not finite) or 4 (a logit could overflow).
+    """
+    n_outputs = 1 if mode == 2 else out.shape[0]
+    n_features = X.shape[0]
+    hidden = (theta.size - n_outputs) // (n_features + 1 + n_outputs)
+    part = X[:, start:stop]
+    layout = Layout(n_features, hidden, n_outputs)
+    p = layout.views(theta)
+    if not np.isfinite(theta).all():
+        return 2
+    quarter = np.finfo(theta.dtype).max / 4
+    with np.errstate(all="ignore"):
+        if not np.all(np.abs(p["W2"]).sum(axis=1) + np.abs(p["b2"][:, 0]) < quarter):
+            return 4
+        limit = input_limit(p["W1"], p["b1"])
+        flags = 0 if -part.min() <= limit and part.max() <= limit else 1  # False for NaN
+        _, Z2 = forward(part, theta, layout)
+        if np.isnan(Z2).any():
+            flags |= 4
+        if mode == 0:
+            out[:, start:stop] = Z2
+        elif mode == 1:
+            out[:, start:stop] = sigmoid(Z2)
+        else:
+            out[0, start:stop] = sigmoid(-Z2[0])
+            out[1, start:stop] = sigmoid(Z2[0])
+    return flags
+
+
+def input_limit(W1: np.ndarray, b1: np.ndarray) -> float:
+    """The largest |x| for which no product or partial sum of W1 x + b1 can overflow.
+
+    Every term and partial sum then stays below a quarter of the largest
+    float, rounding included. Beyond it a finite X can give inf - inf = NaN, or
+    an infinity whose true sum is small, so prediction refuses such X.
+    """
+    big = np.finfo(W1.dtype).max
+    room = big / 4 - np.abs(b1).max()
+    row_max = np.abs(W1).sum(axis=1).max()
+    if not room > 0:
+        return 0.0
+    return float(big) if row_max == 0 else float(min(room / row_max, big))

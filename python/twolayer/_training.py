@@ -16,12 +16,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import _predict
 from . import _validation as v
 from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._early_stopping import CostWatch, ValidationWatch
 from ._params import Layout, initial_parameters
 from ._progress import Progress
-from ._reference import forward, sigmoid
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
@@ -294,7 +294,9 @@ def _fit(
     kernels, layout, theta = _start(X, Y, hidden_size, backend, n_threads, seed, init_params)
     validation = None
     if validation_arrays is not None:
-        validation = ValidationWatch(*validation_arrays, layout, tol or 0.0, n_iter_no_change)
+        validation = ValidationWatch(
+            *validation_arrays, layout, tol or 0.0, n_iter_no_change, kernels, n_threads
+        )
     watch = CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
     progress = Progress(number_of_iterations) if verbose else None
     if validation is not None:
@@ -356,25 +358,37 @@ def _fit(
     )
 
 
-def predict_proba(params: dict[str, np.ndarray], X: Any) -> np.ndarray:
-    """Sigmoid outputs of shape (n_outputs, n_samples) for X of shape (n_features, n_samples)."""
-    p = v.check_params(params)
-    X = v.check_array(X, "X", p["W1"].dtype)
-    if X.shape[0] != p["W1"].shape[1]:
-        raise ValueError(
-            f"X has {X.shape[0]} features (rows) but params were trained on {p['W1'].shape[1]}"
-        )
-    layout = Layout(X.shape[0], p["W1"].shape[0], p["W2"].shape[0])
-    theta = layout.pack(p, X.dtype)
-    with np.errstate(over="ignore"):
-        _, Z2 = forward(X, theta, layout)
-        return sigmoid(Z2)
+def predict_proba(
+    params: dict[str, np.ndarray],
+    X: Any,
+    *,
+    backend: str = "auto",
+    n_threads: int | None = None,
+) -> np.ndarray:
+    """Sigmoid outputs of shape (n_outputs, n_samples) for X of shape (n_features, n_samples).
+
+    ``backend`` and ``n_threads`` mean what they mean in ``fit``; the result
+    is the same for every thread count. The compiled backends run a fused
+    forward pass (no (hidden x n_samples) temporaries). The dtype is that of
+    ``params['W1']`` (a float32 model predicts in float32). Saturated outputs
+    are exactly 0 or 1. Finite X whose sums overflow inside the network (say
+    1e308 in every feature) raise a ValueError naming X instead of giving NaN.
+    """
+    return _predict.outputs(params, X, _predict.PROBA, backend, n_threads)
 
 
-def predict(params: dict[str, np.ndarray], X: Any, threshold: float = 0.5) -> np.ndarray:
+def predict(
+    params: dict[str, np.ndarray],
+    X: Any,
+    threshold: float = 0.5,
+    *,
+    backend: str = "auto",
+    n_threads: int | None = None,
+) -> np.ndarray:
     """0/1 labels of shape (n_outputs, n_samples): 1 where the probability exceeds ``threshold``."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
         raise TypeError(f"threshold must be a real number, got {type(threshold).__name__}")
     if not 0 <= threshold <= 1:
         raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    return (predict_proba(params, X) > threshold).astype(np.int64)
+    proba = predict_proba(params, X, backend=backend, n_threads=n_threads)
+    return (proba > threshold).astype(np.int64)

@@ -5,6 +5,7 @@
                    [--hidden 5 --lr 0.3 --iterations 5000] -o model.npz
     twolayer predict model.npz data.csv [-o predictions.csv]
     twolayer bench ...
+    twolayer show-config | warmup | --version
 
 Errors in the input (missing file or column, non-numeric data, bad option
 value) print one line starting with ``twolayer: error:`` and exit with 2.
@@ -18,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -412,6 +413,55 @@ def _write_csv(handle: TextIO, header: list[str], table: list[list[str]]) -> Non
     writer.writerows(table)
 
 
+# ------------------------------------------------- version, show-config, warmup
+def _version() -> str:
+    from . import __version__
+
+    return f"twolayer {__version__}"
+
+
+def _show_config(args: argparse.Namespace) -> int:
+    from ._show_config import show_config
+
+    show_config()
+    return 0
+
+
+def _warmup(args: argparse.Namespace) -> int:
+    from ._backends import unavailable_reason
+    from ._warmup import warmup
+
+    reason = unavailable_reason("numba")
+    if reason is not None:
+        raise CLIError(f"the numba backend does not load here: {reason}")
+    report = warmup()
+    for entry, state in report["entries"].items():
+        print(f"{entry}: {state}")
+    print(f"cache:  {report['cache_dir']}")
+    print(f"time:   {report['seconds']:.1f} s")
+    return 0
+
+
+def _register_install_commands(sub: Any) -> None:
+    config = sub.add_parser(
+        "show-config",
+        help="version, build, backends and their state, CPU features, BLAS",
+        description="Print what a bug report needs: the version, how the compiled extension "
+        "was built (compiler, OpenMP, instruction-set builds), each backend and its state "
+        "(or why it does not load), the CPU's features and the BLAS.",
+    )
+    config.set_defaults(handler=_show_config)
+    warm = sub.add_parser(
+        "warmup",
+        help="compile the Numba kernels into the cache (run once after installing)",
+        description="Compile the numba backend's kernels for float64 and float32 into "
+        "Numba's cache, so that no later process compiles them; prints where the cache is. "
+        "Every pip install of twolayer empties that cache: run this after installing "
+        "(in a container build, right after pip install).",
+    )
+    warm.set_defaults(handler=_warmup)
+
+
 # --------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -420,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'twolayer COMMAND --help' for the options of a command. "
         "Without a command, 'twolayer' runs the demo.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     backends = _backend_names()
 
@@ -517,6 +568,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.set_defaults(handler=_predict)
 
+    _register_install_commands(sub)
     try:  # `twolayer bench` lives in _bench.py
         from ._bench import register as _register_bench
     except ImportError:
@@ -531,7 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["demo", *argv]  # no command: the demo, with any options given
     args = parser.parse_args(argv)
     try:

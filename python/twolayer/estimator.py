@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from . import _training
+from . import _predict, _training
 from . import _validation as v
 from ._diagnostics import fit_problem
 from ._labels import _as_label_array, _encode_targets, _fit_targets, _label_kind
-from ._reference import sigmoid
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -440,29 +439,58 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         }
 
     # ------------------------------------------------------------ prediction
-    def decision_function(self, X: Any) -> np.ndarray:
-        """Output logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
+    # All four go through the kernels' fused forward pass (twolayer._predict).
+    def _outputs(self, X: Any, mode: int) -> np.ndarray:
+        """The network's outputs for X (n_samples, n_features): (n_samples, rows)."""
         self._check_fitted()
-        X = self._validate_X(X, reset=False)
+        checked = self._prediction_X(X)
         W1, W2 = self.coefs_
         b1, b2 = self.intercepts_
-        X = X.astype(W1.dtype, copy=False)
-        Z = np.tanh(X @ W1 + b1) @ W2 + b2
+        params = {"W1": W1.T, "b1": b1.reshape(-1, 1), "W2": W2.T, "b2": b2.reshape(-1, 1)}
+        with np.errstate(over="ignore"):  # float64 X for a float32 model: the kernel refuses inf
+            checked = checked.astype(W1.dtype, copy=False)
+        out = _predict.outputs(
+            params, checked.T, mode, self.backend, self.n_threads, samples_first=True,
+            recheck_X=lambda: self._validate_X(X, reset=False),
+        )  # fmt: skip
+        return out.T
+
+    def _prediction_X(self, X: Any) -> np.ndarray:
+        """X checked for prediction: an O(1) path for a float ndarray of the right width.
+
+        The kernel then checks that its values are finite, and on a NaN or an
+        infinity the full checks run and raise their usual message.
+        """
+        if (
+            type(X) is np.ndarray
+            and X.ndim == 2
+            and X.dtype in v.SUPPORTED_DTYPES
+            and X.shape[0] >= 1
+            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return X
+        return self._validate_X(X, reset=False)
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Output logits: shape (n_samples,) for binary, (n_samples, n_outputs) otherwise."""
+        Z = self._outputs(X, _predict.LOGITS)
         return Z[:, 0] if self._kind == "binary" else Z
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape (n_samples, n_classes).
 
-        Binary: ``[1 - p, p]``. Multiclass: the K one-vs-rest sigmoids
-        normalised to sum to 1 per row. Multi-label: the independent
-        sigmoid of each label.
+        Binary: ``[1 - p, p]`` (each computed as a sigmoid: no cancellation).
+        Multiclass: the K one-vs-rest sigmoids normalised to sum to 1 per row.
+        Multi-label: the independent sigmoid of each label.
         """
-        Z = self.decision_function(X)
+        self._check_fitted()
+        if self._kind == "binary":
+            return self._outputs(X, _predict.PAIR)
+        if self._kind == "multilabel":
+            return self._outputs(X, _predict.PROBA)
+        Z = self._outputs(X, _predict.LOGITS)
         with np.errstate(over="ignore", under="ignore"):
-            if self._kind == "binary":
-                return np.column_stack([sigmoid(-Z), sigmoid(Z)])
-            if self._kind == "multilabel":
-                return sigmoid(Z)
             # log sigmoid(z) = -log(1 + exp(-z)); normalise in log space so that
             # rows whose sigmoids all underflow still sum to 1.
             log_p = -np.logaddexp(0, -Z)

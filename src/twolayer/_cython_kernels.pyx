@@ -498,3 +498,204 @@ def loss_and_residual(floating[::1] z, floating[::1] y, floating[::1] loss, floa
     with nogil:
         for i in range(z.shape[0]):
             loss[i] = _loss_and_residual(z[i], y[i], &residual[i])
+
+
+# ---------------------------------------------------------------- prediction
+# The forward pass alone: tiles and blocks as in training, no sums across
+# samples (each sample's outputs depend on that sample only, so any blocking
+# and thread count give the same bits).
+
+cdef extern from "_tile.h" nogil:
+    int tl_any_nonfinite(const double* x, Py_ssize_t n)
+    int tl_any_nonfinitef(const float* x, Py_ssize_t n)
+    int tl_any_beyond(const double* x, Py_ssize_t n, double limit)
+    int tl_any_beyondf(const float* x, Py_ssize_t n, float limit)
+    double tl_input_limit(const double* W1, const double* b1, Py_ssize_t n_features,
+                          Py_ssize_t hidden)
+    float tl_input_limitf(const float* W1, const float* b1, Py_ssize_t n_features,
+                          Py_ssize_t hidden)
+    int tl_outputs_overflow(const double* W2, const double* b2, Py_ssize_t hidden,
+                            Py_ssize_t n_outputs)
+    int tl_outputs_overflowf(const float* W2, const float* b2, Py_ssize_t hidden,
+                             Py_ssize_t n_outputs)
+    int tl_forward_tile(const double* W1, const double* b1, const double* W2,
+                        const double* b2, const double* xt, Py_ssize_t n_features,
+                        Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, double* a1,
+                        double* out)
+    int tl_forward_tilef(const float* W1, const float* b1, const float* W2,
+                         const float* b2, const float* xt, Py_ssize_t n_features,
+                         Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, float* a1,
+                         float* out)
+
+# forward_chunk's result: bits saying what was wrong (0: nothing). X_BEYOND_LIMIT:
+# X holds a NaN, an infinity, or a value so large that W1 x + b1 could overflow.
+X_BEYOND_LIMIT = 1
+PARAMS_NOT_FINITE = 2
+OVERFLOW = 4
+
+
+cdef inline int _any_nonfinite(const floating* x, Py_ssize_t n) noexcept nogil:
+    if floating is double:
+        return tl_any_nonfinite(x, n)
+    else:
+        return tl_any_nonfinitef(x, n)
+
+
+cdef inline int _any_beyond(const floating* x, Py_ssize_t n, floating limit) noexcept nogil:
+    if floating is double:
+        return tl_any_beyond(x, n, limit)
+    else:
+        return tl_any_beyondf(x, n, limit)
+
+
+cdef inline floating _input_limit(const floating* W1, const floating* b1, Py_ssize_t n_features,
+                                  Py_ssize_t hidden) noexcept nogil:
+    """The largest |x| for which W1 x + b1 cannot overflow (see _tile_impl.h)."""
+    if floating is double:
+        return tl_input_limit(W1, b1, n_features, hidden)
+    else:
+        return tl_input_limitf(W1, b1, n_features, hidden)
+
+
+cdef inline int _outputs_overflow(const floating* W2, const floating* b2, Py_ssize_t hidden,
+                                  Py_ssize_t n_outputs) noexcept nogil:
+    """Whether some logit W2 a + b2 could overflow, |a| <= 1."""
+    if floating is double:
+        return tl_outputs_overflow(W2, b2, hidden, n_outputs)
+    else:
+        return tl_outputs_overflowf(W2, b2, hidden, n_outputs)
+
+
+cdef inline int _forward_tile(const floating* W1, const floating* b1, const floating* W2,
+                              const floating* b2, const floating* xt, Py_ssize_t n_features,
+                              Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, floating* a1,
+                              floating* out) noexcept nogil:
+    """One tile forward: hidden layer into a1, logits or probabilities into out."""
+    if floating is double:
+        return tl_forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out)
+    else:
+        return tl_forward_tilef(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out)
+
+
+cdef Py_ssize_t _forward_work_size(Py_ssize_t f, Py_ssize_t h, Py_ssize_t rows) noexcept nogil:
+    """Scratch elements of one forward slot (tiles of X, hidden, outputs), whole cache lines."""
+    return ((f + h + rows) * _TILE + _ALIGN - 1) // _ALIGN * _ALIGN
+
+
+cdef int _block_forward(
+    const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
+    const floating* theta,                                  # IN  packed parameters
+    Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs, int mode,
+    floating limit,                                         # IN  largest safe |x|
+    Py_ssize_t start, Py_ssize_t stop,                      # IN  samples of this block
+    floating* work,                                         # scratch, _forward_work_size()
+    floating* out, Py_ssize_t o_rs, Py_ssize_t o_cs,        # OUT (rows, n_samples)
+) noexcept nogil:
+    """Outputs of the samples [start, stop) into their columns of out; returns flags."""
+    cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
+    cdef Py_ssize_t rows = 2 if mode == 2 else o
+    cdef const floating* W1 = theta
+    cdef const floating* b1 = theta + h * f
+    cdef const floating* W2 = b1 + h
+    cdef const floating* b2 = W2 + o * h
+    cdef floating* xt = work
+    cdef floating* a1 = xt + f * _TILE
+    cdef floating* zt = a1 + h * _TILE
+    cdef Py_ssize_t tile, t0, count, r, s
+    cdef floating* target
+    cdef int flags = 0
+    for tile in range((stop - start + _TILE - 1) // _TILE):
+        t0 = start + tile * _TILE
+        count = min(_TILE, stop - t0)
+        _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
+        if _any_beyond(xt, f * _TILE, limit):
+            flags |= 1
+        if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
+            flags |= 4
+        for r in range(rows):
+            target = out + r * o_rs + t0 * o_cs
+            if o_cs == 1:
+                memcpy(target, &zt[r * _TILE], count * sizeof(floating))
+            else:
+                for s in range(count):
+                    target[s * o_cs] = zt[r * _TILE + s]
+    return flags
+
+
+cdef int _all_forward(
+    const floating[:, :] X, const floating* theta, Py_ssize_t hidden, Py_ssize_t n_outputs,
+    int mode, floating limit, Py_ssize_t start, Py_ssize_t stop, floating* work,
+    Py_ssize_t work_size,
+    floating[:, :] out, int* slot_flags, Py_ssize_t n_slots,
+) noexcept nogil:
+    """Every block of [start, stop) forward; slot q takes blocks q, q + n_slots, ...
+
+    One slot runs in the calling thread without entering an OpenMP region (the
+    fork-safety work relies on that), as _all_sums does.
+    """
+    cdef Py_ssize_t f = X.shape[0]
+    cdef Py_ssize_t n_blocks = (stop - start + _BLOCK - 1) // _BLOCK
+    cdef Py_ssize_t x_rs = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t x_cs = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t o_rs = out.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t o_cs = out.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef const floating* xp = &X[0, 0]
+    cdef floating* op = &out[0, 0]
+    cdef Py_ssize_t q, b
+    cdef int flags = 0
+    if n_slots <= 1:
+        for b in range(n_blocks):
+            flags |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode, limit,
+                                    start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
+                                    work, op, o_rs, o_cs)
+        return flags
+    for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
+        b = q
+        while b < n_blocks:
+            slot_flags[q] |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode,
+                                            limit, start + b * _BLOCK,
+                                            min(stop, start + (b + 1) * _BLOCK),
+                                            &work[q * work_size], op, o_rs, o_cs)
+            b = b + n_slots
+    for q in range(n_slots):
+        flags |= slot_flags[q]
+    return flags
+
+
+def forward_chunk(const floating[:, :] X, const floating[::1] theta, floating[:, :] out,
+                  Py_ssize_t start, Py_ssize_t stop, int mode, Py_ssize_t n_threads):
+    """The network's outputs for the samples (columns) [start, stop) of X.
+
+    Writes columns [start, stop) of ``out``: the logits (mode 0, out has
+    n_outputs rows), the probabilities (mode 1) or, for one output, the rows
+    sigmoid(-z), sigmoid(z) (mode 2). ``out`` may have any strides. Returns
+    0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW (a logit
+    could overflow: W2 or b2 near the largest float); out's values are then
+    meaningless. The caller checks shapes (bounds checks are off).
+    Finite parameters and |X| within the limit never overflow, so a result
+    with no flag holds no NaN.
+    """
+    cdef Py_ssize_t f = X.shape[0]
+    cdef Py_ssize_t o = 1 if mode == 2 else out.shape[0]
+    cdef Py_ssize_t hidden = (theta.shape[0] - o) // (f + 1 + o)
+    cdef Py_ssize_t rows = 2 if mode == 2 else o
+    cdef Py_ssize_t n_slots = _n_slots(stop - start, n_threads)
+    cdef Py_ssize_t work_size = _forward_work_size(f, hidden, rows)
+    dtype = np.float64 if floating is double else np.float32
+    cdef floating[::1] work = _aligned_empty(n_slots * work_size, dtype)
+    cdef int[::1] slot_flags = np.zeros(n_slots, dtype=np.intc)
+    cdef int flags = 0
+    cdef floating limit
+    cdef const floating* t = &theta[0]
+    if stop <= start:
+        return 0
+    with nogil:
+        if _any_nonfinite(t, theta.shape[0]):
+            flags = 2
+        elif _outputs_overflow(t + hidden * f + hidden, t + hidden * (f + 1 + o), hidden, o):
+            flags = 4
+        else:
+            limit = _input_limit(t, t + hidden * f, f, hidden)
+            flags = _all_forward(X, t, hidden, o, mode, limit, start, stop, &work[0], work_size,
+                                 out, &slot_flags[0], n_slots)
+    return flags

@@ -13,13 +13,13 @@ static inline void TL_NAME(tl_combine_more)(
     TL_T part[TL_TILE];
     TL_T w0 = weights[0];
     if (fresh)
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = bias + w0 * rows[s];
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w0, rows[s], bias);
     else
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = out[s] + w0 * rows[s];
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w0, rows[s], out[s]);
     for (ptrdiff_t r = 1; r < n_rows; r++) {
         TL_T w = weights[r * stride];
         const TL_T* restrict x = rows + r * TL_TILE;
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] += w * x[s];
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w, x[s], part[s]);
     }
     for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = part[s];
 }
@@ -69,7 +69,7 @@ static inline void TL_NAME(tl_output_tile)(
 /* row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2. */
 static inline void TL_NAME(tl_tanh_backward_tile)(TL_T* restrict row, const TL_T* restrict a)
 {
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] *= 1 - a[s] * a[s];
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] *= TL_NAME(tl_fma)(-a[s], a[s], 1);
 }
 
 /* acc[l] += sum of u[s] v[s] over the tile's samples s with s % LANES == l.
@@ -81,7 +81,7 @@ static inline void TL_NAME(tl_lane_dot)(
     TL_T lane[TL_LANES];
     for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
     for (ptrdiff_t s = 0; s < TL_TILE; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] += u[s + l] * v[s + l];
+        for (int l = 0; l < TL_LANES; l++) lane[l] = TL_NAME(tl_fma)(u[s + l], v[s + l], lane[l]);
     for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
 }
 
@@ -196,4 +196,122 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_backward)(
             TL_NAME(tl_delta_dots)(dz + j * TL_TILE, xt + k * TL_TILE, rows,
                                    acc_W1 + (j * n_features + k) * TL_LANES);
     }
+}
+
+/* ---- prediction: the forward pass alone, on the primitives above (so that
+ * their tuning reaches prediction too). ---- */
+
+/* Nonzero when some value of the n values in x is NaN or infinite (x - x is
+ * 0 only for finite x); an OR of comparisons vectorises with no reassociation. */
+static inline int TL_NAME(tl_any_nonfinite)(const TL_T* restrict x, ptrdiff_t n)
+{
+    int bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++) bad |= (x[i] - x[i]) != 0;
+    return bad;
+}
+
+/* Nonzero when some |x| of the n values in x exceeds limit, or is NaN. */
+static inline int TL_NAME(tl_any_beyond)(const TL_T* restrict x, ptrdiff_t n, TL_T limit)
+{
+    int bad = 0;
+    for (ptrdiff_t i = 0; i < n; i++) bad |= !((x[i] < 0 ? -x[i] : x[i]) <= limit);
+    return bad;
+}
+
+#include <float.h>
+#define TL_QUARTER_MAX (sizeof(TL_T) == sizeof(double) ? (TL_T)(DBL_MAX / 4) : (TL_T)(FLT_MAX / 4))
+#define TL_MAX (sizeof(TL_T) == sizeof(double) ? (TL_T)DBL_MAX : (TL_T)FLT_MAX)
+
+/* The largest |x| for which no product or partial sum of W1 x + b1 can
+ * overflow: then every term and sum stays below max/4, rounding included, as
+ * |b + sum w x| <= max|b| + limit * max_j sum_k |w_jk|. Capped at the largest
+ * finite value, so an infinite x is beyond it. Finite inputs beyond it could
+ * give inf - inf = NaN, or an inf whose true sum is small: the caller refuses. */
+static inline TL_T TL_NAME(tl_input_limit)(
+    const TL_T* restrict W1, const TL_T* restrict b1, ptrdiff_t n_features, ptrdiff_t hidden)
+{
+    TL_T row_max = 0, bias_max = 0;
+    for (ptrdiff_t j = 0; j < hidden; j++) {
+        TL_T row = 0;
+        for (ptrdiff_t k = 0; k < n_features; k++) {
+            TL_T w = W1[j * n_features + k];
+            row += w < 0 ? -w : w;
+        }
+        TL_T b = b1[j] < 0 ? -b1[j] : b1[j];
+        row_max = row > row_max ? row : row_max;
+        bias_max = b > bias_max ? b : bias_max;
+    }
+    TL_T room = TL_QUARTER_MAX - bias_max;
+    if (!(room > 0)) return 0;
+    if (row_max == 0) return TL_MAX;
+    TL_T limit = room / row_max;
+    return limit < TL_MAX ? limit : TL_MAX;
+}
+
+/* Nonzero when some logit W2 a + b2 could overflow (|a| <= 1): a row of |W2|
+ * plus |b2| reaching max/4. A property of the parameters alone. */
+static inline int TL_NAME(tl_outputs_overflow)(
+    const TL_T* restrict W2, const TL_T* restrict b2, ptrdiff_t hidden, ptrdiff_t n_outputs)
+{
+    for (ptrdiff_t i = 0; i < n_outputs; i++) {
+        TL_T row = b2[i] < 0 ? -b2[i] : b2[i];
+        for (ptrdiff_t j = 0; j < hidden; j++) {
+            TL_T w = W2[i * hidden + j];
+            row += w < 0 ? -w : w;
+        }
+        if (!(row < TL_QUARTER_MAX)) return 1;
+    }
+    return 0;
+}
+
+#undef TL_QUARTER_MAX
+#undef TL_MAX
+
+/* out[s] = sigmoid(sign z[s]) (sign +1 or -1) in training's stable form. Below
+ * tl_exp_neg's domain (-708, float -87) the probability is below the smallest
+ * normal number: exactly 0, as NumPy's underflowing exp gives, instead of
+ * exp_neg's stand-in value. */
+static inline void TL_NAME(tl_sigmoid_tile)(const TL_T* restrict z, TL_T sign, TL_T* restrict out)
+{
+    const TL_T low = sizeof(TL_T) == sizeof(double) ? (TL_T)-708.0 : (TL_T)-87.0;
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+        TL_T v = sign * z[s];
+        TL_T e = TL_NAME(tl_exp_neg)(v < 0 ? v : -v);   /* exp(-|z|) */
+        TL_T p = TL_NAME(tl_sigmoid)(v, e);
+        out[s] = v < low ? (TL_T)0 : p;
+    }
+}
+
+/* The forward pass of one tile: a1 = tanh(W1 x + b1) (h rows of scratch),
+ * then for each output its logit z = W2 a1 + b2 into out (mode 0), sigmoid(z)
+ * (mode 1), or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2:
+ * a binary classifier's two class probabilities, each without cancellation).
+ * Returns nonzero when a logit is NaN: finite inputs and parameters whose
+ * products overflow (inf - inf); the caller reports it instead of returning it. */
+static inline int TL_NAME(tl_forward_tile)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict W2,
+    const TL_T* restrict b2, const TL_T* restrict xt, ptrdiff_t n_features, ptrdiff_t hidden,
+    ptrdiff_t n_outputs, int mode, TL_T* restrict a1, TL_T* restrict out)
+{
+    if (n_features > TL_FEATURE_CHUNK)
+        TL_NAME(tl_wide_forward)(W1, b1, xt, n_features, hidden, a1);
+    else
+        for (ptrdiff_t j = 0; j < hidden; j++)
+            TL_NAME(tl_hidden_forward)(W1 + j * n_features, xt, n_features, b1[j],
+                                       a1 + j * TL_TILE);
+    int nan = 0;
+    for (ptrdiff_t i = 0; i < n_outputs; i++) {
+        TL_T z[TL_TILE];
+        TL_NAME(tl_combine_rows)(W2 + i * hidden, 1, a1, hidden, b2[i], z);
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) nan |= z[s] != z[s];
+        if (mode == 0)
+            for (ptrdiff_t s = 0; s < TL_TILE; s++) out[i * TL_TILE + s] = z[s];
+        else if (mode == 1)
+            TL_NAME(tl_sigmoid_tile)(z, 1, out + i * TL_TILE);
+        else {
+            TL_NAME(tl_sigmoid_tile)(z, -1, out);
+            TL_NAME(tl_sigmoid_tile)(z, 1, out + TL_TILE);
+        }
+    }
+    return nan;
 }

@@ -1,0 +1,196 @@
+"""Prediction on a backend's kernels: checks, output allocation and chunks.
+
+Every backend exposes ``forward_chunk(X, theta, out, start, stop, mode,
+n_threads)`` (the compiled fused forward pass; ``_reference`` has the NumPy
+one). Calls with small inputs are dominated by Python-side set-up, so:
+
+* well-formed arguments (ndarrays of one float dtype, consistent shapes) take
+  an O(1) path: finiteness of X and the parameters is checked by the kernel
+  as it reads them, and only when it reports a problem do the full checks of
+  ``_validation`` run, to raise exactly the error they always raised;
+* anything else goes through those full checks (and conversions) first;
+* the resolved backend and its module are kept per backend name.
+
+Samples go through in chunks of whole blocks (a Python loop, as fit's chunks
+of iterations) so that Ctrl-C stops a long prediction within milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from . import _validation as v
+from ._backends import load_backend, resolve_backend
+from ._params import Layout
+
+# forward_chunk's modes.
+LOGITS, PROBA, PAIR = 0, 1, 2
+# forward_chunk's result bits.
+_X_BEYOND_LIMIT, _PARAMS_NOT_FINITE, _OVERFLOW = 1, 2, 4
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_BLOCK = 2048  # samples per block of the compiled kernels (_cython_kernels.BLOCK)
+# Multiply-adds per chunk: about 10 ms of one core, so Ctrl-C is prompt while
+# the loop's Python costs nothing.
+_CHUNK_WORK = 1 << 26
+# Outputs smaller than this skip reading /proc/meminfo (as check_array does).
+_SMALL_OUTPUT = 1 << 26
+
+_kernels: dict[str, ModuleType] = {}
+
+
+def kernels_for(backend: Any) -> ModuleType:
+    """The kernel module of the ``backend`` argument, resolved and loaded once per name."""
+    module = _kernels.get(backend) if isinstance(backend, str) else None
+    if module is None:
+        module = load_backend(resolve_backend(backend))
+        _kernels[backend] = module
+    return module
+
+
+def _fast(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout] | None:
+    """(X, theta, layout) without any O(size) check, or None if the arguments need the
+    full checks (anything but ndarrays of one float dtype with consistent shapes)."""
+    if type(params) is not dict or not isinstance(X, np.ndarray):
+        return None
+    try:
+        W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    except KeyError:
+        return None
+    dtype = X.dtype
+    for a in (W1, b1, W2, b2):
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 2:
+            return None
+    if dtype not in _FLOATS or X.ndim != 2:
+        return None
+    h, f = W1.shape
+    o = W2.shape[0]
+    if (
+        h == 0
+        or f == 0
+        or o == 0
+        or X.shape != (f, X.shape[1])
+        or X.shape[1] == 0
+        or b1.shape != (h, 1)
+        or W2.shape != (o, h)
+        or b2.shape != (o, 1)
+    ):
+        return None
+    theta = np.concatenate((W1, b1, W2, b2), axis=None)
+    return X, theta, Layout(f, h, o)
+
+
+def _checked(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout]:
+    """The full checks and conversions (the errors prediction has always raised)."""
+    p = v.check_params(params)
+    X = v.check_array(X, "X", p["W1"].dtype)
+    if X.shape[0] != p["W1"].shape[1]:
+        raise ValueError(
+            f"X has {X.shape[0]} features (rows) but params were trained on {p['W1'].shape[1]}"
+        )
+    layout = Layout(X.shape[0], p["W1"].shape[0], p["W2"].shape[0])
+    return X, layout.pack(p, X.dtype), layout
+
+
+def prepare(params: Any, X: Any) -> tuple[np.ndarray, np.ndarray, Layout]:
+    """X (n_features, n_samples) and the packed parameters, checked as cheaply as possible."""
+    fast = _fast(params, X)
+    return fast if fast is not None else _checked(params, X)
+
+
+def run(
+    kernels: ModuleType,
+    X: np.ndarray,
+    theta: np.ndarray,
+    layout: Layout,
+    mode: int,
+    n_threads: int,
+    out: np.ndarray,
+) -> int:
+    """forward_chunk over all samples, chunk by chunk; the first nonzero flags, or 0."""
+    n = X.shape[1]
+    per_sample = layout.hidden_size * (layout.n_features + layout.n_outputs) + 1
+    group = _BLOCK * n_threads  # whole blocks for every thread
+    step = max(1, _CHUNK_WORK // (per_sample * group)) * group
+    for start in range(0, n, step):
+        flags = kernels.forward_chunk(X, theta, out, start, min(n, start + step), mode, n_threads)
+        if flags:
+            return int(flags)
+    return 0
+
+
+def raise_for(
+    flags: int,
+    params: Any,
+    X: Any,
+    X_checked: np.ndarray,
+    theta: np.ndarray,
+    recheck_X: Callable[[], Any] | None = None,
+) -> None:
+    """Turn forward_chunk's flags into the error the arguments deserve.
+
+    The full checks run first, to raise exactly their message for a NaN or an
+    infinity (``recheck_X``: the caller's own checks of X, e.g. the
+    estimator's). A finite X whose values are so large for these weights that
+    W1 @ x + b1 could overflow is refused rather than predicted: the sums
+    could give inf - inf = NaN, or an infinity whose true value is small.
+    """
+    dtype = theta.dtype
+    if flags & _PARAMS_NOT_FINITE or (flags & _X_BEYOND_LIMIT and recheck_X is None):
+        _checked(params, X)
+    if flags & _X_BEYOND_LIMIT:
+        if recheck_X is not None:
+            recheck_X()
+        with np.errstate(invalid="ignore"):
+            largest = float(np.abs(X_checked).max())
+        raise ValueError(
+            f"X holds values too large for this network: |x| up to {largest:.3g} makes "
+            f"W1 @ x + b1 overflow {dtype} (the prediction would be NaN or wrong); "
+            "rescale X (standardise its features)"
+        )
+    if flags & _OVERFLOW:
+        raise ValueError(
+            "params['W2'] and params['b2'] are so large that the logits W2 @ a + b2 "
+            f"overflow {dtype} for some X: the prediction would be NaN or wrong"
+        )
+    raise ValueError("params contain NaN or infinity")  # not reached: _checked raised
+
+
+def allocate(rows: int, n: int, dtype: np.dtype, samples_first: bool) -> np.ndarray:
+    """The output, refused before allocating when it cannot fit in memory."""
+    nbytes = rows * n * dtype.itemsize
+    if nbytes > _SMALL_OUTPUT:
+        v.check_memory(nbytes, f"the predictions for {n} samples")
+    if samples_first:
+        return np.empty((n, rows), dtype=dtype).T
+    return np.empty((rows, n), dtype=dtype)
+
+
+def outputs(
+    params: Any,
+    X: Any,
+    mode: int,
+    backend: Any = "auto",
+    n_threads: Any = None,
+    *,
+    samples_first: bool = False,
+    recheck_X: Callable[[], Any] | None = None,
+) -> np.ndarray:
+    """Logits, probabilities or binary pairs of shape (rows, n_samples).
+
+    ``samples_first``: the result is the transpose of a C-ordered
+    (n_samples, rows) array (the estimator's layout, with no copy).
+    """
+    kernels = kernels_for(backend)
+    threads = v.check_n_threads(n_threads)
+    X_checked, theta, layout = prepare(params, X)
+    rows = 2 if mode == PAIR else layout.n_outputs
+    out = allocate(rows, X_checked.shape[1], theta.dtype, samples_first)
+    flags = run(kernels, X_checked, theta, layout, mode, threads, out)
+    if flags:
+        raise_for(flags, params, X, X_checked, theta, recheck_X)
+    return out
