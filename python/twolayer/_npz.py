@@ -152,7 +152,7 @@ def read_array(path: Path, member: Member) -> np.ndarray:
         stream = _Inflater(handle, member.info)
         if len(stream.read(member.header_size)) != member.header_size:
             raise ArchiveError(f"member {member.key!r} is truncated")
-        view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else None
+        view = array.reshape(-1, order="A").view(np.uint8).data if array.size else None
         filled = 0
         while view is not None and filled < member.nbytes:
             piece = stream.read(min(_CHUNK, member.nbytes - filled))
