@@ -593,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (CLIError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (CLIError, OSError, ValueError, TypeError) as exc:  # OSError: unwritable, disk full
         print(f"twolayer: error: {exc}", file=sys.stderr)
         return 2
     except DivergenceError as exc:
