@@ -334,3 +334,24 @@ def test_cached_initial_parameters_are_the_tutorial_draws_and_fresh_each_time():
     assert again.flags.writeable and not np.shares_memory(again, first)
     single = initial_parameters(layout, np.dtype(np.float32), 7)
     np.testing.assert_array_equal(single, expected.astype(np.float32))
+
+
+def test_bench_predict_workload_reports_every_runner(capsys):
+    import json
+
+    from twolayer._bench import main
+
+    args = ["--workload", "predict", "--n-samples", "5000", "--hidden", "8", "--repeat", "1"]
+    assert main([*args, "--json", "--threads", "2"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    backends = twolayer.available_backends()
+    assert set(report["predict"]) >= {"numpy forward", *backends}
+    assert set(report["train_iteration"]) == set(backends)
+    assert set(report["one_thread"]) == set(backends)  # --threads 2: also timed on one
+    assert all(0 <= report["extra_memory"][b] < 10 * report["x_bytes"] for b in backends)
+    assert report["x_bytes"] == 5000 * 20 * 8
+    for calls in report["small"].values():
+        assert len(calls) == 3 and all(0 < t < 1 for t in calls.values())
+    assert main([*args, "--no-memory"]) == 0
+    table = capsys.readouterr().out
+    assert "NumPy fwd / this" in table and "small calls" in table

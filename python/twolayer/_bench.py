@@ -964,11 +964,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--workload",
-        choices=sorted(WORKLOADS),
+        choices=sorted([*WORKLOADS, "predict"]),
         default=None,
         help="tutorial (500 two-moons samples, hidden 5, 5000 iterations) or "
         "large (100,000 x 20, hidden 64, 10 iterations); default: tutorial, "
-        f"or with --scale: large with {SCALE_ITERATIONS} iterations",
+        f"or with --scale: large with {SCALE_ITERATIONS} iterations; "
+        "predict: predict_proba on 1,000,000 x 20, hidden 64 (see _bench_predict.py)",
     )
     group = parser.add_argument_group("workload overrides")
     for flag, what in (
@@ -1078,6 +1079,11 @@ def _workloads(args: argparse.Namespace) -> list[Workload]:
 
 def run_cli(args: argparse.Namespace) -> int:
     from ._backends import BACKENDS, available_backends
+
+    if args.workload == "predict":  # its own table: prediction, not training
+        from ._bench_predict import run_cli as run_predict
+
+        return run_predict(args)
 
     workloads = _workloads(args)
     for name in args.compare:

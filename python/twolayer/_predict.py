@@ -17,6 +17,7 @@ of iterations) so that Ctrl-C stops a long prediction within milliseconds.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -24,10 +25,9 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
-from ._backends import load_backend
+from ._backends import load_backend, resolve_backend
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
 from ._params import Layout
-from ._resolved import backend_name
 
 # forward_chunk's modes.
 LOGITS, PROBA, PAIR = 0, 1, 2
@@ -35,15 +35,17 @@ LOGITS, PROBA, PAIR = 0, 1, 2
 _X_BEYOND_LIMIT, _PARAMS_NOT_FINITE, _OVERFLOW = 1, 2, 4
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-# Multiply-adds per chunk: about 10 ms of one core, so Ctrl-C is prompt while
-# the loop's Python costs nothing.
-_CHUNK_WORK = 1 << 26
+# A chunk aims at this many seconds (as fit's): Ctrl-C stops a prediction
+# within about that, and the Python loop costs nothing. The first chunk is
+# sized by its multiply-adds (about 5 ms of one core).
+_CHUNK_SECONDS = 0.1
+_FIRST_CHUNK_WORK = 1 << 25
 # Outputs smaller than this skip reading /proc/meminfo (as check_array does).
 _SMALL_OUTPUT = 1 << 26
 
 def kernels_for(backend: Any) -> ModuleType:
     """The kernel module of the ``backend`` argument (resolved and loaded once)."""
-    return load_backend(backend_name(backend))
+    return load_backend(resolve_backend(backend))
 
 
 Params = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # W1, b1, W2, b2
@@ -107,16 +109,26 @@ def run(
     n_threads: int,
     out: np.ndarray,
 ) -> int:
-    """forward_chunk over all samples, chunk by chunk; the first nonzero flags, or 0."""
+    """forward_chunk over all samples, chunk by chunk; the first nonzero flags, or 0.
+
+    Chunks are whole blocks for every thread and grow towards _CHUNK_SECONDS,
+    as fit's chunks of iterations do: each chunk is one parallel region, and
+    on a loaded machine every region's join can wait for a descheduled thread.
+    """
     n = X.shape[1]
     per_sample = layout.hidden_size * (layout.n_features + layout.n_outputs) + 1
     group = _BLOCK * n_threads  # whole blocks for every thread
-    step = max(1, _CHUNK_WORK // (per_sample * group)) * group
-    for start in range(0, n, step):
+    step = max(1, _FIRST_CHUNK_WORK // (per_sample * group)) * group
+    start = 0
+    while start < n:
         stop = min(n, start + step)
+        started = time.perf_counter()
         flags = kernels.forward_chunk(X, *params, out, start, stop, mode, n_threads)
         if flags:
             return int(flags)
+        scale = _CHUNK_SECONDS / max(time.perf_counter() - started, 1e-6)
+        start = stop
+        step = max(group, int(step * min(scale, 4.0)) // group * group)
     return 0
 
 
