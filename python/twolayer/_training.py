@@ -18,11 +18,10 @@ import numpy as np
 
 from . import _predict
 from . import _validation as v
-from ._backends import load_backend, workspace_bytes
+from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._early_stopping import CostWatch, ValidationWatch
 from ._params import Layout, initial_parameters
 from ._progress import Progress
-from ._resolved import backend_name
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
@@ -100,7 +99,7 @@ def _start(
     The working memory is checked before the backend loads or anything large
     is allocated.
     """
-    name = backend_name(backend)
+    name = resolve_backend(backend)
     v.check_memory(
         workspace_bytes(
             name, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads, X.dtype.itemsize
