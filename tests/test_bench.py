@@ -53,7 +53,7 @@ def test_json_report(extra: list[str]) -> None:
     )
     results = {e["name"]: e for e in point["results"]}
     comparators = ["sklearn", "torch"] if extra else []
-    assert list(results) == ["numpy", *backends, *comparators]
+    assert list(results) == ["numpy", "tutorial", *backends, *comparators]
     assert results["numpy"]["speedup"] == 1.0
     for name, entry in results.items():
         if name in ("sklearn", "torch") and entry["status"] == "missing":
@@ -100,7 +100,9 @@ def test_scaling_json_float32_two_threads() -> None:
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["settings"] == {
-        "dtype": "float32", "threads": 2, "repeat": 2, "scale": "hidden", "runners": ["numpy"],
+        "dtype": "float32", "threads": 2, "repeat": 2, "scale": "hidden",
+        "runners": ["numpy", "tutorial"],
+        "roofline_from": twolayer._cpu.selected_variant(),  # the build this CPU loads
     }  # fmt: skip
     assert [p["workload"]["hidden"] for p in report["points"]] == [2, 4]
     for p in report["points"]:
@@ -191,3 +193,55 @@ def test_workload_data_is_deterministic() -> None:
     X, Y = _bench.WORKLOADS["tutorial"].data(np.dtype(np.float64))
     assert X.shape == (2, 500)
     assert set(np.unique(Y)) == {0.0, 1.0}
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_peak_loop_does_the_multiply_adds_it_counts(single: bool) -> None:
+    # The roofline's multiply-add rate is fma_peak's count over its time: the count must be
+    # the work done. Each chain i runs x -> a x + b from x0 = (i + 2) b, a = 1 - 1e-6,
+    # b = 1e-6, so after n rounds x = 1 + (x0 - 1) a^n; the checksum is the sum of all.
+    kernels = _bench.kernel_build()
+    assert kernels is not None and kernels.__name__ == twolayer._cpu.selected_variant()
+    rounds = 100_000
+    done, checksum = kernels.fma_peak(rounds, single)
+    vector_bytes = {"_avx512": 64, "_avx2": 32}.get(kernels.__name__[-7:].lstrip("s"), 16)
+    chains = 16 if vector_bytes == 64 else 12
+    lanes = vector_bytes // (4 if single else 8)
+    assert done == rounds * chains * lanes
+    a, b = 1 - 1e-6, 1e-6
+    if single:
+        a, b = float(np.float32(a)), float(np.float32(b))
+    expected = lanes * sum(1 + ((i + 2) * b - 1) * a**rounds for i in range(chains))
+    # float32: each step's b = 1e-6 is 17 ulp of x near 1, so rounding drifts the sum by ~1%.
+    assert checksum == pytest.approx(expected, rel=0.05 if single else 1e-9)
+
+
+def test_roofline_comes_from_the_kernels_not_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
+    rates = _bench.measure_rates(np.dtype(np.float64), 1, quick=True)
+    # NumPy's rates are reported beside the bound's, which are measured separately.
+    assert {"numpy_tanh_per_s", "blas_multiply_adds_per_s", "tanh_per_s"} <= set(rates)
+    assert rates["tanh_per_s"] != rates["numpy_tanh_per_s"]
+    assert rates["multiply_adds_per_s"] != rates["blas_multiply_adds_per_s"]
+    # Without the compiled kernels the bound falls back to NumPy's own rates.
+    monkeypatch.setattr(_bench, "kernel_build", lambda: None)
+    fallback = _bench.measure_rates(np.dtype(np.float64), 1, quick=True)
+    assert fallback["tanh_per_s"] == fallback["numpy_tanh_per_s"]
+    assert fallback["multiply_adds_per_s"] == fallback["blas_multiply_adds_per_s"]
+
+
+def test_jax_is_compared_on_the_same_computation_or_reported_missing() -> None:
+    proc = bench(*TINY, "--json", "--no-memory", "--backends", "numpy", "--compare", "jax")
+    assert proc.returncode == 0, proc.stderr
+    results = {e["name"]: e for e in json.loads(proc.stdout)["points"][0]["results"]}
+    assert list(results) == ["numpy", "tutorial", "jax"]
+    # The article's own code from the same start: the same last cost.
+    assert results["tutorial"]["cost_rel_diff"] < 1e-12
+    assert results["numpy"]["vs_tutorial"] == pytest.approx(
+        results["tutorial"]["time_per_iter_s"] / results["numpy"]["time_per_iter_s"]
+    )
+    jax = results["jax"]
+    if jax["status"] == "missing":
+        assert "pip install jax" in jax["reason"]
+    else:
+        assert jax["status"] == "ok", jax
+        assert jax["cost_rel_diff"] < 1e-12  # float64 (x64 enabled), same start

@@ -392,3 +392,18 @@ def test_train_and_predict_do_not_import_scikit_learn(moons_csv, tmp_path):
     assert done.stdout.strip().splitlines()[-1] == "[]"
     # The file is an estimator model all the same.
     assert isinstance(twolayer.load(model), TwoLayerClassifier)
+
+
+def test_an_unwritable_model_path_is_one_clear_line(moons_csv, tmp_path):
+    # As root, file modes do not stop a write: make the open itself fail as it would.
+    prelude = (
+        "import errno, os\n"
+        "def refuse(path, *args, **kwargs):\n"
+        "    raise PermissionError(errno.EACCES, 'Permission denied', path)\n"
+        "os.open = refuse"
+    )
+    done = run("train", moons_csv[0], "--target", "moon", "--iterations", "5",
+               "-o", tmp_path / "m.npz", python_prelude=prelude, check_rc=2)  # fmt: skip
+    assert done.stderr.startswith("twolayer: error: [Errno 13] Permission denied")
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []

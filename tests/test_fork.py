@@ -29,7 +29,8 @@ SCRIPT = textwrap.dedent(
 
     def run(n_threads):
         params, costs = twolayer.fit(X, Y, 0.5, 6, 30, backend=backend, n_threads=n_threads)
-        return params, costs, twolayer.predict_proba(params, X[:, :500])
+        proba = twolayer.predict_proba(params, X, backend=backend, n_threads=n_threads)
+        return params, costs, proba
 
     def child(_):
         return run(None), _validation.check_n_threads(None), _validation.check_n_threads(2)
@@ -45,7 +46,7 @@ SCRIPT = textwrap.dedent(
         os._exit(0 if _validation.check_n_threads(2) == 2 else 3)
     assert os.waitpid(pid, 0)[1] == 0, "a child forked before any fit lost its threads"
 
-    parent = run(2)  # 20,000 samples: 10 blocks over 2 threads, so the pool is started
+    parent = run(2)  # 20,000 samples: 10 blocks over 2 threads, so the pools are started
     assert parent[1][-1] < parent[1][0]
     with multiprocessing.get_context("fork").Pool(2) as pool:
         results = pool.map(child, range(2))

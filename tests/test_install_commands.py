@@ -38,9 +38,10 @@ def test_show_config_reports_every_backend_and_the_build(capsys):
     cython = config["backends"]["cython"]
     assert cython["loads"] and cython["loaded"] == _backends.load_backend("cython").__name__
     assert cython["builds"][cython["loaded"]] == "loads"
-    assert config["build"]["openmp"] is True  # this machine's GCC has OpenMP
+    assert config["build"]["openmp"] is True  # GCC here has OpenMP, and Clang with libomp-dev
     assert "n_threads=None uses" in cython["threads"]
-    assert any("libgomp" in path for path in cython["openmp_runtime"])
+    runtime = "libomp" if config["build"]["compiler"].startswith("Clang") else "libgomp"
+    assert any(runtime in path for path in cython["openmp_runtime"]), cython["openmp_runtime"]
     numba = config["backends"]["numba"]
     assert numba["version"] == version("numba") and os.path.isabs(numba["cache_dir"])
     assert config["auto"] == "cython"
@@ -112,3 +113,13 @@ def test_warmup_compiles_so_that_a_later_process_compiles_nothing(tmp_path):
     assert json.loads(later.stdout) == {"hits": 4, "misses": 0}
     again = _twolayer("warmup", NUMBA_CACHE_DIR=str(cache))
     assert again.stdout.count("loaded from the cache") == 4
+
+
+def test_warmup_says_when_nothing_could_be_saved(monkeypatch, capsys):
+    # Numba's NullCache (no writable directory) reports no cache path.
+    from twolayer import _warmup
+
+    report = {"cache_dir": None, "seconds": 1.0, "entries": {"train_chunk[float64]": "compiled"}}
+    monkeypatch.setattr(_warmup, "warmup", lambda: report)
+    assert main(["warmup"]) == 2
+    assert "no writable Numba cache directory: nothing was saved" in capsys.readouterr().err

@@ -22,9 +22,11 @@ def params():
             "W2": rng.standard_normal((1, 5)), "b2": rng.standard_normal((1, 1))}  # fmt: skip
 
 
-def test_hand_built_archives_load(params, tmp_path):
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_hand_built_archives_load(order, params, tmp_path):
     path = tmp_path / "hand.npz"
-    write_zip(path, model_members(params))
+    arrays = {key: np.asarray(value, order=order) for key, value in params.items()}
+    write_zip(path, model_members(arrays))
     loaded = twolayer.load(path)
     for key in params:
         np.testing.assert_array_equal(loaded[key], params[key])

@@ -31,8 +31,9 @@ import pytest
 import twolayer
 from conftest import assert_params_close, relative_error
 from test_parity import BLOCK, SHAPES, _problem
+from twolayer import _geometry as geometry
 from twolayer._backends import load_backend
-from twolayer._cpu import _cpu_features
+from twolayer._cpu import _VARIANTS, _cpu_features
 from twolayer._params import Layout, initial_parameters
 
 RTOL = 1e-10
@@ -69,11 +70,18 @@ def test_both_compiled_backends_are_installed():
     assert {"cython", "numba"} <= set(twolayer.available_backends())
 
 
-def test_block_constants_match_the_cython_kernels():
-    numba_kernels, cython_kernels = load_backend("numba"), _same_rounding()
-    for name in ("TILE", "LANES", "TILES_PER_BLOCK", "BLOCK", "FEATURE_CHUNK"):
-        assert getattr(numba_kernels, name) == getattr(cython_kernels, name), name
-    assert numba_kernels.BLOCK == BLOCK
+def test_every_build_has_the_geometry_of_its_one_owner():
+    # twolayer._geometry defines it; CMake compiles it into every build, Numba imports it.
+    features = _cpu_features()
+    runnable = [s for s, needs in _VARIANTS if all(features.get(f, False) for f in needs)]
+    assert "" in runnable
+    numba_kernels = load_backend("numba")
+    for suffix in runnable:
+        cython_kernels = importlib.import_module(f"twolayer._cython_kernels{suffix}")
+        for name in ("TILE", "LANES", "TILES_PER_BLOCK", "BLOCK", "FEATURE_CHUNK"):
+            expected = getattr(geometry, name)
+            assert getattr(cython_kernels, name) == getattr(numba_kernels, name) == expected, name
+    assert geometry.BLOCK == BLOCK == geometry.TILE * geometry.TILES_PER_BLOCK
 
 
 @pytest.mark.parametrize("order", ["C", "F", "strided"])

@@ -10,10 +10,10 @@ import pytest
 
 import twolayer
 from conftest import COMPILED, assert_params_close, relative_error
+from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="no compiled backend installed")
 
-BLOCK = 2048  # samples per block of the compiled kernels (twolayer._cython_kernels.BLOCK)
 
 # (n_features, hidden, n_outputs, n_samples)
 SHAPES = [

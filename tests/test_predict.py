@@ -14,9 +14,9 @@ import twolayer
 from conftest import COMPILED
 from twolayer import _predict
 from twolayer._backends import load_backend
+from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
 
 BACKENDS = ["numpy", *COMPILED]
-BLOCK = 2048  # samples per block of the compiled kernels
 
 # (n_features, hidden, n_outputs, n_samples): the training parity grid (tests/test_parity.py)
 SHAPES = [

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 import twolayer
 from conftest import relative_error
 from twolayer import _reference
+from twolayer._geometry import TILE  # samples per tile of the compiled kernels
 from twolayer._params import Layout, initial_parameters
 
 ALL = list(twolayer.available_backends())
-TILE = 64  # samples per tile of the compiled kernels
 
 PROFILE = settings(
     max_examples=60,

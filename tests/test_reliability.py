@@ -23,9 +23,9 @@ import pytest
 
 import twolayer
 from conftest import COMPILED, assert_params_close, relative_error
+from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
 
 ALL = list(twolayer.available_backends())
-BLOCK = 2048  # samples per block of the compiled kernels
 
 
 def _run(script: str, *args: str, timeout: float = 600) -> str:

@@ -11,6 +11,8 @@ import importlib
 from functools import cache
 from types import ModuleType
 
+from ._geometry import n_params, workspace_elements
+
 # "auto" takes the first backend here that is available.
 _PREFERENCE = ("cython", "numba", "numpy")
 BACKENDS = ("numpy", "cython", "numba")
@@ -106,15 +108,12 @@ def workspace_bytes(
 
     The reference holds several (hidden x n_samples) arrays; the compiled
     kernels hold one row of partial sums per block of samples and a cache-sized
-    scratch per thread (constants from src/twolayer/_tile.h and the .pyx).
+    scratch per thread (twolayer._geometry).
     """
-    n_params = hidden * (n_features + 1) + n_outputs * (hidden + 1)
     if name == "numpy":
-        return (4 * hidden + 4 * n_outputs) * n_samples * itemsize + 4 * n_params * itemsize
-    tile, lanes, block = 64, 8, 2048
-    n_blocks = -(-n_samples // block)
-    scratch = (n_features + 2 * n_outputs + 2 * hidden + 1) * tile + (n_params + 1) * lanes
-    return ((n_blocks + 3) * (n_params + 1) + max(1, n_threads) * scratch) * itemsize
+        size = n_params(n_features, hidden, n_outputs)
+        return (4 * hidden + 4 * n_outputs) * n_samples * itemsize + 4 * size * itemsize
+    return workspace_elements(n_features, hidden, n_outputs, n_samples, n_threads) * itemsize
 
 
 def load_backend(name: str) -> ModuleType:

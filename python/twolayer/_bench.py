@@ -33,15 +33,17 @@ How it measures, and why:
   ``traced`` is ``tracemalloc``'s peak of a second fit: exact, but it only
   sees allocations made through Python and NumPy, which is everything for the
   reference and scikit-learn and next to nothing for compiled kernels or torch.
-- **Roofline.** The work of one iteration is counted (multiply-adds
-  n·h·(2f+3o), n·h tanh, n·o exp and n·o log1p evaluations, X.nbytes read) and
-  divided by rates measured before and after the timings (the better of the
-  two) with the same dtype and thread count: a large matrix product through
-  BLAS (multiply-adds/s), ``np.tanh``/``np.exp``/``np.log1p`` on arrays that
-  stay in cache (evaluations/s on one thread, times the thread count), and a
-  sum over an array much larger than the caches, one slice per thread
-  (bytes/s). The bound is max(compute, memory); the table shows which fraction
-  of it each runner reaches.
+- **Roofline, from the machine.** The work of one iteration is counted
+  (multiply-adds n·h·(2f+3o), n·h tanh, n·o exp and n·o log1p evaluations,
+  X.nbytes read) and divided by rates measured before and after the timings
+  (the better of the two) with the same dtype and thread count: the peak of a
+  register-only loop of vector multiply-adds in the kernel build this CPU
+  loads (``fma_peak``: what the core can do, with no memory traffic), the
+  kernels' own tanh/exp/log1p on arrays that stay in cache (evaluations/s on
+  one thread, times the thread count), and a sum over an array much larger
+  than the caches, one slice per thread (bytes/s). The bound is max(compute,
+  memory); the table shows which fraction of it each runner reaches. NumPy's
+  BLAS and ufunc rates are printed for information only.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import functools
 import gc
 import json
 import os
@@ -64,11 +67,13 @@ from typing import Any
 
 import numpy as np
 
-COMPARATORS = ("sklearn", "torch")
+COMPARATORS = ("sklearn", "torch", "jax")
+TUTORIAL = "tutorial"  # the article's literal NumPy code, next to the reference in every table
 PLOT_HINT = 'pip install "twolayer[plot]"'
 INSTALL_HINTS = {
     "sklearn": 'pip install scikit-learn (or "twolayer[bench]")',
     "torch": "pip install torch (a CPU build)",
+    "jax": 'pip install jax (or "twolayer[bench]")',
 }
 SCALE_DEFAULTS = {
     "n_samples": (1_000, 10_000, 100_000, 1_000_000),
@@ -78,6 +83,7 @@ SCALE_DEFAULTS = {
 SCALE_ITERATIONS = 3  # default iterations of each --scale point
 SEED = 3  # fit()'s default seed: the tutorial's initial weights
 Runner = Callable[[], float]
+Elementwise = Callable[[np.ndarray, np.ndarray], object]  # fn(x, out)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -271,6 +277,57 @@ def _torch_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> R
     return run
 
 
+def _tutorial_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> Runner:
+    """The tutorial's code as the article wrote it (its own seed-3 start: ours)."""
+    from . import _tutorial
+
+    def run() -> float:
+        _, costs = _tutorial.fit(X, Y, wl.learning_rate, wl.hidden, wl.iterations)
+        return float(costs[-1])
+
+    return run
+
+
+def _jax_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> Runner:
+    """The same fit as a JAX user would write it: the stable cost, jax.value_and_grad,
+    the whole loop in one jax.jit'ed lax.fori_loop (XLA fuses the elementwise work)."""
+    if threads == 1 and "jax" not in sys.modules:  # one core, as ours (read at import)
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)  # float64 as asked, not silently float32
+    init = _initial_params(wl)
+    dtype = jnp.float32 if X.dtype == np.float32 else jnp.float64
+    start = tuple(
+        jnp.asarray(init[k], dtype).reshape(-1, 1) if k[0] == "b" else jnp.asarray(init[k], dtype)
+        for k in ("W1", "b1", "W2", "b2")
+    )
+    Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
+    m, lr = X.shape[1], wl.learning_rate
+
+    def cost(params: tuple[Any, ...]) -> Any:
+        W1, b1, W2, b2 = params
+        Z2 = W2 @ jnp.tanh(W1 @ Xj + b1) + b2
+        return jnp.sum(jnp.maximum(Z2, 0) - Yj * Z2 + jnp.log1p(jnp.exp(-jnp.abs(Z2)))) / m
+
+    value_and_grad = jax.value_and_grad(cost)
+
+    def step(_: int, state: tuple[Any, Any]) -> tuple[Any, Any]:
+        params, _ = state
+        value, grads = value_and_grad(params)  # cost before this update, like our costs[j]
+        return tuple(p - lr * g for p, g in zip(params, grads, strict=True)), value
+
+    train = jax.jit(lambda p: jax.lax.fori_loop(0, wl.iterations, step, (p, jnp.zeros((), dtype))))
+
+    def run() -> float:
+        return float(train(start)[1])  # float() waits for the result
+
+    return run
+
+
 def has_module(name: str) -> bool:
     """Whether ``name`` can be imported (without importing it)."""
     import importlib.util
@@ -293,6 +350,8 @@ def missing_reason(name: str) -> str | None:
         if not has_module(name):
             return f"not installed: {INSTALL_HINTS[name]}"
         return None
+    if name == TUTORIAL:
+        return None
     return f"unknown runner {name!r}"
 
 
@@ -302,18 +361,24 @@ def make_runner(name: str, X: np.ndarray, Y: np.ndarray, wl: Workload, threads: 
         return _sklearn_runner(X, Y, wl, threads)
     if name == "torch":
         return _torch_runner(X, Y, wl, threads)
+    if name == "jax":
+        return _jax_runner(X, Y, wl, threads)
+    if name == TUTORIAL:
+        return _tutorial_runner(X, Y, wl, threads)
     return _twolayer_runner(name, X, Y, wl, threads)
 
 
 # ---------------------------------------------------------------------- rates
 
 
-def _best_time(fn: Callable[[], object], rounds: int) -> float:
+def _best_time(
+    fn: Callable[[], object], rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> float:
     best = float("inf")
     for _ in range(rounds):
-        started = time.perf_counter()
+        started = clock()
         fn()
-        best = min(best, time.perf_counter() - started)
+        best = min(best, clock() - started)
     return best
 
 
@@ -332,37 +397,103 @@ def _concurrently(fn: Callable[[int], object], threads: int) -> Callable[[], Non
     return run
 
 
+def kernel_build() -> Any | None:
+    """The compiled kernel module whose rates set the roofline (None if not installed)."""
+    from ._backends import load_backend
+
+    try:
+        return load_backend("cython")
+    except (ImportError, ValueError, OSError):
+        return None
+
+
+def _transcendental_rates(
+    functions: dict[str, Elementwise],
+    dtype: np.dtype,
+    threads: int,
+    quick: bool,
+) -> dict[str, float]:
+    """Evaluations per second of each function on an array that stays in L1/L2, one
+    thread, times the thread count: evaluations on separate cores share nothing, and
+    timing them concurrently from Python threads measures the GIL hand-offs between
+    such short calls (measured here: 2 threads no faster than 1), not the hardware."""
+    rng = np.random.default_rng(0)
+    size, calls, rounds = 4096, (20 if quick else 200), (3 if quick else 5)
+    x = rng.uniform(-3, 3, size).astype(dtype)
+    args = {"tanh": x, "exp": -np.abs(x), "log1p": np.abs(x) / 3}  # the kernels' domains
+    out = np.empty_like(x)
+    rates = {}
+    for key, fn in functions.items():
+
+        def loop(fn: Elementwise = fn, arg: np.ndarray = args[key]) -> None:
+            for _ in range(calls):
+                fn(arg, out)
+
+        loop()
+        # This thread's CPU time: the core's rate, not how much of it a loaded machine
+        # left us (the runners' wall times show that).
+        rates[f"{key}_per_s"] = threads * size * calls / _best_time(loop, rounds, time.thread_time)
+    return rates
+
+
+def _peak_rate(kernels: Any, single: bool, threads: int, quick: bool) -> float:
+    """Multiply-adds/s of the kernels' register-only loop on ``threads`` threads at once,
+    each timed by its own CPU time (the loop releases the GIL)."""
+    peak_rounds, rounds = (500_000, 3) if quick else (2_000_000, 5)
+    per_thread = [0.0] * threads
+
+    def run(i: int) -> None:
+        loop = functools.partial(kernels.fma_peak, peak_rounds, single)
+        done = loop()[0]
+        per_thread[i] = done / _best_time(loop, rounds, time.thread_time)
+
+    _concurrently(run, threads)()
+    return sum(per_thread)
+
+
 def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[str, float]:
-    """Hardware rates for the roofline, with this dtype and thread count."""
+    """Rates for the roofline, with this dtype and thread count.
+
+    The bound comes from the machine as the compiled kernels use it: multiply-adds
+    at the peak of a register-only loop of vector multiply-adds in the kernel
+    build this CPU loads (``fma_peak``, no memory traffic: an upper bound no
+    kernel can beat), tanh/exp/log1p at the kernels' own rates on in-cache data.
+    NumPy's BLAS and ufunc rates are kept for information (``blas_``/``numpy_``
+    keys): on CPUs without AVX-512 NumPy's tanh/exp/log1p are scalar libm, 10x
+    slower than the kernels', and a bound from them says nothing. Without the
+    compiled kernels the bound falls back to NumPy's rates.
+    """
     dtype = np.dtype(dtype)
     rng = np.random.default_rng(0)
     rounds = 3 if quick else 5
     rates: dict[str, float] = {}
 
-    # Multiply-adds per second: a large matrix product through NumPy's BLAS.
+    # For information: a large matrix product through NumPy's BLAS.
     n = 384 if quick else 1536
     A = rng.standard_normal((n, n)).astype(dtype)
     B = rng.standard_normal((n, n)).astype(dtype)
     C = np.empty_like(A)
     with limit_blas_threads(threads):
         np.matmul(A, B, out=C)
-        rates["multiply_adds_per_s"] = n**3 / _best_time(lambda: np.matmul(A, B, out=C), rounds)
+        rates["blas_multiply_adds_per_s"] = n**3 / _best_time(
+            lambda: np.matmul(A, B, out=C), rounds
+        )
+    ufuncs = {
+        "tanh": lambda a, out: np.tanh(a, out=out),
+        "exp": lambda a, out: np.exp(a, out=out),
+        "log1p": lambda a, out: np.log1p(a, out=out),
+    }
+    numpy_rates = _transcendental_rates(ufuncs, dtype, threads, quick)
+    rates.update({f"numpy_{k}": v for k, v in numpy_rates.items()})
 
-    # Transcendental evaluations per second: one thread on an array that stays in L1/L2,
-    # times the thread count. Evaluations on separate cores share nothing, and timing them
-    # concurrently from Python threads measures the GIL hand-offs between such short calls
-    # (measured here: 2 threads no faster than 1), not the hardware.
-    size, calls = 4096, (20 if quick else 200)
-    x = rng.uniform(-3, 3, size).astype(dtype)
-    out = np.empty_like(x)
-    for key, ufunc in (("tanh", np.tanh), ("exp", np.exp), ("log1p", np.log1p)):
-        arg = np.abs(x) if key == "log1p" else x
-
-        def loop(ufunc: np.ufunc = ufunc, arg: np.ndarray = arg) -> None:
-            for _ in range(calls):
-                ufunc(arg, out=out)
-
-        rates[f"{key}_per_s"] = threads * size * calls / _best_time(loop, rounds)
+    kernels = kernel_build()
+    if kernels is None:
+        rates["multiply_adds_per_s"] = rates["blas_multiply_adds_per_s"]
+        rates.update(numpy_rates)
+    else:
+        rates["multiply_adds_per_s"] = _peak_rate(kernels, dtype == np.float32, threads, quick)
+        own = {"tanh": kernels.tanh, "exp": kernels.exp_neg, "log1p": kernels.log1p_unit}
+        rates.update(_transcendental_rates(own, dtype, threads, quick))
 
     # Bytes per second: summing an array far larger than the caches, one slice per thread.
     big = np.ones((64 if quick else 512) * 2**20 // dtype.itemsize, dtype=dtype)
@@ -502,7 +633,7 @@ def run_point(
     for name in names:
         entry: dict[str, Any] = {
             "name": name,
-            "kind": "comparator" if name in COMPARATORS else "backend",
+            "kind": "comparator" if name in (*COMPARATORS, TUTORIAL) else "backend",
         }
         results[name] = entry
         reason = missing_reason(name)
@@ -531,13 +662,18 @@ def run_point(
             results[name]["final_cost"] = final_cost
 
     reference = results.get("numpy", {})
+    tutorial = results.get(TUTORIAL, {})
     for name in order:
         entry = results[name]
         entry["time_per_iter_s"] = min(entry["times_s"]) / max(wl.iterations, 1)
         # What the first fit costs beyond a warm one: loading, Numba's compile or cache load.
         entry["first_use_s"] = max(0.0, entry["first_call_s"] - min(entry["times_s"]))
+    for name in order:
+        entry = results[name]
         if reference.get("status") == "ok":
             entry["speedup"] = reference["time_per_iter_s"] / entry["time_per_iter_s"]
+        if tutorial.get("status") == "ok":  # what a user of the article's code gains
+            entry["vs_tutorial"] = tutorial["time_per_iter_s"] / entry["time_per_iter_s"]
             ref_cost = reference["final_cost"]
             entry["cost_rel_diff"] = abs(entry["final_cost"] - ref_cost) / max(
                 abs(ref_cost), 1e-300
@@ -629,6 +765,7 @@ def format_point(point: dict[str, Any]) -> str:
         "runner",
         "time/iter",
         "speedup",
+        "vs tutorial",
         "of bound",
         "peak mem (rss)",
         "traced",
@@ -641,7 +778,7 @@ def format_point(point: dict[str, Any]) -> str:
         name = entry["name"] + (" (ref)" if entry["name"] == "numpy" else "")
         if entry["status"] != "ok":
             notes.append(f"{entry['name']}: {entry['status']}: {entry['reason']}")
-            rows.append((name, entry["status"], "-", "-", "-", "-", "-", "-"))
+            rows.append((name, entry["status"], "-", "-", "-", "-", "-", "-", "-"))
             continue
         mem = entry.get("memory")
         if mem is None:
@@ -654,12 +791,14 @@ def format_point(point: dict[str, Any]) -> str:
             rss = f"{_fmt_bytes(mem['rss_bytes'])} ({ratio:.2g}x X)"
             traced = _fmt_bytes(mem["traced_bytes"])
         speedup = f"{entry['speedup']:.2f}x" if "speedup" in entry else "-"
+        vs_tutorial = f"{entry['vs_tutorial']:.2f}x" if "vs_tutorial" in entry else "-"
         diff = f"{entry['cost_rel_diff']:.1e}" if "cost_rel_diff" in entry else "-"
         rows.append(
             (
                 name,
                 _fmt_time(entry["time_per_iter_s"]),
                 speedup,
+                vs_tutorial,
                 _fmt_percent(entry["roofline_fraction"]),
                 rss,
                 traced,
@@ -694,10 +833,14 @@ def format_report(report: dict[str, Any]) -> str:
             if m.get("load_average")
             else ""
         ),
-        f"rates ({s['dtype']}, {threads} thread{'s' if threads > 1 else ''}): "
-        f"matmul {r['multiply_adds_per_s'] / 1e9:.3g} G multiply-adds/s, "
+        f"roofline rates ({s['dtype']}, {threads} thread{'s' if threads > 1 else ''}, "
+        f"from {s.get('roofline_from') or 'NumPy: compiled kernels not installed'}): "
+        f"peak {r['multiply_adds_per_s'] / 1e9:.3g} G multiply-adds/s, "
         f"tanh {r['tanh_per_s'] / 1e9:.3g} G/s, exp {r['exp_per_s'] / 1e9:.3g} G/s, "
         f"log1p {r['log1p_per_s'] / 1e9:.3g} G/s, stream {r['bytes_per_s'] / 1e9:.3g} GB/s",
+        f"  for information: BLAS matmul {r['blas_multiply_adds_per_s'] / 1e9:.3g} G/s, "
+        f"NumPy tanh {r['numpy_tanh_per_s'] / 1e9:.3g} G/s, exp {r['numpy_exp_per_s'] / 1e9:.3g}"
+        f" G/s, log1p {r['numpy_log1p_per_s'] / 1e9:.3g} G/s",
     ]
     out.extend(f"warning: {n}" for n in report["notes"])
     for point in report["points"]:
@@ -707,7 +850,9 @@ def format_report(report: dict[str, Any]) -> str:
     out.extend(
         [
             "",
-            "speedup: over the numpy reference, same run; of bound: roofline bound / time;",
+            "speedup: over the numpy reference, same run; vs tutorial: over the article's"
+            " literal code (tutorial), same run;",
+            "of bound: roofline bound / time (peak multiply-adds, the kernels' tanh/exp/log1p);",
             "peak mem: rise of peak RSS during a fit, fresh process per runner;",
             "traced: tracemalloc peak (Python/NumPy allocations only);",
             "first use: extra time of the first fit (loading; Numba's compile or cache load);",
@@ -948,7 +1093,7 @@ def run_cli(args: argparse.Namespace) -> int:
     for name in backends:
         if name not in BACKENDS:
             raise ValueError(f"--backends takes {','.join(BACKENDS)}; got {name!r}")
-    names = ["numpy", *(b for b in backends if b != "numpy"), *args.compare]
+    names = ["numpy", TUTORIAL, *(b for b in backends if b != "numpy"), *args.compare]
     if args.plot and not has_module("matplotlib"):
         raise ValueError(f"--plot needs matplotlib: {PLOT_HINT}")
     dtype = np.dtype(args.dtype)
@@ -992,6 +1137,7 @@ def run_cli(args: argparse.Namespace) -> int:
             "repeat": args.repeat,
             "scale": args.scale,
             "runners": names,
+            "roofline_from": getattr(kernel_build(), "__name__", None),
         },
         "rates": rates,
         "notes": notes,

@@ -137,7 +137,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     """
     data, contents = _read(path)
     if contents.kind == "estimator":
-        return _estimator_from(data, contents, path)
+        return _estimator_from(data, contents, Path(path))
     return contents.folded_params()
 
 
@@ -432,6 +432,7 @@ def _estimator_from(data: dict[str, np.ndarray], contents: ModelContents, path: 
         raise ModelFileError(f"{path}: loss_curve must be a 1-D float array")
     if n_iter.ndim != 0 or n_iter.dtype.kind not in "iu":
         raise ModelFileError(f"{path}: n_iter must be an integer")
+    assert contents.target_kind is not None and contents.classes is not None  # "estimator"
     estimator._kind = contents.target_kind
     estimator.classes_ = contents.classes
     estimator.coefs_ = [np.ascontiguousarray(params["W1"].T), np.ascontiguousarray(params["W2"].T)]

@@ -128,10 +128,11 @@ def class_labels(Z: np.ndarray, kind: str, classes: np.ndarray) -> np.ndarray:
 
 
 def logits(params: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """Output logits (n_samples, n_outputs) for X (n_samples, n_features), in the params' dtype.
+    """Output logits (n_samples, n_outputs) for X (n_samples, n_features), on the kernels.
 
-    The estimator's ``decision_function`` arithmetic, for callers without the estimator.
+    X is converted to the parameters' dtype first, as the estimator does.
     """
+    from . import _predict
+
     X = X.astype(params["W1"].dtype, copy=False)
-    hidden = np.tanh(X @ params["W1"].T + params["b1"].T)
-    return hidden @ params["W2"].T + params["b2"].T
+    return _predict.outputs(params, X.T, _predict.LOGITS, samples_first=True).T

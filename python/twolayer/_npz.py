@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -114,13 +115,17 @@ def _member(handle: BinaryIO, info: zipfile.ZipInfo, key: str) -> Member:
     prefix = stream.read(min(info.file_size, _MAX_HEADER + 16))
     header = io.BytesIO(prefix)
     try:
-        version = np.lib.format.read_magic(header)
-        if version == (1, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(header)
-        elif version == (2, 0):
-            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(header)
-        else:
-            raise ValueError(f".npy format version {version} is not supported")
+        # A damaged header is parsed as a Python literal: silence the Deprecation/
+        # SyntaxWarnings of its stray escapes, the error below says what matters.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            version = np.lib.format.read_magic(header)
+            if version == (1, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(header)
+            elif version == (2, 0):
+                shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(header)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
     except (ValueError, EOFError, SyntaxError) as exc:
         raise ArchiveError(f"member {key!r} has no valid .npy header ({exc})") from None
     if dtype.hasobject:
@@ -147,7 +152,7 @@ def read_array(path: Path, member: Member) -> np.ndarray:
         stream = _Inflater(handle, member.info)
         if len(stream.read(member.header_size)) != member.header_size:
             raise ArchiveError(f"member {member.key!r} is truncated")
-        view = memoryview(array.reshape(-1, order="A").view(np.uint8)) if array.size else None
+        view = array.reshape(-1, order="A").view(np.uint8).data if array.size else None
         filled = 0
         while view is not None and filled < member.nbytes:
             piece = stream.read(min(_CHUNK, member.nbytes - filled))

@@ -63,14 +63,10 @@ from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
 from ._fork import note_threads_started
+from ._geometry import ALIGN as _ALIGN
+from ._geometry import BLOCK, FEATURE_CHUNK, LANES, TILE, TILES_PER_BLOCK, work_size
 
-# Same values as twolayer._cython_kernels.
-TILE = 64
-LANES = 8
-TILES_PER_BLOCK = 32
-BLOCK = TILE * TILES_PER_BLOCK
-FEATURE_CHUNK = 32
-_ALIGN = 16  # elements per 64-byte cache line in float32
+__all__ = ["BLOCK", "FEATURE_CHUNK", "LANES", "TILE", "TILES_PER_BLOCK"]
 
 _f32 = np.float32
 
@@ -868,7 +864,7 @@ def _wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, ac
 def _block_sums(X, Y, theta, hidden, start, stop, work, out):
     """Gradient sums and cost sum of the samples [start, stop) into out (n_params + 1).
 
-    work: this slot's scratch, _work_size() elements.
+    work: this slot's scratch, work_size() elements (twolayer._geometry).
     """
     f = X.shape[0]
     h = hidden
@@ -939,14 +935,6 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
 
 
 @_jit()
-def _work_size(f, h, o):
-    """Scratch elements of one slot, rounded up to whole cache lines (see _aligned_empty)."""
-    n_params = h * f + h + o * h + o
-    size = (f + o + h + o + h + 1) * TILE + (n_params + 1) * LANES
-    return (size + _ALIGN - 1) // _ALIGN * _ALIGN
-
-
-@_jit()
 def _aligned_empty(count, like):
     """An uninitialised 1-d array whose data starts on a 64-byte boundary (as in Cython)."""
     itemsize = like.itemsize
@@ -994,12 +982,12 @@ def _n_slots(n, n_threads):
 
 
 @_jit()
-def _scratch(f, hidden, o, n, n_threads, like):
-    """Scratch of the loops: (work, partials), tile scratch per slot and a row per block."""
+def _scratch(f, hidden, o, n, n_threads, size, like):
+    """Scratch of the loops: (work, partials), tile scratch per slot (size elements,
+    twolayer._geometry.work_size, computed by the Python wrapper) and a row per block."""
     n_params = hidden * f + hidden + o * hidden + o
     n_blocks = (n + BLOCK - 1) // BLOCK
     n_slots = _n_slots(n, n_threads)
-    size = _work_size(f, hidden, o)
     work = _aligned_empty(n_slots * size, like).reshape((n_slots, size))
     partials = np.empty((n_blocks, n_params + 1), dtype=like.dtype)
     return work, partials
@@ -1012,13 +1000,13 @@ def _sums(X, Y, theta, hidden, work, partials, out):
     _reduce_blocks(partials, out)
 
 
-@_jit(lambda t: t(_matrix(t), _matrix(t), _vector(t), _vector(t), types.intp))
-def _gradient_sums(X, Y, theta, grad, n_threads):
+@_jit(lambda t: t(_matrix(t), _matrix(t), _vector(t), _vector(t), types.intp, types.intp))
+def _gradient_sums(X, Y, theta, grad, n_threads, work_elements):
     o = Y.shape[0]
     f = X.shape[0]
     n_params = theta.shape[0]
     hidden = (n_params - o) // (f + 1 + o)
-    work, partials = _scratch(f, hidden, o, X.shape[1], n_threads, theta)
+    work, partials = _scratch(f, hidden, o, X.shape[1], n_threads, work_elements, theta)
     sums = np.empty(n_params + 1, dtype=theta.dtype)
     _sums(X, Y, theta, hidden, work, partials, sums)
     grad[:] = sums[:n_params]
@@ -1027,17 +1015,17 @@ def _gradient_sums(X, Y, theta, grad, n_threads):
 
 @_jit(
     lambda t: types.intp(
-        _matrix(t), _matrix(t), _vector(t), types.float64, _vector(t), types.intp
+        _matrix(t), _matrix(t), _vector(t), types.float64, _vector(t), types.intp, types.intp
     )
 )
-def _train_chunk(X, Y, theta, learning_rate, costs, n_threads):
+def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
     o = Y.shape[0]
     f = X.shape[0]
     n = X.shape[1]
     n_params = theta.shape[0]
     hidden = (n_params - o) // (f + 1 + o)
     # Scratch is allocated here, by the caller of the loops.
-    work, partials = _scratch(f, hidden, o, n, n_threads, theta)
+    work, partials = _scratch(f, hidden, o, n, n_threads, work_elements, theta)
     sums = np.empty(n_params + 1, dtype=theta.dtype)
     candidate = np.empty(n_params, dtype=theta.dtype)
     lr = theta.dtype.type(learning_rate)
@@ -1069,6 +1057,13 @@ def _read_only(a):
     return view
 
 
+def _work_elements(X, Y, theta):
+    """One slot's scratch size (twolayer._geometry.work_size) for this layout."""
+    f, o = X.shape[0], Y.shape[0]
+    hidden = (theta.shape[0] - o) // (f + 1 + o)
+    return work_size(f, hidden, o)
+
+
 def _use_threads(n_threads):
     # Also for one thread: set_num_threads launches Numba's threading layer, which a
     # parallel kernel loaded from the cache needs and does not launch itself (numba
@@ -1082,7 +1077,8 @@ def gradient_sums(X, Y, theta, grad, n_threads):
     """Write the gradient of the summed cost into ``grad``; return the summed cost."""
     _use_threads(n_threads)
     kernel = _compiled(_gradient_sums, theta.dtype)
-    return float(kernel(_read_only(X), _read_only(Y), theta, grad, n_threads))
+    size = _work_elements(X, Y, theta)
+    return float(kernel(_read_only(X), _read_only(Y), theta, grad, n_threads, size))
 
 
 def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
@@ -1094,7 +1090,10 @@ def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
     """
     _use_threads(n_threads)
     kernel = _compiled(_train_chunk, theta.dtype)
-    return int(kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, n_threads))
+    size = _work_elements(X, Y, theta)
+    return int(
+        kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, n_threads, size)
+    )
 
 
 # ================================================================ prediction

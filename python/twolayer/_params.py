@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._geometry import n_params
+
 
 class Layout(NamedTuple):
     n_features: int
@@ -21,8 +23,7 @@ class Layout(NamedTuple):
 
     @property
     def size(self) -> int:
-        h, f, o = self.hidden_size, self.n_features, self.n_outputs
-        return h * f + h + o * h + o
+        return n_params(self.n_features, self.hidden_size, self.n_outputs)
 
     def views(self, theta: np.ndarray) -> dict[str, np.ndarray]:
         """W1, b1, W2, b2 as views into ``theta`` (writes go through)."""

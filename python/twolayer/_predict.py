@@ -28,6 +28,7 @@ import numpy as np
 
 from . import _validation as v
 from ._backends import load_backend, resolve_backend
+from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
 from ._params import Layout
 
 # forward_chunk's modes.
@@ -36,7 +37,6 @@ LOGITS, PROBA, PAIR = 0, 1, 2
 _X_BEYOND_LIMIT, _PARAMS_NOT_FINITE, _OVERFLOW = 1, 2, 4
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_BLOCK = 2048  # samples per block of the compiled kernels (_cython_kernels.BLOCK)
 # A chunk aims at this many seconds (as fit's): Ctrl-C stops a prediction
 # within about that, and the Python loop costs nothing. The first chunk is
 # sized by its multiply-adds (about 5 ms of one core).

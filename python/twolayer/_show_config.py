@@ -74,7 +74,7 @@ def _numba_state() -> dict[str, Any]:
         "version": numba.__version__,
         "threading_layer": layer,
         "threads": numba.config.NUMBA_NUM_THREADS,
-        "cache_dir": kernels._train_chunk.stats.cache_path,
+        "cache_dir": kernels._train_chunk.stats.cache_path or "none writable: compiled per process",
     }
 
 

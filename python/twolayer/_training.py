@@ -20,6 +20,7 @@ from . import _predict
 from . import _validation as v
 from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._early_stopping import CostWatch, ValidationWatch
+from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
 from ._params import Layout, initial_parameters
 from ._progress import Progress
 
@@ -27,7 +28,6 @@ from ._progress import Progress
 # within about half a second, long enough that the Python loop costs nothing.
 _CHUNK_SECONDS = 0.1
 _MAX_CHUNK = 1 << 20
-_BLOCK = 2048  # samples per block of the compiled kernels: one block runs in one thread
 
 
 class DivergenceError(FloatingPointError):

@@ -39,7 +39,8 @@ def warmup() -> dict[str, Any]:
         if dispatcher.stats.cache_path not in cache_dirs:
             cache_dirs.append(dispatcher.stats.cache_path)
     return {
-        "cache_dir": ", ".join(cache_dirs),
+        # None: no cache directory was writable, so nothing was saved for later processes.
+        "cache_dir": ", ".join(cache_dirs) if None not in cache_dirs else None,
         "seconds": time.perf_counter() - started,
         "entries": entries,
     }

@@ -437,6 +437,11 @@ def _warmup(args: argparse.Namespace) -> int:
     report = warmup()
     for entry, state in report["entries"].items():
         print(f"{entry}: {state}")
+    if report["cache_dir"] is None:
+        raise CLIError(
+            "no writable Numba cache directory: nothing was saved (set NUMBA_CACHE_DIR "
+            "to a writable directory, for this command and for later processes)"
+        )
     print(f"cache:  {report['cache_dir']}")
     print(f"time:   {report['seconds']:.1f} s")
     return 0
@@ -588,7 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (CLIError, FileNotFoundError, ValueError, TypeError) as exc:
+    except (CLIError, OSError, ValueError, TypeError) as exc:  # OSError: unwritable, disk full
         print(f"twolayer: error: {exc}", file=sys.stderr)
         return 2
     except DivergenceError as exc:

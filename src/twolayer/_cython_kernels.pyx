@@ -42,6 +42,8 @@ from libc.string cimport memcpy
 
 import numpy as np
 
+from twolayer._geometry import work_size
+
 cdef extern from "_tile.h" nogil:
     double tl_exp_neg(double x)
     float tl_exp_negf(float x)
@@ -83,26 +85,34 @@ cdef extern from "_tile.h" nogil:
         TL_TILE
         TL_LANES
         TL_FEATURE_CHUNK
+        TL_TILES_PER_BLOCK
+        TL_ALIGN
+
+
+cdef extern from "_peak.h" nogil:
+    double tl_fma_peakd(long rounds, double* checksum)
+    double tl_fma_peakf(long rounds, double* checksum)
 
 
 ctypedef fused floating:
     float
     double
 
-# Kept in one place for the Python layer, the tests and the Numba mirror.
-TILE = 64
-LANES = 8
-TILES_PER_BLOCK = 32
-BLOCK = TILE * TILES_PER_BLOCK
+# As compiled in (from twolayer._geometry, through CMakeLists.txt): the tests
+# check that this build and the Numba mirror agree with it.
+TILE = TL_TILE
+LANES = TL_LANES
+TILES_PER_BLOCK = TL_TILES_PER_BLOCK
+BLOCK = TL_TILE * TL_TILES_PER_BLOCK
 FEATURE_CHUNK = TL_FEATURE_CHUNK
 
 cdef enum:
     _TILE = TL_TILE
     _LANES = TL_LANES
-    _TILES_PER_BLOCK = 32
+    _TILES_PER_BLOCK = TL_TILES_PER_BLOCK
     _BLOCK = _TILE * _TILES_PER_BLOCK
-    _ALIGN = 16        # elements per 64-byte cache line in float32 (a multiple of it in float64)
     _CHUNK = TL_FEATURE_CHUNK
+    _ALIGN = TL_ALIGN  # elements per 64-byte cache line in float32 (a multiple of it in float64)
 
 
 # ---------------------------------------------------------------- per-point helpers
@@ -248,7 +258,7 @@ cdef void _block_sums(
     const floating* theta,                                  # IN  packed parameters
     Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
     Py_ssize_t start, Py_ssize_t stop,                      # IN  samples of this block
-    floating* work,                                         # scratch, _work_size() elements
+    floating* work,                                         # scratch, work_size() elements
     floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
     cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
@@ -310,13 +320,6 @@ cdef void _block_sums(
         for l in range(_LANES):
             total += acc[i * _LANES + l]
         out[i] = total
-
-
-cdef Py_ssize_t _work_size(Py_ssize_t f, Py_ssize_t h, Py_ssize_t o) noexcept nogil:
-    """Scratch elements of one slot, rounded up to whole cache lines (see _aligned_empty)."""
-    cdef Py_ssize_t n_params = h * f + h + o * h + o
-    cdef Py_ssize_t size = (f + o + h + o + h + 1) * _TILE + (n_params + 1) * _LANES
-    return (size + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
 cdef void _all_sums(
@@ -393,7 +396,7 @@ def _scratch(Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n, Py_ssi
     cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
     cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
-    work = _aligned_empty(n_slots * _work_size(f, hidden, o), dtype)
+    work = _aligned_empty(n_slots * work_size(f, hidden, o), dtype)
     partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
     return work, partials, n_slots
 
@@ -464,6 +467,20 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
                 break
             memcpy(&theta[0], &candidate[0], n_params * sizeof(floating))
     return completed
+
+
+# ---------------------------------------------------------------- the machine's bound
+
+def fma_peak(long rounds, bint single=False):
+    """Multiply-adds done by ``rounds`` rounds of register-only vector multiply-adds
+    (_peak.h; float32 if ``single``), and a checksum; time it for this build's peak rate."""
+    cdef double done, checksum = 0
+    with nogil:
+        if single:
+            done = tl_fma_peakf(rounds, &checksum)
+        else:
+            done = tl_fma_peakd(rounds, &checksum)
+    return done, checksum
 
 
 # ---------------------------------------------------------------- elementwise access for tests

@@ -16,9 +16,14 @@
 #include <stddef.h>
 #include "_fastmath.h"
 
-#define TL_TILE 64   /* samples per tile */
-#define TL_LANES 8   /* independent partial sums per sum over samples */
-#define TL_FEATURE_CHUNK 32   /* feature rows per pass when the inputs are wide */
+/* TL_TILE (samples per tile), TL_LANES (independent partial sums per sum over
+ * samples), TL_FEATURE_CHUNK (feature rows per pass when the inputs are wide)
+ * and TL_TILES_PER_BLOCK come from python/twolayer/_geometry.py, their one
+ * owner: CMakeLists.txt passes them as -D definitions. */
+#if !defined(TL_TILE) || !defined(TL_LANES) || !defined(TL_FEATURE_CHUNK) || \
+    !defined(TL_TILES_PER_BLOCK) || !defined(TL_ALIGN)
+#error "kernel geometry missing: CMakeLists.txt passes it from python/twolayer/_geometry.py"
+#endif
 
 #define TL_T double
 #define TL_NAME(name) name
