@@ -11,7 +11,7 @@ import sys
 import pytest
 
 import twolayer
-from twolayer import _backends, _cpu, _resolved
+from twolayer import _backends, _cpu
 
 WIDE = [
     (_cpu._BASE + suffix, suffix.lstrip("_"))
@@ -82,7 +82,6 @@ def cython_cannot_load(monkeypatch):
 
     monkeypatch.setitem(_backends._LOADERS, "cython", fail)
     monkeypatch.setattr(_backends, "_RESOLVED", {})
-    monkeypatch.setattr(_resolved, "_names", {})  # fit's own per-name cache
     monkeypatch.setattr(_backends, "_LOAD_ERRORS", {})
     _backends._try_load.cache_clear()
     yield
