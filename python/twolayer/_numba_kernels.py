@@ -594,6 +594,8 @@ def _combine_more(weights, stride, rows, n_rows, fresh, bias, out):
     """out[s] (+)= sum over r of weights[r * stride] * rows[r, s], r in order: from
     bias when fresh, else continuing the partial sums in out (a chunk of a wider
     product, rounded as one pass). rows is a (n_rows, TILE) tile, out one tile row.
+    The C goes through the tile in passes of TL_PASS samples (gcc's register
+    allocation on AVX2, see _tile.h); LLVM needs no split, and the sums are the same.
     """
     part = _tile_scratch(out)
     w = weights[0]

@@ -25,6 +25,22 @@
 #error "kernel geometry missing: CMakeLists.txt passes it from python/twolayer/_geometry.py"
 #endif
 
+/* Samples per pass of a layer product (tl_combine_more): eight vector
+ * registers of partial sums. A float64 tile is 16 AVX2 registers, all of
+ * them, and gcc then spilled every partial sum to the stack on every row
+ * (AVX2 build 2x slower than Numba's code for the same CPU); AVX-512 holds a
+ * whole tile in 8 of its 32. Passes reorder samples only, never a sum: every
+ * build rounds as before. */
+#if defined(__AVX512F__)
+#define TL_VECTOR_BYTES 64
+#elif defined(__AVX__)
+#define TL_VECTOR_BYTES 32
+#else
+#define TL_VECTOR_BYTES 16
+#endif
+#define TL_PASS(T) (8 * TL_VECTOR_BYTES / (ptrdiff_t)sizeof(T) < TL_TILE \
+                    ? 8 * TL_VECTOR_BYTES / (ptrdiff_t)sizeof(T) : TL_TILE)
+
 #define TL_T double
 #define TL_NAME(name) name
 #include "_tile_impl.h"

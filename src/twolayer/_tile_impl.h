@@ -3,25 +3,31 @@
 /* out[s] (+)= sum over r of weights[r * stride] * rows[r][s], r in order:
  * from bias when fresh, else continuing the partial sums already in out (a
  * chunk of a wider product). Each sample's sum runs over r in order, so the
- * rounding is that of the plain loop, chunked or not; the tile row stays in
- * registers. */
+ * rounding is that of the plain loop, chunked or not. The samples go in
+ * passes of TL_PASS(TL_T) whose partial sums stay in vector registers; the
+ * passes change only the order in which samples are visited, never a sum. */
 static inline void TL_NAME(tl_combine_more)(
     const TL_T* restrict weights, ptrdiff_t stride,
     const TL_T* restrict rows, ptrdiff_t n_rows,
     int fresh, TL_T bias, TL_T* restrict out)
 {
-    TL_T part[TL_TILE];
-    TL_T w0 = weights[0];
-    if (fresh)
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w0, rows[s], bias);
-    else
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w0, rows[s], out[s]);
-    for (ptrdiff_t r = 1; r < n_rows; r++) {
-        TL_T w = weights[r * stride];
-        const TL_T* restrict x = rows + r * TL_TILE;
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) part[s] = TL_NAME(tl_fma)(w, x[s], part[s]);
+    for (ptrdiff_t p = 0; p < TL_TILE; p += TL_PASS(TL_T)) {
+        TL_T part[TL_PASS(TL_T)];
+        TL_T w0 = weights[0];
+        if (fresh)
+            for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++)
+                part[s] = TL_NAME(tl_fma)(w0, rows[p + s], bias);
+        else
+            for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++)
+                part[s] = TL_NAME(tl_fma)(w0, rows[p + s], out[p + s]);
+        for (ptrdiff_t r = 1; r < n_rows; r++) {
+            TL_T w = weights[r * stride];
+            const TL_T* restrict x = rows + r * TL_TILE + p;
+            for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++)
+                part[s] = TL_NAME(tl_fma)(w, x[s], part[s]);
+        }
+        for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++) out[p + s] = part[s];
     }
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = part[s];
 }
 
 /* out[s] = bias + sum over r of weights[r * stride] * rows[r][s]: the layer
