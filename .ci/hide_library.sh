@@ -7,4 +7,4 @@ library="$(readlink -f "$1")"
 shift
 empty="$(mktemp)"
 exec unshare --mount --propagation private \
-  bash -c 'mount --bind "$0" "$1" && shift 2 && exec "$@"' "$empty" "$library" "$@"
+  bash -c 'mount --bind "$0" "$1" && shift && exec "$@"' "$empty" "$library" "$@"
