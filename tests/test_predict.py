@@ -12,22 +12,14 @@ import pytest
 
 import twolayer
 from conftest import COMPILED
+from test_parity import SHAPES
 from twolayer import _predict
 from twolayer._backends import load_backend
 from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
 
 BACKENDS = ["numpy", *COMPILED]
 
-# (n_features, hidden, n_outputs, n_samples): the training parity grid (tests/test_parity.py)
-SHAPES = [
-    (1, 1, 1, 1),  # one sample, one hidden unit
-    (2, 5, 1, 500),  # the tutorial's shape
-    (3, 1, 1, 65),  # one hidden unit, a ragged second tile
-    (7, 9, 3, 130),  # several outputs, odd feature count
-    (2, 4, 2, BLOCK + 77),  # more than one block, ragged last block
-    (20, 16, 1, 3 * BLOCK),
-    (77, 6, 2, 150),  # wide inputs: feature rows in chunks of 32, a ragged last chunk
-]
+# The training parity grid: (n_features, hidden, n_outputs, n_samples).
 
 
 def _params(n_features, hidden, n_outputs, seed=0, dtype=np.float64, scale=1.0):
