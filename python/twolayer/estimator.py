@@ -25,7 +25,14 @@ import numpy as np
 from . import _predict, _training
 from . import _validation as v
 from ._diagnostics import fit_problem
-from ._labels import _as_label_array, _encode_targets, _fit_targets, _label_kind
+from ._labels import (
+    _as_label_array,
+    _encode_targets,
+    _fit_targets,
+    _label_kind,
+    class_labels,
+    class_probabilities,
+)
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin
@@ -490,23 +497,11 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             return self._outputs(X, _predict.PAIR)
         if self._kind == "multilabel":
             return self._outputs(X, _predict.PROBA)
-        Z = self._outputs(X, _predict.LOGITS)
-        with np.errstate(over="ignore", under="ignore"):
-            # log sigmoid(z) = -log(1 + exp(-z)); normalise in log space so that
-            # rows whose sigmoids all underflow still sum to 1.
-            log_p = -np.logaddexp(0, -Z)
-            log_p -= log_p.max(axis=1, keepdims=True)
-            p = np.exp(log_p)
-            return p / p.sum(axis=1, keepdims=True)
+        return class_probabilities(self._outputs(X, _predict.LOGITS), "multiclass")
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (n_samples,), or the 0/1 indicator matrix for multi-label targets."""
-        Z = self.decision_function(X)
-        if self._kind == "binary":
-            return self.classes_[(Z > 0).astype(np.intp)]
-        if self._kind == "multilabel":
-            return (Z > 0).astype(np.int64)
-        return self.classes_[np.argmax(Z, axis=1)]
+        return class_labels(self._outputs(X, _predict.LOGITS), self._kind, self.classes_)
 
     # --------------------------------------------------------------- helpers
     def _check_fitted(self) -> None:
