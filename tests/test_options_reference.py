@@ -15,6 +15,8 @@ import pytest
 from conftest import assert_params_close, relative_error
 from sklearn_twin import classification_data, twin_fit
 from twolayer import _reference
+from twolayer._backends import load_backend
+from twolayer._epochs import BatchDivergenceError, Optimizer, run_epoch
 from twolayer._params import Layout, initial_parameters
 
 SOLVER_CODES = {"sgd": 0, "nesterov": 1, "adam": 2}
@@ -25,25 +27,27 @@ N = 103  # batches of 20 leave a short last batch of 3
 def run_reference(X, Y, params, epochs, *, output="sigmoid", sample_weight=None,
                   solver="sgd", learning_rate=0.1, momentum=0.0, alpha=0.0,
                   batch_size=None, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                  schedule="constant", power_t=0.5):
-    """Drive _reference.train_epoch epoch by epoch as the fit driver does."""
+                  schedule="constant", power_t=0.5, backend="numpy"):
+    """Epoch by epoch through _epochs.run_epoch, as the fit driver and the drop-in do."""
     n = X.shape[1]
     layout = Layout(X.shape[0], params["W1"].shape[0], Y.shape[0])
     theta = layout.pack(params, X.dtype)
-    state = np.zeros((2, theta.size), dtype=X.dtype)
-    hyper = np.array([learning_rate, momentum, beta_1, beta_2, epsilon, alpha, 0.0, 0.0])
-    weights = np.empty(0, X.dtype) if sample_weight is None else sample_weight
+    optimizer = Optimizer(
+        "sgd" if solver == "nesterov" else solver, theta.size, X.dtype,
+        learning_rate=learning_rate, momentum=momentum,
+        nesterovs_momentum=solver == "nesterov", beta_1=beta_1, beta_2=beta_2,
+        epsilon=epsilon, alpha=alpha,
+    )
+    assert optimizer.solver_code == SOLVER_CODES[solver]
+    kernels = load_backend(backend)
     costs = []
     for epoch in range(epochs):
-        done, accumulated = _reference.train_epoch(
-            X, Y, weights, np.empty(0, np.int64), theta, state, hyper, SOLVER_CODES[solver],
-            batch_size or n, int(output == "softmax"), 1,
-        )
-        assert done == math.ceil(n / (batch_size or n))
-        costs.append(accumulated / n)
+        costs.append(run_epoch(kernels, X, Y, sample_weight, None, theta, optimizer,
+                               batch_size or n, output == "softmax", 1))
         if schedule == "invscaling":
-            hyper[0] = learning_rate / ((epoch + 1) * n + 1) ** power_t
-    return np.array(costs), layout.unpack(theta), hyper
+            optimizer.learning_rate = learning_rate / ((epoch + 1) * n + 1) ** power_t
+    assert optimizer.epochs == epochs
+    return np.array(costs), layout.unpack(theta), optimizer.hyper
 
 
 CASES = {
@@ -93,6 +97,58 @@ def test_train_epoch_follows_sklearn(case, weighted):
     assert relative_error(final["W1"], params["W1"]) > 1e-3
     batches = math.ceil(N / opts.get("batch_size", N))
     assert hyper[6] == (EPOCHS * batches if opts["solver"] == "adam" else 0)
+
+
+def test_run_epoch_raises_with_the_parameters_before_the_failing_batch():
+    X, Y, params, _, _ = _case("multilabel-nesterov", weighted=False)
+    weights = np.ones(N)
+    weights[40:60] = 1e308  # batch 2's weighted cost overflows
+    layout = Layout(4, 5, 3)
+    theta = layout.pack(params, np.float64)
+    optimizer = Optimizer("adam", theta.size, np.float64, learning_rate=0.01)
+    kernels = load_backend("numpy")
+    run_epoch(kernels, X[:, :40], Y[:, :40], weights[:40], None, theta, optimizer, 20, False, 1)
+    before = (theta.copy(), optimizer.state.copy(), optimizer.t)
+    theta = layout.pack(params, np.float64)
+    optimizer = Optimizer("adam", theta.size, np.float64, learning_rate=0.01)
+    run_epoch(kernels, X, Y, np.ones(N), None, theta, optimizer, N, False, 1)  # epoch 0
+    assert optimizer.epochs == 1
+    theta = layout.pack(params, np.float64)
+    optimizer = Optimizer("adam", theta.size, np.float64, learning_rate=0.01)
+    with pytest.raises(BatchDivergenceError, match="epoch 0, batch 2") as info:
+        run_epoch(kernels, X, Y, weights, None, theta, optimizer, 20, False, 1)
+    assert info.value.batch == 2 and info.value.iteration == 0 and optimizer.epochs == 0
+    np.testing.assert_array_equal(layout.pack(info.value.params, np.float64), before[0])
+    np.testing.assert_array_equal(theta, before[0])
+    np.testing.assert_array_equal(optimizer.state, before[1])
+    assert optimizer.t == before[2] == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(solver="lbfgs"), "solver must be one of 'sgd', 'adam'; got 'lbfgs'"),
+        (dict(learning_rate=0.0), "learning_rate must be a finite number > 0"),
+        (dict(momentum=1.5), r"momentum must be a finite number in \[0.0, 1.0\], got 1.5"),
+        (dict(momentum=-0.1), "momentum must be"),
+        (dict(beta_1=1.0), r"beta_1 must be a finite number in \[0.0, 1.0\), got 1.0"),
+        (dict(beta_2=-0.5), "beta_2 must be"),
+        (dict(epsilon=0.0), "epsilon must be a finite number > 0.0, got 0.0"),
+        (dict(alpha=-1e-3), "alpha must be a finite number >= 0.0"),
+        (dict(alpha=float("nan")), "alpha must be"),
+    ],
+)
+def test_optimizer_refuses_bad_hyperparameters(kwargs, message):
+    args = dict(solver="sgd", learning_rate=0.1) | kwargs
+    with pytest.raises(ValueError, match=message):
+        Optimizer(args.pop("solver"), 10, np.float64, **args)
+
+
+def test_optimizer_type_errors_name_the_argument():
+    with pytest.raises(TypeError, match="nesterovs_momentum must be a bool"):
+        Optimizer("sgd", 3, np.float64, learning_rate=0.1, nesterovs_momentum="yes")
+    with pytest.raises(TypeError, match="momentum must be a real number"):
+        Optimizer("sgd", 3, np.float64, learning_rate=0.1, momentum="0.9")
 
 
 def test_order_gathers_batches_through_the_permutation():
