@@ -133,3 +133,52 @@ def run_epoch(
         raise BatchDivergenceError(optimizer.epochs, done, params, np.empty(0, theta.dtype))
     optimizer.epochs += 1
     return accumulated / n
+
+
+class EpochRunner:
+    """``fit``'s epochs behind ``train_chunk``'s interface, for fit's chunk loop.
+
+    ``runner(theta, costs)`` runs ``len(costs)`` epochs and writes their costs,
+    as ``train_chunk`` runs iterations: the same loop then serves callbacks,
+    progress, early stopping and Ctrl-C. ``shuffle_seed`` (``shuffle=True``):
+    each epoch's order is ``rng.permutation(n)`` of one ``np.random.default_rng``
+    per fit, never NumPy's global state. ``invscaling``: after each epoch the
+    rate becomes ``learning_rate / (samples_seen + 1) ** power_t``, as
+    scikit-learn's SGDOptimizer.iteration_ends does.
+    """
+
+    def __init__(
+        self,
+        kernels: ModuleType,
+        X: np.ndarray,
+        Y: np.ndarray,
+        sample_weight: np.ndarray | None,
+        optimizer: Optimizer,
+        batch_size: int,
+        softmax: bool,
+        n_threads: int,
+        *,
+        shuffle: bool = False,
+        shuffle_seed: int | None = None,
+        schedule: str = "constant",
+        power_t: float = 0.5,
+    ) -> None:
+        self.kernels, self.X, self.Y, self.sample_weight = kernels, X, Y, sample_weight
+        self.optimizer, self.batch_size, self.softmax = optimizer, batch_size, softmax
+        self.n_threads = n_threads
+        self.rng = np.random.default_rng(shuffle_seed) if shuffle else None
+        self.invscaling = schedule == "invscaling"
+        self.initial_rate, self.power_t = optimizer.learning_rate, power_t
+
+    def __call__(self, theta: np.ndarray, costs: np.ndarray) -> int:
+        n = self.X.shape[1]
+        for j in range(costs.shape[0]):
+            order = None if self.rng is None else self.rng.permutation(n)
+            costs[j] = run_epoch(
+                self.kernels, self.X, self.Y, self.sample_weight, order, theta, self.optimizer,
+                self.batch_size, self.softmax, self.n_threads,
+            )
+            if self.invscaling:
+                seen = self.optimizer.epochs * n
+                self.optimizer.learning_rate = self.initial_rate / (seen + 1) ** self.power_t
+        return costs.shape[0]

@@ -290,3 +290,45 @@ def check_bool(value: Any, name: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
     return bool(value)
+
+
+def check_sample_weight(value: Any, n_samples: int, dtype: np.dtype) -> np.ndarray:
+    """One finite weight >= 0 per sample, not all zero; a new contiguous array of ``dtype``."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"sample_weight must be a 1-D array of real numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {array.dtype}")
+    if array.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample (column of X); "
+            f"got shape {array.shape}"
+        )
+    weights = np.array(array, dtype=dtype, order="C")  # a copy: the caller's array stays as is
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight must be finite (it holds NaN or infinity, possibly "
+                         f"after conversion to {np.dtype(dtype)})")
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {weights.min()}")
+    if not (weights > 0).any():
+        raise ValueError("sample_weight must not be all zero (nothing would be learned)")
+    return weights
+
+
+def check_softmax_targets(Y: np.ndarray, name: str = "Y") -> None:
+    """A softmax output needs two outputs or more, and each column of Y summing to 1."""
+    if Y.shape[0] < 2:
+        raise ValueError(
+            f'output="softmax" needs at least 2 outputs (rows of {name}), got {Y.shape[0]}; '
+            'use output="sigmoid" for one output'
+        )
+    if Y.shape[1] == 0:
+        return
+    sums = Y.sum(axis=0, dtype=np.float64)
+    worst = int(np.argmax(np.abs(sums - 1)))
+    if not abs(sums[worst] - 1) <= Y.shape[0] * math.sqrt(np.finfo(Y.dtype).eps):
+        raise ValueError(
+            f'output="softmax" needs each column of {name} to sum to 1 (class probabilities); '
+            f"column {worst} sums to {sums[worst]}"
+        )
