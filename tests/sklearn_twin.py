@@ -14,6 +14,10 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 
+from twolayer._params import Layout, initial_parameters
+
+N = 103  # samples: batches of 20 leave a short last batch of 3
+
 
 def labels_for(Y: np.ndarray, output: str) -> np.ndarray:
     """scikit-learn's y for our Y (outputs x samples): 0/1 labels, class index or indicator."""
@@ -93,3 +97,37 @@ def classification_data(
         Y = (scores > 0).astype(float)
         Y[:, 0], Y[:, 1] = 0.0, 1.0  # both labels present in every output
     return X, Y
+
+
+# Option sets held against scikit-learn ("nesterov": sgd with nesterovs_momentum).
+CASES = {
+    "binary-sgd": dict(n_outputs=1, output="sigmoid", solver="sgd", learning_rate=0.3),
+    "binary-momentum-l2": dict(n_outputs=1, output="sigmoid", solver="sgd", momentum=0.9,
+                               alpha=0.3, batch_size=20, learning_rate=0.05),
+    "multilabel-nesterov": dict(n_outputs=3, output="sigmoid", solver="nesterov",
+                                momentum=0.9, batch_size=20, learning_rate=0.05),
+    "multiclass-sgd": dict(n_outputs=4, output="softmax", solver="sgd", batch_size=20,
+                           learning_rate=0.1),
+    "multiclass-adam-l2": dict(n_outputs=3, output="softmax", solver="adam", alpha=0.1,
+                               batch_size=20, learning_rate=0.01),
+    "binary-adam-invscaling-params": dict(n_outputs=1, output="sigmoid", solver="adam",
+                                          batch_size=7, learning_rate=0.02, beta_1=0.8,
+                                          beta_2=0.99, epsilon=1e-6),
+    "multilabel-invscaling": dict(n_outputs=2, output="sigmoid", solver="sgd", momentum=0.5,
+                                  batch_size=25, learning_rate=0.5, schedule="invscaling",
+                                  power_t=0.3),
+}
+
+
+def case_data(case: str, weighted: bool):
+    """X, Y, initial params, sample weights (or None) and the options of CASES[case]."""
+    opts = dict(CASES[case])
+    n_outputs = opts.pop("n_outputs")
+    X, Y = classification_data(4, N, n_outputs, opts["output"], seed=len(case))
+    layout = Layout(4, 5, n_outputs)
+    params = layout.unpack(initial_parameters(layout, np.float64, 7))
+    weights = None
+    if weighted:
+        weights = np.random.default_rng(1).uniform(0.0, 2.0, N)
+        weights[::10] = 0.0  # zero weights inside batches (never a whole batch)
+    return X, Y, params, weights, opts

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_params_close, relative_error
-from sklearn_twin import classification_data, twin_fit
+from sklearn_twin import CASES, N, case_data, twin_fit
 from twolayer import _reference
 from twolayer._backends import load_backend
 from twolayer._epochs import BatchDivergenceError, Optimizer, run_epoch
@@ -21,7 +21,6 @@ from twolayer._params import Layout, initial_parameters
 
 SOLVER_CODES = {"sgd": 0, "nesterov": 1, "adam": 2}
 EPOCHS = 12
-N = 103  # batches of 20 leave a short last batch of 3
 
 
 def run_reference(X, Y, params, epochs, *, output="sigmoid", sample_weight=None,
@@ -50,42 +49,10 @@ def run_reference(X, Y, params, epochs, *, output="sigmoid", sample_weight=None,
     return np.array(costs), layout.unpack(theta), optimizer.hyper
 
 
-CASES = {
-    "binary-sgd": dict(n_outputs=1, output="sigmoid", solver="sgd", learning_rate=0.3),
-    "binary-momentum-l2": dict(n_outputs=1, output="sigmoid", solver="sgd", momentum=0.9,
-                               alpha=0.3, batch_size=20, learning_rate=0.05),
-    "multilabel-nesterov": dict(n_outputs=3, output="sigmoid", solver="nesterov",
-                                momentum=0.9, batch_size=20, learning_rate=0.05),
-    "multiclass-sgd": dict(n_outputs=4, output="softmax", solver="sgd", batch_size=20,
-                           learning_rate=0.1),
-    "multiclass-adam-l2": dict(n_outputs=3, output="softmax", solver="adam", alpha=0.1,
-                               batch_size=20, learning_rate=0.01),
-    "binary-adam-invscaling-params": dict(n_outputs=1, output="sigmoid", solver="adam",
-                                          batch_size=7, learning_rate=0.02, beta_1=0.8,
-                                          beta_2=0.99, epsilon=1e-6),
-    "multilabel-invscaling": dict(n_outputs=2, output="sigmoid", solver="sgd", momentum=0.5,
-                                  batch_size=25, learning_rate=0.5, schedule="invscaling",
-                                  power_t=0.3),
-}
-
-
-def _case(case, weighted):
-    opts = dict(CASES[case])
-    n_outputs = opts.pop("n_outputs")
-    X, Y = classification_data(4, N, n_outputs, opts["output"], seed=len(case))
-    params = Layout(4, 5, n_outputs).unpack(initial_parameters(Layout(4, 5, n_outputs),
-                                                               np.float64, 7))
-    weights = None
-    if weighted:
-        weights = np.random.default_rng(1).uniform(0.0, 2.0, N)
-        weights[::10] = 0.0  # zero weights inside batches (never a whole batch)
-    return X, Y, params, weights, opts
-
-
 @pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_train_epoch_follows_sklearn(case, weighted):
-    X, Y, params, weights, opts = _case(case, weighted)
+    X, Y, params, weights, opts = case_data(case, weighted)
     sk_opts = dict(opts)
     if sk_opts["solver"] == "nesterov":
         sk_opts.update(solver="sgd", nesterovs_momentum=True)
@@ -100,7 +67,7 @@ def test_train_epoch_follows_sklearn(case, weighted):
 
 
 def test_run_epoch_raises_with_the_parameters_before_the_failing_batch():
-    X, Y, params, _, _ = _case("multilabel-nesterov", weighted=False)
+    X, Y, params, _, _ = case_data("multilabel-nesterov", weighted=False)
     weights = np.ones(N)
     weights[40:60] = 1e308  # batch 2's weighted cost overflows
     layout = Layout(4, 5, 3)
@@ -153,7 +120,7 @@ def test_optimizer_type_errors_name_the_argument():
 
 def test_order_gathers_batches_through_the_permutation():
     """A shuffled epoch equals the unshuffled epoch on the permuted columns."""
-    X, Y, params, weights, _ = _case("multiclass-adam-l2", weighted=True)
+    X, Y, params, weights, _ = case_data("multiclass-adam-l2", weighted=True)
     order = np.random.default_rng(5).permutation(N).astype(np.int64)
     Xp, Yp, wp = X[:, order], Y[:, order], weights[order]
     results = []
@@ -174,7 +141,7 @@ def test_order_gathers_batches_through_the_permutation():
 
 def test_zero_weight_batch_is_skipped():
     """A batch whose weights are all 0 changes nothing: the epoch equals one without it."""
-    X, Y, params, _, _ = _case("binary-momentum-l2", weighted=False)
+    X, Y, params, _, _ = case_data("binary-momentum-l2", weighted=False)
     weights = np.random.default_rng(2).uniform(0.5, 1.5, N)
     weights[20:40] = 0.0  # batch 1
     keep = np.r_[0:20, 40:N]
@@ -196,7 +163,7 @@ def test_zero_weight_batch_is_skipped():
 
 def test_non_finite_batch_stops_before_writing():
     """Batch 2's weights overflow its cost: theta, state and t stay those after batch 1."""
-    X, Y, params, _, _ = _case("multilabel-nesterov", weighted=False)
+    X, Y, params, _, _ = case_data("multilabel-nesterov", weighted=False)
     weights = np.ones(N)
     weights[40:60] = 1e308
     layout = Layout(4, 5, 3)
@@ -237,7 +204,7 @@ def test_full_batch_plain_sgd_is_train_chunk_up_to_rounding(moons):
 
 
 def test_forward_chunk_softmax_mode_is_the_softmax_of_the_logits():
-    X, Y, params, _, _ = _case("multiclass-sgd", weighted=False)
+    X, Y, params, _, _ = case_data("multiclass-sgd", weighted=False)
     _, final = twin_fit(X, Y, params, 3, output="softmax", learning_rate=0.1, batch_size=20)
 
     out = np.empty((4, N))
