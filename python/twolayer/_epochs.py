@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from . import _validation as v
+from ._errors import DivergenceError
 from ._params import Layout
-from ._training import DivergenceError
 
 SOLVERS = {"sgd": 0, "adam": 2}
 NESTEROV = 1  # the kernels' code for sgd with nesterovs_momentum

@@ -197,25 +197,30 @@ PARAM_LAYOUTS = {
 }
 
 
-def check_params(params: Any) -> dict[str, np.ndarray]:
-    """Validate a parameter dict as returned by ``fit``; return float arrays."""
+def check_params(params: Any, name: str = "params") -> dict[str, np.ndarray]:
+    """Validate a parameter dict as returned by ``fit``; return float arrays.
+
+    ``name``: the argument named in errors (``init_params`` for fit's start).
+    """
     if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict with W1, b1, W2, b2, got {type(params).__name__}")
+        raise TypeError(f"{name} must be a dict with W1, b1, W2, b2, got {type(params).__name__}")
     missing = [k for k in ("W1", "b1", "W2", "b2") if k not in params]
     if missing:
-        raise ValueError(f"params is missing {', '.join(missing)}")
-    W1 = check_array(params["W1"], "params['W1']", layout=PARAM_LAYOUTS["W1"])
+        raise ValueError(f"{name} is missing {', '.join(missing)}")
+    W1 = check_array(params["W1"], f"{name}['W1']", layout=PARAM_LAYOUTS["W1"])
     dtype = W1.dtype
-    b1 = check_array(params["b1"], "params['b1']", dtype, layout=PARAM_LAYOUTS["b1"])
-    W2 = check_array(params["W2"], "params['W2']", dtype, layout=PARAM_LAYOUTS["W2"])
-    b2 = check_array(params["b2"], "params['b2']", dtype, layout=PARAM_LAYOUTS["b2"])
+    b1 = check_array(params["b1"], f"{name}['b1']", dtype, layout=PARAM_LAYOUTS["b1"])
+    W2 = check_array(params["W2"], f"{name}['W2']", dtype, layout=PARAM_LAYOUTS["W2"])
+    b2 = check_array(params["b2"], f"{name}['b2']", dtype, layout=PARAM_LAYOUTS["b2"])
     hidden = W1.shape[0]
     if b1.shape != (hidden, 1):
-        raise ValueError(f"params['b1'] must have shape ({hidden}, 1), got {b1.shape}")
+        raise ValueError(f"{name}['b1'] must have shape ({hidden}, 1), got {b1.shape}")
     if W2.shape[1] != hidden:
-        raise ValueError(f"params['W2'] must have {hidden} columns (hidden units), got {W2.shape}")
+        raise ValueError(
+            f"{name}['W2'] must have {hidden} columns (hidden units), got {W2.shape}"
+        )
     if b2.shape != (W2.shape[0], 1):
-        raise ValueError(f"params['b2'] must have shape ({W2.shape[0]}, 1), got {b2.shape}")
+        raise ValueError(f"{name}['b2'] must have shape ({W2.shape[0]}, 1), got {b2.shape}")
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
 
 
