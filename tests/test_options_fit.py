@@ -8,6 +8,9 @@ within 1e-9 relative in float64.
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -287,3 +290,38 @@ def test_float32_epochs_follow_float64(dtype):
     assert relative_error(costs, ref_costs) <= tol
     assert_params_close(got, ref, tol)
     assert math.isfinite(costs[-1])
+
+
+def test_batch_size_beyond_n_is_the_full_batch(moons):
+    X, Y = moons
+    big, big_costs = twolayer.fit(X, Y, 0.1, 5, 3, backend="numpy", batch_size=10**6)
+    full, full_costs = twolayer.fit(X, Y, 0.1, 5, 3, backend="numpy", batch_size=X.shape[1])
+    np.testing.assert_array_equal(big_costs, full_costs)
+    np.testing.assert_array_equal(big["W1"], full["W1"])
+
+
+_MPI_SCRIPT = """
+import numpy as np, twolayer
+from mpi4py import MPI
+rng = np.random.default_rng(0)
+X, Y = rng.standard_normal((2, 40)), (rng.random((1, 40)) > 0.5) * 1.0
+try:
+    twolayer.fit(X, Y, 0.1, 3, 2, comm=MPI.COMM_SELF, alpha=0.1, batch_size=5)
+except ValueError as e:
+    print("refused:", e)
+p0 = {"W1": np.full((3, 2), 0.1), "b1": np.zeros((3, 1)), "W2": np.full((1, 3), 0.2),
+      "b2": np.zeros((1, 1))}
+_, with_comm = twolayer.fit(X, Y, 0.1, 3, 5, comm=MPI.COMM_SELF, init_params=p0)
+_, alone = twolayer.fit(X, Y, 0.1, 3, 5, init_params=p0)
+print("same:", bool(np.array_equal(with_comm, alone)))
+"""
+
+
+def test_comm_refuses_training_options_but_takes_init_params():
+    pytest.importorskip("mpi4py")  # the optional [mpi] extra
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl="self,sm", OMPI_MCA_pml="ob1", OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-c", _MPI_SCRIPT], env=env, capture_output=True,
+                         text=True, timeout=300, check=True).stdout
+    assert "refused:" in out and "alpha, batch_size not supported with comm" in out
+    assert "same: True" in out
