@@ -99,7 +99,9 @@ def test_epoch_matches_reference(backend, dtype, solver, weighted, output, batch
     order = rng.permutation(n) if shuffled else np.empty(0, np.int64)
     # A state from earlier epochs (adam: t = 5), so that every term of the update counts.
     state = (np.abs(rng.standard_normal((2, theta.size))) * 1e-3).astype(dtype)
-    rate = 0.01 if code == 2 else 0.1
+    # Batches of one sample: 150 momentum steps at 0.1 are chaotic enough to amplify
+    # rounding past 1e-10 (any two summation orders differ there), so a smaller rate.
+    rate = (0.01 if code == 2 else 0.1) / (10 if batch_size == 1 else 1)
     hyper = _hyper(rate, momentum, alpha=1e-3, t=5.0 if code == 2 else 0.0)
     args = (X, Y, sw, order, theta, state, hyper, code, batch_size, softmax)
     inputs = [a.copy() for a in args[:7]]

@@ -1496,7 +1496,8 @@ def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
 def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     """The network's outputs for the samples (columns) [start, stop) of X into the same
     columns of ``out`` (any strides; so may the parameters be): logits (mode 0),
-    probabilities (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
+    probabilities (mode 1), for one output the rows sigmoid(-z), sigmoid(z) (mode 2), or
+    one softmax over the outputs of each sample (mode 3).
     Returns 0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values
     are then meaningless."""
     _use_threads(n_threads)

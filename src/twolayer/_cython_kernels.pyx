@@ -777,8 +777,9 @@ def forward_chunk(const floating[:, :] X, const floating[:, :] W1, const floatin
     """The network's outputs for the samples (columns) [start, stop) of X.
 
     Writes columns [start, stop) of ``out``: the logits (mode 0, out has
-    n_outputs rows), the probabilities (mode 1) or, for one output, the rows
-    sigmoid(-z), sigmoid(z) (mode 2). The parameters (shapes as in ``fit``'s
+    n_outputs rows), the probabilities (mode 1), for one output the rows
+    sigmoid(-z), sigmoid(z) (mode 2), or one softmax over the outputs of each
+    sample (mode 3). The parameters (shapes as in ``fit``'s
     params) and ``out`` may have any strides. Returns 0, or an OR of
     X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW (a logit could overflow:
     W2 or b2 near the largest float); out's values are then meaningless.
