@@ -33,11 +33,16 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
 * The Python layer validates every shape and dtype; these functions trust
   them (bounds checks are off) and release the GIL for the whole chunk.
 
-Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names).
+Mini-batch epochs with the training options (``train_epoch``): ``_epochs.pxi``,
+included below, on the same block pass.
+
+Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names) and
+``python/twolayer/_numba_epochs.py``.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
 import numpy as np
@@ -60,11 +65,19 @@ cdef extern from "_tile.h" nogil:
     void tl_hidden_forwardf(const float* w, const float* xt, Py_ssize_t n_features,
                             float bias, float* out)
     void tl_output_unit(const double* w, const double* a1, Py_ssize_t hidden, double bias,
-                        const double* y, Py_ssize_t count, double* dy_out,
+                        const double* y, Py_ssize_t count, const double* wt, double* dy_out,
                         double* acc_cost, double* acc_b2, double* acc_W2)
     void tl_output_unitf(const float* w, const float* a1, Py_ssize_t hidden, float bias,
-                         const float* y, Py_ssize_t count, float* dy_out,
+                         const float* y, Py_ssize_t count, const float* wt, float* dy_out,
                          float* acc_cost, float* acc_b2, float* acc_W2)
+    void tl_softmax_outputs(const double* W2, const double* b2, const double* a1,
+                            Py_ssize_t hidden, Py_ssize_t n_outputs, const double* y,
+                            Py_ssize_t count, const double* wt, double* dy, double* acc_cost,
+                            double* acc_b2, double* acc_W2)
+    void tl_softmax_outputsf(const float* W2, const float* b2, const float* a1,
+                             Py_ssize_t hidden, Py_ssize_t n_outputs, const float* y,
+                             Py_ssize_t count, const float* wt, float* dy, float* acc_cost,
+                             float* acc_b2, float* acc_W2)
     void tl_hidden_backward(const double* w2_column, Py_ssize_t stride, const double* dy,
                             Py_ssize_t n_outputs, const double* a, const double* xt,
                             Py_ssize_t n_features, double* acc_b1, double* acc_W1)
@@ -178,13 +191,28 @@ cdef inline void _hidden_forward(const floating* w, const floating* xt, Py_ssize
 
 cdef inline void _output_unit(const floating* w, const floating* a1, Py_ssize_t hidden,
                               floating bias, const floating* y, Py_ssize_t count,
-                              floating* dy_out, floating* acc_cost, floating* acc_b2,
-                              floating* acc_W2) noexcept nogil:
-    """One output over a tile: residuals into dy_out; cost, b2 and W2-row sums."""
+                              const floating* wt, floating* dy_out, floating* acc_cost,
+                              floating* acc_b2, floating* acc_W2) noexcept nogil:
+    """One sigmoid output over a tile: residuals into dy_out; cost, b2 and W2-row sums
+    (residuals and losses times the weights wt unless wt is NULL)."""
     if floating is double:
-        tl_output_unit(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2)
+        tl_output_unit(w, a1, hidden, bias, y, count, wt, dy_out, acc_cost, acc_b2, acc_W2)
     else:
-        tl_output_unitf(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2)
+        tl_output_unitf(w, a1, hidden, bias, y, count, wt, dy_out, acc_cost, acc_b2, acc_W2)
+
+
+cdef inline void _softmax_outputs(const floating* W2, const floating* b2, const floating* a1,
+                                  Py_ssize_t hidden, Py_ssize_t n_outputs, const floating* y,
+                                  Py_ssize_t count, const floating* wt, floating* dy,
+                                  floating* acc_cost, floating* acc_b2,
+                                  floating* acc_W2) noexcept nogil:
+    """The softmax output layer over a tile: residuals into dy; cost, b2 and W2 sums."""
+    if floating is double:
+        tl_softmax_outputs(W2, b2, a1, hidden, n_outputs, y, count, wt, dy, acc_cost, acc_b2,
+                           acc_W2)
+    else:
+        tl_softmax_outputsf(W2, b2, a1, hidden, n_outputs, y, count, wt, dy, acc_cost, acc_b2,
+                            acc_W2)
 
 
 cdef inline void _hidden_backward(const floating* w2_column, Py_ssize_t stride,
@@ -224,17 +252,36 @@ cdef inline void _gather_tile(
     Py_ssize_t rows,
     Py_ssize_t row_stride,     # in elements
     Py_ssize_t col_stride,     # in elements
-    Py_ssize_t start,
+    const int64_t* idx,        # IN  the columns to take (count of them), or NULL: consecutive
+    Py_ssize_t start,          #     the first column when idx is NULL
     Py_ssize_t count,          # columns present (<= TILE)
     floating* out,             # OUT rows x TILE, zero-padded
 ) noexcept nogil:
-    """Copy columns [start, start + count) into a contiguous, padded tile.
+    """Copy columns [start, start + count), or idx[0:count], into a contiguous, padded tile.
 
     Reading through strides lets X stay in the caller's layout (C, Fortran or
-    any view) with no full copy; the tile is small and stays in cache.
+    any view) with no full copy; the tile is small and stays in cache. A
+    shuffled batch is gathered through idx here, tile by tile.
     """
     cdef Py_ssize_t r, s
     cdef const floating* row
+    if idx != NULL:
+        if row_stride < col_stride:
+            # A sample's values are close together (X.T of a C-ordered array):
+            # visit them sample by sample, a cache line or two each.
+            for s in range(count):
+                row = base + idx[s] * col_stride
+                for r in range(rows):
+                    out[r * _TILE + s] = row[r * row_stride]
+        else:
+            for r in range(rows):
+                row = base + r * row_stride
+                for s in range(count):
+                    out[r * _TILE + s] = row[idx[s] * col_stride]
+        for r in range(rows):
+            for s in range(count, _TILE):
+                out[r * _TILE + s] = 0
+        return
     for r in range(rows):
         row = base + r * row_stride + start * col_stride
         if col_stride == 1 and count == _TILE:
@@ -255,12 +302,21 @@ cdef inline void _gather_tile(
 cdef void _block_sums(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
+    const int64_t* order,                                   # IN  sample of each position, or NULL
+    const floating* sw,                                     # IN  sample weights, or NULL
+    int softmax,                                            # IN  0 sigmoid outputs, 1 softmax
     const floating* theta,                                  # IN  packed parameters
     Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
-    Py_ssize_t start, Py_ssize_t stop,                      # IN  samples of this block
+    Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
     floating* work,                                         # scratch, work_size() elements
     floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
+    """Gradient and cost sums of the samples at positions [start, stop).
+
+    Position p is sample order[p] (p when order is NULL); weighted sums when sw
+    is not NULL. Without order, weights and softmax this is train_chunk's pass,
+    bit for bit: the extra steps are skipped, never multiplied by one.
+    """
     cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
     cdef Py_ssize_t n_params = h * f + h + o * h + o
     cdef const floating* W1 = theta
@@ -273,8 +329,8 @@ cdef void _block_sums(
     cdef floating* a1 = yt + o * _TILE
     cdef floating* dy = a1 + h * _TILE
     cdef floating* dz = dy + o * _TILE
-    cdef floating* loss = dz + h * _TILE
-    cdef floating* acc = loss + _TILE          # (n_params + 1) x LANES
+    cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
+    cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
     cdef floating* g_W1 = acc
     cdef floating* g_b1 = g_W1 + h * f * _LANES
     cdef floating* g_W2 = g_b1 + h * _LANES
@@ -282,6 +338,8 @@ cdef void _block_sums(
     cdef floating* g_cost = g_b2 + o * _LANES
     cdef Py_ssize_t i, j, k, s, l, tile, t0, count
     cdef floating total
+    cdef const int64_t* idx = NULL
+    cdef const floating* weights = NULL
 
     for i in range((n_params + 1) * _LANES):
         acc[i] = 0
@@ -289,8 +347,13 @@ cdef void _block_sums(
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
-        _gather_tile(Y, o, y_rs, y_cs, t0, count, yt)
+        if order != NULL:
+            idx = order + t0
+        _gather_tile(X, f, x_rs, x_cs, idx, t0, count, xt)
+        _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, yt)
+        if sw != NULL:
+            _gather_tile(sw, 1, 0, 1, idx, t0, count, wt)
+            weights = wt
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
         # Wide inputs go a chunk of feature rows at a time for every hidden unit,
@@ -301,10 +364,14 @@ cdef void _block_sums(
             for j in range(h):
                 _hidden_forward(&W1[j * f], xt, f, b1[j], &a1[j * _TILE])
 
-        # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
-        for i in range(o):
-            _output_unit(&W2[i * h], a1, h, b2[i], &yt[i * _TILE], count, &dy[i * _TILE],
-                         g_cost, &g_b2[i * _LANES], &g_W2[i * h * _LANES])
+        # Output layer: residuals dy = p - y (times the weights), loss and their sums;
+        # p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs.
+        if softmax:
+            _softmax_outputs(W2, b2, a1, h, o, yt, count, weights, dy, g_cost, g_b2, g_W2)
+        else:
+            for i in range(o):
+                _output_unit(&W2[i * h], a1, h, b2[i], &yt[i * _TILE], count, weights,
+                             &dy[i * _TILE], g_cost, &g_b2[i * _LANES], &g_W2[i * h * _LANES])
 
         # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
         if f > _CHUNK:
@@ -323,19 +390,20 @@ cdef void _block_sums(
 
 
 cdef void _all_sums(
-    const floating[:, :] X, const floating[:, :] Y, const floating* theta,
-    Py_ssize_t hidden, floating* work, Py_ssize_t work_size,
-    floating* partials, Py_ssize_t n_slots,
+    const floating[:, :] X, const floating[:, :] Y, const int64_t* order, const floating* sw,
+    int softmax, const floating* theta, Py_ssize_t hidden, Py_ssize_t start, Py_ssize_t stop,
+    floating* work, Py_ssize_t work_size, floating* partials, Py_ssize_t n_slots,
 ) noexcept nogil:
-    """Gradient and cost sums of every block into its row of ``partials``.
+    """Gradient and cost sums of every block of positions [start, stop) into its row
+    of ``partials`` (see _block_sums for order, sw and softmax).
 
-    Slot q handles blocks q, q + n_slots, ...; each slot has its own scratch.
-    Which thread runs which block does not matter: every block's sums land in
-    that block's row.
+    Blocks are counted from start. Slot q handles blocks q, q + n_slots, ...;
+    each slot has its own scratch. Which thread runs which block does not
+    matter: every block's sums land in that block's row.
     """
-    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
+    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0]
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
-    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    cdef Py_ssize_t n_blocks = (stop - start + _BLOCK - 1) // _BLOCK
     cdef Py_ssize_t x_rs = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t x_cs = X.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t y_rs = Y.strides[0] // <Py_ssize_t> sizeof(floating)
@@ -343,17 +411,18 @@ cdef void _all_sums(
     cdef const floating* xp = &X[0, 0]
     cdef const floating* yp = &Y[0, 0]
     cdef Py_ssize_t q, b
-    if n_slots <= 1:
+    if n_slots <= 1 or n_blocks <= 1:
         for b in range(n_blocks):
-            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, theta, f, hidden, o,
-                        b * _BLOCK, min(n, (b + 1) * _BLOCK), work, &partials[b * (n_params + 1)])
+            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), work,
+                        &partials[b * (n_params + 1)])
         return
     for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
         b = q
         while b < n_blocks:
-            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, theta, f, hidden, o,
-                        b * _BLOCK, min(n, (b + 1) * _BLOCK), &work[q * work_size],
-                        &partials[b * (n_params + 1)])
+            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
+                        &work[q * work_size], &partials[b * (n_params + 1)])
             b = b + n_slots
 
 
@@ -408,7 +477,8 @@ cdef inline void _sums(
 ) noexcept nogil:
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
-    _all_sums(X, Y, theta, hidden, &work[0], work.shape[0] // n_slots, &partials[0], n_slots)
+    _all_sums(X, Y, NULL, NULL, 0, theta, hidden, 0, n, &work[0], work.shape[0] // n_slots,
+              &partials[0], n_slots)
     _reduce_blocks(&partials[0], (n + _BLOCK - 1) // _BLOCK, n_params + 1, out)
 
 
@@ -467,6 +537,11 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
                 break
             memcpy(&theta[0], &candidate[0], n_params * sizeof(floating))
     return completed
+
+
+# ---------------------------------------------------------------- mini-batch epochs
+
+include "_epochs.pxi"
 
 
 # ---------------------------------------------------------------- the machine's bound
@@ -631,7 +706,7 @@ cdef int _block_forward(
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
+        _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, xt)
         if _any_beyond(xt, f * _TILE, limit):
             flags |= 1
         if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
@@ -702,8 +777,9 @@ def forward_chunk(const floating[:, :] X, const floating[:, :] W1, const floatin
     """The network's outputs for the samples (columns) [start, stop) of X.
 
     Writes columns [start, stop) of ``out``: the logits (mode 0, out has
-    n_outputs rows), the probabilities (mode 1) or, for one output, the rows
-    sigmoid(-z), sigmoid(z) (mode 2). The parameters (shapes as in ``fit``'s
+    n_outputs rows), the probabilities (mode 1), for one output the rows
+    sigmoid(-z), sigmoid(z) (mode 2), or one softmax over the outputs of each
+    sample (mode 3). The parameters (shapes as in ``fit``'s
     params) and ``out`` may have any strides. Returns 0, or an OR of
     X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW (a logit could overflow:
     W2 or b2 near the largest float); out's values are then meaningless.

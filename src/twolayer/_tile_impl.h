@@ -72,6 +72,45 @@ static inline void TL_NAME(tl_output_tile)(
     }
 }
 
+/* One softmax over the n_outputs rows of z (logits in, residuals out) for each
+ * sample: with m = max_i z_i, d_i = m - z_i >= 0 and L = log(sum_i exp(-d_i)),
+ * loss[s] = sum_i y_i (L + d_i) (the categorical cross-entropy, lse - z_i
+ * without adding and removing m) and z_i = exp(-d_i) / sum - y_i. The sum is
+ * >= 1 (the max's term is exp(0) = 1), so tl_log_ge1 applies and nothing
+ * overflows, however large the logits. exp is taken twice rather than kept in
+ * an (n_outputs x TILE) scratch. Samples s >= count: loss and residual 0. */
+static inline void TL_NAME(tl_softmax_tile)(
+    TL_T* restrict z, const TL_T* restrict y, ptrdiff_t n_outputs, TL_T* restrict loss,
+    ptrdiff_t count)
+{
+    TL_T m[TL_TILE], sum[TL_TILE], L[TL_TILE];
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) m[s] = z[s];
+    for (ptrdiff_t i = 1; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+            TL_T v = z[i * TL_TILE + s];
+            m[s] = v > m[s] ? v : m[s];
+        }
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) sum[s] = 0;
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++)
+            sum[s] += TL_NAME(tl_exp_neg)(z[i * TL_TILE + s] - m[s]);
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+        L[s] = TL_NAME(tl_log_ge1)(sum[s]);
+        loss[s] = 0;
+    }
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+            TL_T d = m[s] - z[i * TL_TILE + s];
+            TL_T yi = y[i * TL_TILE + s];
+            loss[s] = TL_NAME(tl_fma)(yi, L[s] + d, loss[s]);
+            z[i * TL_TILE + s] = TL_NAME(tl_exp_neg)(-d) / sum[s] - yi;
+        }
+    for (ptrdiff_t s = count; s < TL_TILE; s++) {
+        loss[s] = 0;
+        for (ptrdiff_t i = 0; i < n_outputs; i++) z[i * TL_TILE + s] = 0;
+    }
+}
+
 /* row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2. */
 static inline void TL_NAME(tl_tanh_backward_tile)(TL_T* restrict row, const TL_T* restrict a)
 {
@@ -114,20 +153,58 @@ static inline void TL_NAME(tl_hidden_forward)(
     for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = TL_NAME(tl_tanh)(z[s]);
 }
 
+/* row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only, so
+ * that the unweighted sums keep their bits). */
+static inline void TL_NAME(tl_scale_tile)(TL_T* restrict row, const TL_T* restrict w)
+{
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] *= w[s];
+}
+
 /* Output unit: logits from the hidden rows, then the residual dy (written to
- * dy_out) and the loss, and their sums: cost, b2 and the W2 row's gradient. */
+ * dy_out) and the loss, both times the sample weights wt when wt is not NULL,
+ * and their sums: cost, b2 and the W2 row's gradient. */
 static inline void TL_NAME(tl_output_unit)(
     const TL_T* restrict w, const TL_T* restrict a1, ptrdiff_t hidden, TL_T bias,
-    const TL_T* restrict y, ptrdiff_t count, TL_T* restrict dy_out,
+    const TL_T* restrict y, ptrdiff_t count, const TL_T* restrict wt, TL_T* restrict dy_out,
     TL_T* restrict acc_cost, TL_T* restrict acc_b2, TL_T* restrict acc_W2)
 {
     TL_T loss[TL_TILE];
     TL_NAME(tl_combine_rows)(w, 1, a1, hidden, bias, dy_out);
     TL_NAME(tl_output_tile)(dy_out, y, loss, count);
+    if (wt) {
+        TL_NAME(tl_scale_tile)(dy_out, wt);
+        TL_NAME(tl_scale_tile)(loss, wt);
+    }
     TL_NAME(tl_lane_sum)(loss, acc_cost);
     TL_NAME(tl_lane_sum)(dy_out, acc_b2);
     for (ptrdiff_t j = 0; j < hidden; j++)
         TL_NAME(tl_lane_dot)(dy_out, a1 + j * TL_TILE, acc_W2 + j * TL_LANES);
+}
+
+/* The softmax output layer over a tile: every output's logits into dy, then
+ * the residuals and the loss (tl_softmax_tile), times the weights wt when wt
+ * is not NULL, and their sums: cost, b2 and W2 (rows of hidden x LANES).
+ * Out of line: it runs once per tile, and the sigmoid path's code stays as it was. */
+static __attribute__((noinline)) void TL_NAME(tl_softmax_outputs)(
+    const TL_T* restrict W2, const TL_T* restrict b2, const TL_T* restrict a1, ptrdiff_t hidden,
+    ptrdiff_t n_outputs, const TL_T* restrict y, ptrdiff_t count, const TL_T* restrict wt,
+    TL_T* restrict dy, TL_T* restrict acc_cost, TL_T* restrict acc_b2, TL_T* restrict acc_W2)
+{
+    TL_T loss[TL_TILE];
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        TL_NAME(tl_combine_rows)(W2 + i * hidden, 1, a1, hidden, b2[i], dy + i * TL_TILE);
+    TL_NAME(tl_softmax_tile)(dy, y, n_outputs, loss, count);
+    if (wt) {
+        TL_NAME(tl_scale_tile)(loss, wt);
+        for (ptrdiff_t i = 0; i < n_outputs; i++) TL_NAME(tl_scale_tile)(dy + i * TL_TILE, wt);
+    }
+    TL_NAME(tl_lane_sum)(loss, acc_cost);
+    for (ptrdiff_t i = 0; i < n_outputs; i++) {
+        TL_NAME(tl_lane_sum)(dy + i * TL_TILE, acc_b2 + i * TL_LANES);
+        for (ptrdiff_t j = 0; j < hidden; j++)
+            TL_NAME(tl_lane_dot)(dy + i * TL_TILE, a1 + j * TL_TILE,
+                                 acc_W2 + (i * hidden + j) * TL_LANES);
+    }
 }
 
 /* Hidden unit back through tanh: dz = (sum_i W2[i][j] dy_i)(1 - a^2) into
@@ -288,10 +365,39 @@ static inline void TL_NAME(tl_sigmoid_tile)(const TL_T* restrict z, TL_T sign, T
     }
 }
 
+/* In place over the n_outputs rows of z, for each sample: the softmax
+ * exp(z_i - m) / sum_k exp(z_k - m), m = max_k z_k (no overflow). Below
+ * tl_exp_neg's domain the term is exactly 0, as in tl_sigmoid_tile. */
+static inline void TL_NAME(tl_softmax_probs_tile)(TL_T* restrict z, ptrdiff_t n_outputs)
+{
+    const TL_T low = sizeof(TL_T) == sizeof(double) ? (TL_T)-708.0 : (TL_T)-87.0;
+    TL_T m[TL_TILE], sum[TL_TILE];
+    for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+        m[s] = z[s];
+        sum[s] = 0;
+    }
+    for (ptrdiff_t i = 1; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+            TL_T v = z[i * TL_TILE + s];
+            m[s] = v > m[s] ? v : m[s];
+        }
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+            TL_T v = z[i * TL_TILE + s] - m[s];
+            TL_T e = TL_NAME(tl_exp_neg)(v);
+            e = v < low ? (TL_T)0 : e;
+            z[i * TL_TILE + s] = e;
+            sum[s] += e;
+        }
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_TILE; s++) z[i * TL_TILE + s] /= sum[s];
+}
+
 /* The forward pass of one tile: a1 = tanh(W1 x + b1) (h rows of scratch),
  * then for each output its logit z = W2 a1 + b2 into out (mode 0), sigmoid(z)
  * (mode 1), or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2:
- * a binary classifier's two class probabilities, each without cancellation).
+ * a binary classifier's two class probabilities, each without cancellation),
+ * or one softmax over the outputs (mode 3).
  * Returns nonzero when a logit is NaN: finite inputs and parameters whose
  * products overflow (inf - inf); the caller reports it instead of returning it. */
 static inline int TL_NAME(tl_forward_tile)(
@@ -310,7 +416,7 @@ static inline int TL_NAME(tl_forward_tile)(
         TL_T z[TL_TILE];
         TL_NAME(tl_combine_rows)(W2 + i * hidden, 1, a1, hidden, b2[i], z);
         for (ptrdiff_t s = 0; s < TL_TILE; s++) nan |= z[s] != z[s];
-        if (mode == 0)
+        if (mode == 0 || mode == 3)
             for (ptrdiff_t s = 0; s < TL_TILE; s++) out[i * TL_TILE + s] = z[s];
         else if (mode == 1)
             TL_NAME(tl_sigmoid_tile)(z, 1, out + i * TL_TILE);
@@ -319,5 +425,6 @@ static inline int TL_NAME(tl_forward_tile)(
             TL_NAME(tl_sigmoid_tile)(z, 1, out + TL_TILE);
         }
     }
+    if (mode == 3) TL_NAME(tl_softmax_probs_tile)(out, n_outputs);
     return nan;
 }
