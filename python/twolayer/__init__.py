@@ -15,6 +15,7 @@ from ._show_config import show_config
 from ._training import DivergenceError, fit, predict, predict_proba
 
 if _typing.TYPE_CHECKING:
+    from ._convert import params_from_sklearn, to_sklearn
     from .estimator import TwoLayerClassifier
 
 __version__ = "0.1.0"
@@ -26,10 +27,12 @@ __all__ = [
     "available_backends",
     "fit",
     "load",
+    "params_from_sklearn",
     "predict",
     "predict_proba",
     "save",
     "show_config",
+    "to_sklearn",
 ]
 
 
@@ -41,6 +44,10 @@ def __getattr__(name: str) -> object:
         from .estimator import TwoLayerClassifier
 
         return TwoLayerClassifier
+    if name in ("params_from_sklearn", "to_sklearn"):  # scikit-learn <-> params converters
+        from . import _convert
+
+        return getattr(_convert, name)
     raise AttributeError(f"module 'twolayer' has no attribute {name!r}")
 
 
