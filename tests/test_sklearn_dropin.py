@@ -242,6 +242,17 @@ def test_refuses_what_it_cannot_train(kwargs, message):
         MLPClassifier(**kwargs).fit(X, y)
 
 
+def test_hidden_layer_sizes_may_be_an_int():
+    X, y = _data("binary")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = MLPClassifier(hidden_layer_sizes=6, max_iter=3, random_state=0).fit(X, y)
+        theirs = SkMLP(hidden_layer_sizes=6, activation="tanh", max_iter=3, random_state=0)
+        theirs.fit(X, y)
+    assert ours.coefs_[0].shape == (30, 6)
+    assert_same_model(ours, theirs, X, y)
+
+
 def test_refuses_negative_or_all_zero_weights():
     X, y = _data("binary")
     sw = np.ones(X.shape[0])
@@ -287,7 +298,7 @@ def test_a_changed_sklearn_internal_refuses_to_import(monkeypatch):
         tl_sklearn._check_parent()
 
 
-@parametrize_with_checks([MLPClassifier((20,), max_iter=100, backend="numpy")])
+@parametrize_with_checks([MLPClassifier((20,), max_iter=100, backend=b) for b in BACKENDS])
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
