@@ -165,10 +165,10 @@ def _worker(argv: list[str]) -> int:
     if scenario == "diverge":
         lr = float(argv[2])
     if scenario in ("fail", "abort") and rank == 1:
-        # Every rank's kernels come from _training._start, shared with fit.
-        import twolayer._training as training
+        # Every rank's kernels come from _setup._start, shared with fit.
+        import twolayer._setup as setup
 
-        real = training.load_backend
+        real = setup.load_backend
         error: type[BaseException] = RuntimeError if scenario == "fail" else KeyboardInterrupt
 
         class Failing:
@@ -181,7 +181,7 @@ def _worker(argv: list[str]) -> int:
                     raise error("injected failure on rank 1")
                 return real("numpy").gradient_sums(*args)
 
-        training.load_backend = lambda name: Failing  # type: ignore[assignment]
+        setup.load_backend = lambda name: Failing  # type: ignore[assignment]
     if scenario == "crash_before_fit" and rank == 1:
         raise RuntimeError("rank 1 gave up before calling fit")
 

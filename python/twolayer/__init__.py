@@ -9,10 +9,11 @@ tutorial this package starts from. Backends: "numpy" (the reference),
 
 import typing as _typing
 
+from ._api import fit, predict, predict_proba
 from ._backends import BACKENDS, available_backends
+from ._errors import DivergenceError
 from ._io import ModelFileError, load, save
 from ._show_config import show_config
-from ._training import DivergenceError, fit, predict, predict_proba
 
 if _typing.TYPE_CHECKING:
     from ._convert import params_from_sklearn, to_sklearn

@@ -7,6 +7,7 @@ classes), or one per label of a 0/1 indicator matrix (multi-label).
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,44 @@ def _encode_targets(
     if kind == "binary":
         return kind, (y == classes_[1]).astype(np.float64).reshape(1, -1)
     return kind, (y[np.newaxis, :] == classes_[:, np.newaxis]).astype(np.float64)
+
+
+def _encode_local(y: np.ndarray, kind: str, classes_: np.ndarray) -> np.ndarray:
+    """This rank's targets (n_outputs, n_local) for the agreed kind and classes."""
+    if y.shape[0] == 0:
+        n_outputs = 1 if kind == "binary" else classes_.size
+        return np.zeros((n_outputs, 0))
+    return _encode_targets(y, y.shape[0], kind, classes_)[1]
+
+
+def _validation_split(
+    Y: np.ndarray, kind: str, fraction: Any, seed: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation); stratified by class for single-label targets."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"validation_fraction must be a float, got {type(fraction).__name__}")
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    n = Y.shape[1]
+    rng = np.random.RandomState(seed)
+    if kind == "multilabel":
+        groups = [np.arange(n)]
+    elif kind == "binary":
+        groups = [np.flatnonzero(Y[0] == 0), np.flatnonzero(Y[0] == 1)]
+    else:
+        groups = [np.flatnonzero(row == 1) for row in Y]
+    val = []
+    for group in groups:
+        take = min(round(float(fraction) * group.size), group.size - 1)
+        val.append(rng.permutation(group)[:take])
+    val_idx = np.sort(np.concatenate(val))
+    if val_idx.size == 0:
+        raise ValueError(
+            f"early_stopping: validation_fraction={fraction} of {n} samples leaves no "
+            "validation sample; use more data or a larger fraction"
+        )
+    train_idx = np.setdiff1d(np.arange(n), val_idx)
+    return train_idx, val_idx
 
 
 def class_probabilities(Z: np.ndarray, kind: str) -> np.ndarray:

@@ -41,14 +41,17 @@ import hashlib
 import math
 import sys
 import traceback
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from . import _validation as v
+from ._errors import DivergenceError
 from ._params import Layout
-from ._training import DivergenceError, _prepare, _start
+from ._setup import _prepare, _start
+
+_Local = TypeVar("_Local")
 
 # Fields every rank must agree on, in the order they are reported.
 _AGREED = (
@@ -66,7 +69,8 @@ _COST, _N_FAILED = 0, 1
 _EXTRA = 2
 
 
-def _check_comm(comm: Any) -> Any:
+def check_comm(comm: Any) -> Any:
+    """mpi4py's ``MPI`` module, once ``comm`` is checked to be a usable intra-communicator."""
     try:
         from mpi4py import MPI
     except ImportError as exc:  # pragma: no cover - exercised only without mpi4py
@@ -124,32 +128,154 @@ def _local_setup(
     return record, (X, Y, kernels, n_threads, theta)
 
 
-def _describe(values: list[Any]) -> str:
+def describe_ranks(values: list[Any]) -> str:
+    """Each rank's value for a message (the first 8 ranks)."""
     shown = ", ".join(f"rank {r}: {val!r}" for r, val in enumerate(values[:8]))
     return shown + (f", ... ({len(values)} ranks)" if len(values) > 8 else "")
 
 
-def _agree(comm: Any, record: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    """Share every rank's record; raise the same error on every rank if they do not fit."""
+def exchange(
+    comm: Any, local_setup: Callable[[], tuple[dict[str, Any], _Local]]
+) -> tuple[list[dict[str, Any]], _Local | None]:
+    """Run this rank's checks and ``allgather`` every rank's record.
+
+    An exception in ``local_setup`` becomes this rank's record's ``error``
+    (raised on every rank by ``raise_rank_errors``) instead of leaving the
+    other ranks waiting in the collective. Returns (records, local state or None).
+    """
+    local: _Local | None = None
+    try:
+        record, local = local_setup()
+    except Exception as exc:  # shared with every rank, then raised on every rank
+        record = {"error": (type(exc).__name__, str(exc))}
     records: list[dict[str, Any]] = comm.allgather(record)
+    return records, local
+
+
+def raise_rank_errors(records: list[dict[str, Any]], where: str) -> None:
+    """Raise the same exception on every rank when any rank's local checks failed."""
     size = len(records)
     errors = [(r, rec["error"]) for r, rec in enumerate(records) if rec["error"] is not None]
     if errors:
         kind = errors[0][1][0]
         cls: type[Exception] = TypeError if kind == "TypeError" else ValueError
         detail = "; ".join(f"rank {r} of {size}: {k}: {msg}" for r, (k, msg) in errors)
-        raise cls(f"fit(comm=...): invalid input on {len(errors)} rank(s): {detail}")
+        raise cls(f"{where}: invalid input on {len(errors)} rank(s): {detail}")
+
+
+def total_samples(records: list[dict[str, Any]], where: str) -> int:
+    """The samples over all ranks; zero on every rank is refused (on every rank)."""
+    m = sum(rec["n_samples"] for rec in records)
+    if m == 0:
+        raise ValueError(f"{where}: X has zero samples on every one of the {len(records)} ranks")
+    return int(m)
+
+
+def _agree(records: list[dict[str, Any]]) -> tuple[dict[str, Any], int]:
+    """The agreed record and the total sample count; the same error on every rank if none."""
+    where = "fit(comm=...)"
+    raise_rank_errors(records, where)
     for key in _AGREED:
         values = [rec[key] for rec in records]
         if any(val != values[0] for val in values[1:]):
             hint = " (pass dtype= explicitly)" if key == "dtype" else ""
             raise ValueError(
-                f"fit(comm=...): the ranks must agree on {key}{hint}, got {_describe(values)}"
+                f"{where}: the ranks must agree on {key}{hint}, got {describe_ranks(values)}"
             )
-    m = sum(rec["n_samples"] for rec in records)
-    if m == 0:
-        raise ValueError(f"fit(comm=...): X has zero samples on every one of the {size} ranks")
-    return records[0], m
+    return records[0], total_samples(records, where)
+
+
+def agree_targets(records: list[dict[str, Any]], name: str) -> tuple[str, np.ndarray]:
+    """(kind, classes_) of a fit over MPI, decided alike on every rank from every rank's record.
+
+    Raises the same exception with the same message on every rank when a rank
+    failed its local checks or the ranks' targets do not fit together.
+    """
+    where = f"{name}.fit(comm=...)"
+    raise_rank_errors(records, where)
+    total_samples(records, where)
+    resumes = [rec["resume"] for rec in records]
+    if any(r != resumes[0] for r in resumes):
+        raise ValueError(
+            f"{where}: either every rank or none must continue a fitted network "
+            f"(warm_start or partial_fit); continuing: {describe_ranks(resumes)}"
+        )
+    kinds = [rec["kind"] for rec in records]
+    if resumes[0]:
+        previous = [rec["previous"] for rec in records]
+        kind, classes_ = previous[0]
+        for other_kind, other_classes in previous[1:]:
+            if other_kind != kind or not np.array_equal(other_classes, classes_):
+                raise ValueError(
+                    f"{where}: the ranks continue networks fitted on different classes: "
+                    f"{describe_ranks([c.tolist() for _, c in previous])}"
+                )
+    else:
+        present = sorted({k for k in kinds if k is not None})
+        if len(present) > 1:
+            raise ValueError(
+                f"{where}: y must be 1-D class labels on every rank or a 2-D indicator "
+                f"matrix on every rank, got {describe_ranks(kinds)}"
+            )
+        kind = present[0] if present else "labels"
+        if kind == "multilabel":
+            columns = [rec["n_columns"] for rec in records if rec["kind"] == "multilabel"]
+            if any(c != columns[0] for c in columns):
+                raise ValueError(
+                    f"{where}: the ranks' indicator matrices y must have the same number "
+                    f"of columns, got {describe_ranks([rec['n_columns'] for rec in records])}"
+                )
+            return kind, np.arange(columns[0])
+        given = [rec["given"] for rec in records]
+        if any(g is not None for g in given):
+            if any(g is None or not np.array_equal(g, given[0]) for g in given):
+                raise ValueError(
+                    f"{where}: partial_fit's classes must be the same on every rank, got "
+                    f"{describe_ranks([None if g is None else g.tolist() for g in given])}"
+                )
+            classes_ = given[0]
+        else:
+            labels = [rec["labels"] for rec in records if rec["labels"] is not None]
+            try:
+                classes_ = np.unique(np.concatenate(labels))
+            except TypeError:  # also numpy's DTypePromotionError
+                raise TypeError(
+                    f"{where}: the ranks' labels mix types that cannot be sorted together "
+                    "(e.g. strings and numbers)"
+                ) from None
+            if classes_.size < 2:
+                raise ValueError(
+                    f"{name} needs samples of at least 2 classes in y over all ranks; "
+                    f"got 1 class ({classes_[0]!r})"
+                )
+        kind = "binary" if classes_.size == 2 else "multiclass"
+    # Every rank's targets must fit the classes: checked here, from every rank's
+    # record, so that encoding them afterwards cannot fail on one rank alone.
+    for r, rec in enumerate(records):
+        if rec["kind"] is None:
+            continue
+        if kind == "multilabel":
+            if rec["kind"] != "multilabel" or rec["n_columns"] != classes_.size:
+                raise ValueError(
+                    f"{where}: y on rank {r} must be a 0/1 indicator matrix with "
+                    f"{classes_.size} columns, as in the first fit"
+                )
+            continue
+        if rec["kind"] == "multilabel":
+            raise ValueError(
+                f"{where}: y on rank {r} is a 2-D indicator matrix but the network has "
+                "1-D class labels"
+            )
+        try:
+            unknown = np.setdiff1d(rec["labels"], classes_)
+        except TypeError:
+            unknown = rec["labels"]
+        if unknown.size:
+            raise ValueError(
+                f"{where}: y on rank {r} contains labels {unknown.tolist()} not in classes "
+                f"{classes_.tolist()}"
+            )
+    return kind, classes_
 
 
 def fit_distributed(
@@ -172,12 +298,12 @@ def fit_distributed(
     ``init_params`` (the same on every rank) replaces the seeded initialisation,
     for warm starts.
     """
-    MPI = _check_comm(comm)
+    MPI = check_comm(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
 
-    local: Any = None
-    try:
-        record, local = _local_setup(
+    records, local = exchange(
+        comm,
+        lambda: _local_setup(
             X,
             Y,
             learning_rate,
@@ -189,10 +315,10 @@ def fit_distributed(
             seed,
             unsupported,
             init_params,
-        )
-    except Exception as exc:  # shared with every rank, then raised on every rank
-        record = {"error": (type(exc).__name__, str(exc))}
-    agreed, m = _agree(comm, record)
+        ),
+    )
+    agreed, m = _agree(records)
+    assert local is not None  # a local error raised on every rank above
     X, Y, kernels, n_threads, theta = local
 
     layout = Layout(agreed["n_features"], agreed["hidden_size"], agreed["n_outputs"])

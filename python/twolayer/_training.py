@@ -1,28 +1,24 @@
-"""The public ``fit``, ``predict_proba`` and ``predict``.
+"""The training driver: ``_fit`` runs a validated fit to the end.
 
-A thin layer: it validates, allocates, and drives a backend's
-``train_chunk`` in chunks of iterations so that Python regains control
-between chunks (Ctrl-C, callbacks and progress run there).
+It drives a backend's ``train_chunk`` in chunks of iterations so that Python
+regains control between chunks (Ctrl-C, callbacks, early stopping and
+progress run there). The public ``fit`` (``_api``) calls it.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _predict
 from . import _validation as v
-from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._early_stopping import CostWatch, ValidationWatch
+from ._errors import DivergenceError
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
-from ._params import Layout, initial_parameters
 from ._progress import Progress
+from ._setup import _check_tol, _check_validation_data, _prepare, _start
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
@@ -30,219 +26,7 @@ _CHUNK_SECONDS = 0.1
 _MAX_CHUNK = 1 << 20
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced a non-finite cost or parameter.
-
-    Attributes: ``iteration`` (index of the failing iteration), ``params``
-    (the last finite parameters, before that iteration's update) and
-    ``costs`` (the costs up to and including the failing one).
-    """
-
-    def __init__(self, iteration: int, params: dict[str, np.ndarray], costs: np.ndarray):
-        self.iteration = iteration
-        self.params = params
-        self.costs = costs
-        super().__init__(
-            f"training diverged at iteration {iteration}: the cost or an updated parameter "
-            f"is not finite (cost = {costs[-1]}); lower learning_rate or rescale X. "
-            "The last finite parameters are in this exception's .params"
-        )
-
-
 Callback = Callable[[int, float, dict[str, np.ndarray]], Any]
-
-
-def _check_tol(tol: Any) -> float | None:
-    if tol is None:
-        return None
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        raise TypeError(f"tol must be a real number >= 0 or None, got {type(tol).__name__}")
-    tol = float(tol)
-    if not math.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0 or None, got {tol}")
-    return tol
-
-
-def _check_validation_data(
-    validation_data: Any, X: np.ndarray, Y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-        raise TypeError("validation_data must be a pair (X_val, Y_val) or None")
-    X_val = v.check_array(validation_data[0], "validation_data X_val", X.dtype)
-    Y_val = v.check_array(validation_data[1], "validation_data Y_val", X.dtype)
-    if X_val.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"validation_data X_val has {X_val.shape[0]} features (rows), X has {X.shape[0]}"
-        )
-    if Y_val.shape[0] != Y.shape[0]:
-        raise ValueError(
-            f"validation_data Y_val has {Y_val.shape[0]} outputs (rows), Y has {Y.shape[0]}"
-        )
-    try:
-        v.check_targets(Y_val, X_val.shape[1])
-    except ValueError as exc:
-        raise ValueError(f"validation_data: {exc}") from None
-    return X_val, Y_val
-
-
-def _start(
-    X: np.ndarray,
-    Y: np.ndarray,
-    hidden_size: int,
-    backend: str,
-    n_threads: int,
-    seed: int | None,
-    init_params: dict[str, np.ndarray] | None,
-) -> tuple[ModuleType, Layout, np.ndarray]:
-    """Kernels and starting parameters of a validated fit (also each MPI rank's).
-
-    The working memory is checked before the backend loads or anything large
-    is allocated.
-    """
-    name = resolve_backend(backend)
-    v.check_memory(
-        workspace_bytes(
-            name, X.shape[0], hidden_size, Y.shape[0], X.shape[1], n_threads, X.dtype.itemsize
-        ),
-        f"a fit with hidden_size={hidden_size} on {X.shape[1]} samples ({name} backend)",
-    )
-    layout = Layout(X.shape[0], hidden_size, Y.shape[0])
-    if init_params is None:
-        theta = initial_parameters(layout, X.dtype, seed)
-    else:
-        theta = _initial_from(init_params, layout, X.dtype)
-    return load_backend(name), layout, theta
-
-
-def _initial_from(params: dict[str, np.ndarray], layout: Layout, dtype: np.dtype) -> np.ndarray:
-    p = v.check_params(params)
-    shape = Layout(p["W1"].shape[1], p["W1"].shape[0], p["W2"].shape[0])
-    if shape != layout:
-        raise ValueError(
-            f"init_params have {shape.n_features} features, {shape.hidden_size} hidden units and "
-            f"{shape.n_outputs} outputs; this fit needs {layout.n_features}, "
-            f"{layout.hidden_size} and {layout.n_outputs}"
-        )
-    return layout.pack(p, dtype)
-
-
-def _prepare(
-    X: Any, Y: Any, dtype: Any, *, allow_no_samples: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    resolved = v.check_dtype(dtype, X)
-    X = v.check_array(X, "X", resolved, allow_no_samples=allow_no_samples)
-    Y = v.check_array(Y, "Y", X.dtype, allow_no_samples=allow_no_samples)
-    v.check_targets(Y, X.shape[1])
-    return X, Y
-
-
-def fit(
-    X: Any,
-    Y: Any,
-    learning_rate: float,
-    hidden_size: int,
-    number_of_iterations: int = 5000,
-    *,
-    backend: str = "auto",
-    dtype: Any = None,
-    n_threads: int | None = None,
-    seed: int | None = 3,
-    comm: Any = None,
-    callback: Callback | None = None,
-    verbose: bool = False,
-    tol: float | None = None,
-    n_iter_no_change: int = 10,
-    validation_data: tuple[Any, Any] | None = None,
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Train a tanh/sigmoid two-layer network by full-batch gradient descent.
-
-    Parameters
-    ----------
-    X : array of shape (n_features, n_samples)
-        Inputs, one column per sample (the tutorial's layout). Any memory order.
-    Y : array of shape (n_outputs, n_samples)
-        Targets in [0, 1] (hard or soft labels), one independent sigmoid output per row.
-    learning_rate : float > 0
-    hidden_size : int >= 1
-    number_of_iterations : int >= 0
-    backend : {"auto", "numpy", "cython", "numba"}
-        "numpy" is the reference; "auto" takes the fastest one installed.
-    dtype : None, float32 or float64
-        None keeps float32 when X is float32 and uses float64 otherwise.
-    n_threads : int >= 1 or None
-        None uses OMP_NUM_THREADS if set, else every CPU available to the process.
-        The result does not depend on it.
-    seed : int or None
-        Initial weights equal the tutorial's after ``np.random.seed(seed)``;
-        NumPy's global random state is not touched.
-    comm : mpi4py communicator or None
-        Train over the ranks of ``comm`` (``pip install 'twolayer[mpi]'``): X and Y are
-        this rank's samples, every rank gets the parameters of the fit on all samples.
-        See ``twolayer._mpi``.
-    callback : callable(iteration, cost, params) -> bool, optional
-        Called between kernel chunks (about every 0.1 s) with the number of
-        updates done, the last recorded cost and a copy of the current
-        parameters. Returning True stops the fit; ``costs`` then ends there.
-    verbose : bool
-        Show progress on stderr: a live bar on a terminal, otherwise a plain
-        line about once a second and a summary at the end.
-    tol : float >= 0 or None
-        Early stopping on the training cost: stop once ``n_iter_no_change``
-        consecutive costs fail to beat the best cost so far by more than
-        ``tol``, and return the parameters that had the lowest cost. None
-        (the default) never stops early. The stopping iteration does not
-        depend on the chunking, so results stay reproducible.
-    n_iter_no_change : int >= 1
-        Patience of the early stopping (training cost or validation).
-    validation_data : (X_val, Y_val) or None
-        Early stopping on held-out data, in the same layout as X and Y: the
-        validation cost is measured after every update; training stops once
-        it has not improved by more than ``tol`` (0 when None) for
-        ``n_iter_no_change`` updates, and the parameters with the lowest
-        validation cost are returned.
-
-    Returns
-    -------
-    params : dict with "W1" (hidden, n_features), "b1" (hidden, 1),
-        "W2" (n_outputs, hidden), "b2" (n_outputs, 1)
-    costs : array of shape (number_of_iterations,), shorter after an early stop
-        ``costs[j]`` is the cost before update ``j``.
-
-    Raises
-    ------
-    DivergenceError
-        When the cost or a parameter becomes non-finite; it carries the last
-        finite parameters.
-    """
-    if comm is not None:  # mpi4py is imported only here, never by ``import twolayer``
-        from ._mpi import fit_distributed
-
-        # Refused inside fit_distributed once the ranks have exchanged their checks, so
-        # that e.g. verbose=True on rank 0 alone fails on every rank instead of hanging.
-        options = {"callback": callback is not None, "verbose": bool(verbose),
-                   "tol": tol is not None, "validation_data": validation_data is not None}
-        return fit_distributed(
-            X, Y, learning_rate, hidden_size, number_of_iterations,
-            backend=backend, dtype=dtype, n_threads=n_threads, seed=seed, comm=comm,
-            unsupported=[name for name, used in options.items() if used],
-        )
-    result = _fit(
-        X,
-        Y,
-        learning_rate,
-        hidden_size,
-        number_of_iterations,
-        backend=backend,
-        dtype=dtype,
-        n_threads=n_threads,
-        seed=seed,
-        callback=callback,
-        verbose=verbose,
-        tol=tol,
-        n_iter_no_change=n_iter_no_change,
-        validation_data=validation_data,
-    )
-    return result.params, result.costs
 
 
 class FitResult(NamedTuple):
@@ -361,37 +145,3 @@ def _fit(
     )
 
 
-def predict_proba(
-    params: dict[str, np.ndarray],
-    X: Any,
-    *,
-    backend: str = "auto",
-    n_threads: int | None = None,
-) -> np.ndarray:
-    """Sigmoid outputs of shape (n_outputs, n_samples) for X of shape (n_features, n_samples).
-
-    ``backend`` and ``n_threads`` mean what they mean in ``fit``; the result
-    is the same for every thread count. The compiled backends run a fused
-    forward pass (no (hidden x n_samples) temporaries). The dtype is that of
-    ``params['W1']`` (a float32 model predicts in float32). Saturated outputs
-    are exactly 0 or 1. Finite X whose sums overflow inside the network (say
-    1e308 in every feature) raise a ValueError naming X instead of giving NaN.
-    """
-    return _predict.outputs(params, X, _predict.PROBA, backend, n_threads)
-
-
-def predict(
-    params: dict[str, np.ndarray],
-    X: Any,
-    threshold: float = 0.5,
-    *,
-    backend: str = "auto",
-    n_threads: int | None = None,
-) -> np.ndarray:
-    """0/1 labels of shape (n_outputs, n_samples): 1 where the probability exceeds ``threshold``."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise TypeError(f"threshold must be a real number, got {type(threshold).__name__}")
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
-    proba = predict_proba(params, X, backend=backend, n_threads=n_threads)
-    return (proba > threshold).astype(np.int64)

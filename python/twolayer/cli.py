@@ -351,9 +351,9 @@ def _standardisation(X: np.ndarray, features: list[str]) -> tuple[np.ndarray, np
 # -------------------------------------------------------------------- predict
 def _predict(args: argparse.Namespace) -> int:
     # Reads the model file without building an estimator, so scikit-learn is never imported.
+    from ._api import predict_proba
     from ._io import read_model
     from ._labels import class_labels, class_probabilities, logits
-    from ._training import predict_proba
 
     model_path = Path(args.model)
     if not model_path.exists():
@@ -584,7 +584,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from ._training import DivergenceError
+    from ._errors import DivergenceError
 
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -15,7 +15,6 @@ the same ``get_params``/``set_params``/``score`` behaviour.
 
 from __future__ import annotations
 
-import inspect
 import numbers
 import warnings
 from typing import Any
@@ -27,88 +26,23 @@ from . import _validation as v
 from ._diagnostics import fit_problem
 from ._labels import (
     _as_label_array,
+    _encode_local,
     _encode_targets,
     _fit_targets,
     _label_kind,
+    _validation_split,
     class_labels,
     class_probabilities,
 )
-
-try:
-    from sklearn.base import BaseEstimator, ClassifierMixin
-    from sklearn.exceptions import ConvergenceWarning, NotFittedError
-
-    try:  # scikit-learn >= 1.6
-        from sklearn.utils.validation import validate_data as _sk_validate_data
-    except ImportError:  # older: the private method of BaseEstimator
-        _sk_validate_data = None
-    HAVE_SKLEARN = True
-except ImportError:  # scikit-learn is optional
-    HAVE_SKLEARN = False
-    _sk_validate_data = None
-
-    class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
-        """Raised when a method needs a fitted estimator (scikit-learn's class when installed)."""
-
-    class ConvergenceWarning(UserWarning):  # type: ignore[no-redef]
-        """A fit that learned little (scikit-learn's class when installed)."""
-
-    class BaseEstimator:  # type: ignore[no-redef]
-        """Minimal stand-in for ``sklearn.base.BaseEstimator``: parameters and repr."""
-
-        @classmethod
-        def _get_param_names(cls) -> list[str]:
-            signature = inspect.signature(cls.__init__)
-            return sorted(p for p in signature.parameters if p != "self")
-
-        def get_params(self, deep: bool = True) -> dict[str, Any]:
-            return {name: getattr(self, name) for name in self._get_param_names()}
-
-        def set_params(self, **params: Any) -> BaseEstimator:
-            valid = self._get_param_names()
-            for name, value in params.items():
-                if name not in valid:
-                    raise ValueError(
-                        f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
-                        f"Valid parameters are: {valid!r}."
-                    )
-                setattr(self, name, value)
-            return self
-
-        def __repr__(self) -> str:
-            defaults = {
-                name: p.default
-                for name, p in inspect.signature(type(self).__init__).parameters.items()
-            }
-            changed = [
-                f"{name}={value!r}"
-                for name, value in self.get_params().items()
-                if not _same(value, defaults.get(name))
-            ]
-            return f"{type(self).__name__}({', '.join(changed)})"
-
-    class ClassifierMixin:  # type: ignore[no-redef]
-        """Minimal stand-in for ``sklearn.base.ClassifierMixin``: accuracy as the score."""
-
-        _estimator_type = "classifier"
-
-        def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-            """Mean accuracy (exact match of every label for multi-label targets)."""
-            y_true = np.asarray(y)
-            y_pred = self.predict(X)  # type: ignore[attr-defined]
-            if y_true.ndim == 2 and y_true.shape[1] == 1:
-                y_true = y_true.ravel()
-            hits = y_pred == y_true
-            if hits.ndim == 2:
-                hits = hits.all(axis=1)
-            return float(np.average(hits, weights=sample_weight))
-
-
-def _same(a: Any, b: Any) -> bool:
-    try:
-        return bool(a is b or a == b)
-    except Exception:
-        return False
+from ._sklearn_compat import (
+    HAVE_SKLEARN,
+    BaseEstimator,
+    ClassifierMixin,
+    ConvergenceWarning,
+    NotFittedError,
+    _check_X,
+    _sk_validate_data,
+)
 
 
 class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
@@ -346,18 +280,15 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         ``fit_distributed`` trains (its own agreement step checks the data
         shapes, dtype, hyperparameters and initial parameters).
         """
-        from ._mpi import _check_comm, fit_distributed
+        from ._mpi import agree_targets, check_comm, exchange, fit_distributed
 
         comm = self.comm
-        _check_comm(comm)
+        check_comm(comm)
         rank = comm.Get_rank()
-        local: tuple[Any, ...] | None = None
-        try:
-            record, local = self._local_record(X, y, partial, classes, resume, rank)
-        except Exception as exc:  # reported on every rank after the exchange
-            record = {"error": (type(exc).__name__, str(exc))}
-        records: list[dict[str, Any]] = comm.allgather(record)
-        kind, class_labels = _agree_targets(records, type(self).__name__)
+        records, local = exchange(
+            comm, lambda: self._local_record(X, y, partial, classes, resume, rank)
+        )
+        kind, class_labels = agree_targets(records, type(self).__name__)
         assert local is not None  # a local error raised on every rank above
         X, y, seed, max_iter, init = local
         seed = seed if records[rank]["seed_is_int"] else records[0]["seed"]
@@ -532,154 +463,6 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
         return X
 
 
-def _check_X(X: Any, min_samples: int = 1) -> np.ndarray:
-    """Validation of X without scikit-learn, with scikit-learn's messages."""
-    if type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(
-            "Sparse data was passed for X, but dense data is required. "
-            "Use '.toarray()' to convert to a dense numpy array."
-        )
-    array = np.asarray(X)
-    if array.dtype.kind == "c":
-        raise ValueError("Complex data not supported")
-    if array.dtype.kind == "O":
-        array = array.astype(np.float64)  # TypeError naming the bad element
-    if array.dtype.kind not in "biuf":
-        raise TypeError(f"X must hold real numbers, got dtype {array.dtype}")
-    if array.ndim != 2:
-        raise ValueError(
-            f"Expected 2D array, got {array.ndim}D array instead: X has shape {array.shape}. "
-            "Reshape your data with array.reshape(-1, 1) for a single feature or "
-            "array.reshape(1, -1) for a single sample."
-        )
-    if array.shape[0] < min_samples:
-        raise ValueError(
-            f"Found array with 0 sample(s) (shape={array.shape}) while a minimum of "
-            f"{min_samples} is required."
-        )
-    if array.shape[1] < 1:
-        raise ValueError(
-            f"Found array with 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
-        )
-    if array.dtype not in (np.float32, np.float64):
-        array = array.astype(np.float64)
-    if not np.all(np.isfinite(array)):
-        raise ValueError("Input X contains NaN or infinity.")
-    return array
-
-
-def _ranks(values: list[Any]) -> str:
-    shown = ", ".join(f"rank {r}: {val!r}" for r, val in enumerate(values[:8]))
-    return shown + (f", ... ({len(values)} ranks)" if len(values) > 8 else "")
-
-
-def _agree_targets(records: list[dict[str, Any]], name: str) -> tuple[str, np.ndarray]:
-    """(kind, classes_) of a fit over MPI, decided alike on every rank from every rank's record.
-
-    Raises the same exception with the same message on every rank when a rank
-    failed its local checks or the ranks' targets do not fit together.
-    """
-    size = len(records)
-    where = f"{name}.fit(comm=...)"
-    errors = [(r, rec["error"]) for r, rec in enumerate(records) if rec["error"] is not None]
-    if errors:
-        cls: type[Exception] = TypeError if errors[0][1][0] == "TypeError" else ValueError
-        detail = "; ".join(f"rank {r} of {size}: {k}: {msg}" for r, (k, msg) in errors)
-        raise cls(f"{where}: invalid input on {len(errors)} rank(s): {detail}")
-    if sum(rec["n_samples"] for rec in records) == 0:
-        raise ValueError(f"{where}: X has zero samples on every one of the {size} ranks")
-    resumes = [rec["resume"] for rec in records]
-    if any(r != resumes[0] for r in resumes):
-        raise ValueError(
-            f"{where}: either every rank or none must continue a fitted network "
-            f"(warm_start or partial_fit); continuing: {_ranks(resumes)}"
-        )
-    kinds = [rec["kind"] for rec in records]
-    if resumes[0]:
-        previous = [rec["previous"] for rec in records]
-        kind, classes_ = previous[0]
-        for other_kind, other_classes in previous[1:]:
-            if other_kind != kind or not np.array_equal(other_classes, classes_):
-                raise ValueError(
-                    f"{where}: the ranks continue networks fitted on different classes: "
-                    f"{_ranks([c.tolist() for _, c in previous])}"
-                )
-    else:
-        present = sorted({k for k in kinds if k is not None})
-        if len(present) > 1:
-            raise ValueError(
-                f"{where}: y must be 1-D class labels on every rank or a 2-D indicator "
-                f"matrix on every rank, got {_ranks(kinds)}"
-            )
-        kind = present[0] if present else "labels"
-        if kind == "multilabel":
-            columns = [rec["n_columns"] for rec in records if rec["kind"] == "multilabel"]
-            if any(c != columns[0] for c in columns):
-                raise ValueError(
-                    f"{where}: the ranks' indicator matrices y must have the same number "
-                    f"of columns, got {_ranks([rec['n_columns'] for rec in records])}"
-                )
-            return kind, np.arange(columns[0])
-        given = [rec["given"] for rec in records]
-        if any(g is not None for g in given):
-            if any(g is None or not np.array_equal(g, given[0]) for g in given):
-                raise ValueError(
-                    f"{where}: partial_fit's classes must be the same on every rank, got "
-                    f"{_ranks([None if g is None else g.tolist() for g in given])}"
-                )
-            classes_ = given[0]
-        else:
-            labels = [rec["labels"] for rec in records if rec["labels"] is not None]
-            try:
-                classes_ = np.unique(np.concatenate(labels))
-            except TypeError:  # also numpy's DTypePromotionError
-                raise TypeError(
-                    f"{where}: the ranks' labels mix types that cannot be sorted together "
-                    "(e.g. strings and numbers)"
-                ) from None
-            if classes_.size < 2:
-                raise ValueError(
-                    f"{name} needs samples of at least 2 classes in y over all ranks; "
-                    f"got 1 class ({classes_[0]!r})"
-                )
-        kind = "binary" if classes_.size == 2 else "multiclass"
-    # Every rank's targets must fit the classes: checked here, from every rank's
-    # record, so that encoding them afterwards cannot fail on one rank alone.
-    for r, rec in enumerate(records):
-        if rec["kind"] is None:
-            continue
-        if kind == "multilabel":
-            if rec["kind"] != "multilabel" or rec["n_columns"] != classes_.size:
-                raise ValueError(
-                    f"{where}: y on rank {r} must be a 0/1 indicator matrix with "
-                    f"{classes_.size} columns, as in the first fit"
-                )
-            continue
-        if rec["kind"] == "multilabel":
-            raise ValueError(
-                f"{where}: y on rank {r} is a 2-D indicator matrix but the network has "
-                "1-D class labels"
-            )
-        try:
-            unknown = np.setdiff1d(rec["labels"], classes_)
-        except TypeError:
-            unknown = rec["labels"]
-        if unknown.size:
-            raise ValueError(
-                f"{where}: y on rank {r} contains labels {unknown.tolist()} not in classes "
-                f"{classes_.tolist()}"
-            )
-    return kind, classes_
-
-
-def _encode_local(y: np.ndarray, kind: str, classes_: np.ndarray) -> np.ndarray:
-    """This rank's targets (n_outputs, n_local) for the agreed kind and classes."""
-    if y.shape[0] == 0:
-        n_outputs = 1 if kind == "binary" else classes_.size
-        return np.zeros((n_outputs, 0))
-    return _encode_targets(y, y.shape[0], kind, classes_)[1]
-
-
 def _seed_from(random_state: Any) -> int | None:
     """The tutorial-style integer seed for ``random_state``."""
     if random_state is None:
@@ -698,31 +481,3 @@ def _seed_from(random_state: Any) -> int | None:
     return int(random_state)
 
 
-def _validation_split(
-    Y: np.ndarray, kind: str, fraction: Any, seed: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (train, validation); stratified by class for single-label targets."""
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"validation_fraction must be a float, got {type(fraction).__name__}")
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
-    n = Y.shape[1]
-    rng = np.random.RandomState(seed)
-    if kind == "multilabel":
-        groups = [np.arange(n)]
-    elif kind == "binary":
-        groups = [np.flatnonzero(Y[0] == 0), np.flatnonzero(Y[0] == 1)]
-    else:
-        groups = [np.flatnonzero(row == 1) for row in Y]
-    val = []
-    for group in groups:
-        take = min(round(float(fraction) * group.size), group.size - 1)
-        val.append(rng.permutation(group)[:take])
-    val_idx = np.sort(np.concatenate(val))
-    if val_idx.size == 0:
-        raise ValueError(
-            f"early_stopping: validation_fraction={fraction} of {n} samples leaves no "
-            "validation sample; use more data or a larger fraction"
-        )
-    train_idx = np.setdiff1d(np.arange(n), val_idx)
-    return train_idx, val_idx
