@@ -43,9 +43,9 @@ from . import _predict
 from . import _validation as v
 from ._backends import BACKENDS
 from ._epochs import Optimizer, run_epoch
+from ._errors import DivergenceError
 from ._geometry import BLOCK
 from ._params import Layout
-from ._training import DivergenceError
 
 # The parent's private methods this class overrides or calls, with the parameters it
 # relies on. Checked at import (see _check_parent).
