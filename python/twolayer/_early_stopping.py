@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ._params import Layout
-from ._predict import LOGITS, run
+from ._predict import LOGITS, Params, run
 from ._reference import forward, log_loss_from_logits, softmax_loss_from_logits
 
 
@@ -93,10 +93,14 @@ class ValidationWatch:
         self.best = np.empty(0)
         self.best_iteration = 0
 
+    def _params(self, theta: np.ndarray) -> Params:
+        p = self.layout.views(theta)
+        return p["W1"], p["b1"], p["W2"], p["b2"]
+
     def cost(self, theta: np.ndarray) -> float:
         Z2 = self._logits
         if self.kernels is None or run(
-            self.kernels, self.X_val, tuple(self.layout.views(theta).values()), self.layout,
+            self.kernels, self.X_val, self._params(theta), self.layout,
             LOGITS, self.n_threads, Z2,
         ):  # fmt: skip
             # No kernels, or X_val too large for these weights: the reference's forward.

@@ -132,7 +132,8 @@ def train_chunk(
     layout = _layout(X, Y, theta)
     m = X.shape[1]
     params = layout.views(theta)
-    lr = theta.dtype.type(learning_rate)
+    with np.errstate(over="ignore"):  # a float32 fit with lr > 3.4e38: inf, diverges at once
+        lr = theta.dtype.type(learning_rate)
     for j in range(costs.shape[0]):
         with np.errstate(all="ignore"):
             cost_sum, sums = _cost_and_sums(X, Y, theta, layout)

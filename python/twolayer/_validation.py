@@ -169,14 +169,16 @@ def check_n_threads(value: Any) -> int:
     return effective_n_threads(requested)
 
 
-def check_seed(value: Any) -> int | None:
+def check_seed(value: Any, name: str = "seed", accepted: str = "an int or None") -> int | None:
+    """``value`` as a seed of ``np.random.seed`` (an int in [0, 2**32)) or None."""
     if value is None or (type(value) is int and 0 <= value < 2**32):
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"seed must be an int or None, got {type(value).__name__} {value!r}")
-    if not 0 <= value < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {value}")
-    return int(value)
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r}")
+    seed = int(value)
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"{name} must be in [0, 2**32), got {seed}")
+    return seed
 
 
 def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
