@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import assert_params_close, relative_error
+from conftest import COMPILED, assert_params_close, relative_error
 from sklearn_twin import CASES, N, case_data, twin_fit
 from twolayer._params import Layout, initial_parameters
 
 EPOCHS = 12
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", *COMPILED]
 
 
 def fit_options(opts: dict) -> dict:
