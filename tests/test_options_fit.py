@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import assert_params_close, relative_error
+from conftest import COMPILED, assert_params_close, relative_error
 from sklearn_twin import CASES, N, case_data, twin_fit
 from twolayer._params import Layout, initial_parameters
 
 EPOCHS = 12
-BACKENDS = ["numpy"]
+BACKENDS = ["numpy", *COMPILED]
 
 
 def fit_options(opts: dict) -> dict:
@@ -325,3 +325,43 @@ def test_comm_refuses_training_options_but_takes_init_params():
                          text=True, timeout=300, check=True).stdout
     assert "refused:" in out and "alpha, batch_size not supported with comm" in out
     assert "same: True" in out
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+def test_compiled_shuffled_epochs_are_bitwise_for_every_thread_count(backend):
+    """More than one block of samples per batch, so the threads really split the batches."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((3, 5000))
+    Y = np.zeros((3, 5000))
+    Y[np.argmax(rng.standard_normal((3, 3)) @ X, axis=0), np.arange(5000)] = 1.0
+    weights = rng.uniform(0, 2, 5000)
+    runs = [twolayer.fit(X, Y, 0.01, 6, 3, backend=backend, n_threads=t, solver="adam",
+                         batch_size=4500, shuffle=True, seed=5, alpha=0.01,
+                         sample_weight=weights, output="softmax") for t in (1, 2, 3)]
+    for params, costs in runs[1:]:
+        np.testing.assert_array_equal(costs, runs[0][1])
+        for key in params:
+            np.testing.assert_array_equal(params[key], runs[0][0][key])
+    ref, ref_costs = twolayer.fit(X, Y, 0.01, 6, 3, backend="numpy", solver="adam",
+                                  batch_size=4500, shuffle=True, seed=5, alpha=0.01,
+                                  sample_weight=weights, output="softmax")
+    assert relative_error(runs[0][1], ref_costs) < 1e-10
+    assert_params_close(runs[0][0], ref, 1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_float32_epochs_follow_float64_on_every_backend(backend):
+    X, Y, params, weights, opts = case_data("multilabel-nesterov", weighted=True)
+    kw = dict(backend=backend, init_params=params, sample_weight=weights, **fit_options(opts))
+    got, costs = twolayer.fit(X.astype(np.float32), Y.astype(np.float32), 0.05, 5, 5, **kw)
+    ref, ref_costs = twolayer.fit(X, Y, 0.05, 5, 5, **kw)
+    assert costs.dtype == np.float32 and got["W1"].dtype == np.float32
+    assert relative_error(costs, ref_costs) < 1e-4
+    assert_params_close(got, ref, 1e-4)
+
+
+def test_verbose_reports_epochs(capsys, moons):
+    X, Y = moons
+    twolayer.fit(X, Y, 0.01, 5, 4, backend="numpy", solver="adam", batch_size=100, verbose=True)
+    err = capsys.readouterr().err
+    assert "done: 4 iterations" in err  # one per epoch

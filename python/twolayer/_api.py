@@ -134,7 +134,9 @@ def fit(
         n_samples means the full batch). None: the full batch.
         ``number_of_iterations`` then counts epochs and ``costs[j]`` is epoch j's cost
         as scikit-learn's ``loss_curve_`` records it: the batch costs, each before its
-        own update, weighted by batch length.
+        own update, weighted by batch length. ``callback``, ``verbose``, ``tol`` and
+        ``validation_data`` act per epoch (``tol`` returns the parameters at the start
+        of the epoch with the lowest cost).
     shuffle : bool
         Each epoch's order is ``rng.permutation(n)`` of one ``np.random.default_rng(seed)``
         per fit (never NumPy's global state); the result does not depend on n_threads.

@@ -204,18 +204,7 @@ def outputs(
     X_checked, arrays, layout = prepare(params, X)
     rows = 2 if mode == PAIR else layout.n_outputs
     out = allocate(rows, X_checked.shape[1], X_checked.dtype, samples_first)
-    # The softmax from the logits, until every compiled backend has forward mode 3.
-    flags = run(kernels, X_checked, arrays, layout, LOGITS if mode == SOFTMAX else mode,
-                threads, out)
+    flags = run(kernels, X_checked, arrays, layout, mode, threads, out)
     if flags:
         raise_for(flags, params, X, X_checked, X_checked.dtype, recheck_X)
-    if mode == SOFTMAX:
-        softmax_inplace(out)
     return out
-
-
-def softmax_inplace(Z: np.ndarray) -> None:
-    """Logits (outputs x samples) to one softmax per sample (column), max subtracted first."""
-    Z -= Z.max(axis=0)
-    np.exp(Z, out=Z)
-    Z /= Z.sum(axis=0)
