@@ -9,6 +9,7 @@ here and both backends follow; keep those lines plain integers.
 from __future__ import annotations
 
 TILE = 64  # samples per tile: a tile row (one feature, unit or output) is contiguous
+SMALL_TILE = 16  # samples per small tile, for a block's last few samples (a multiple of LANES)
 LANES = 8  # independent partial sums per sum over samples (s % LANES)
 TILES_PER_BLOCK = 32  # tiles per block: the unit of parallel work and of partial sums
 FEATURE_CHUNK = 32  # feature rows per pass when the inputs are wide (they stay in L1)

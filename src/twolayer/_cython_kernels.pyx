@@ -18,11 +18,15 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   (sample s goes to lane s % LANES) that are added in a fixed order at the
   end: the compiler vectorises them without reassociating anything.
 * The last tile is padded with zeros and its padded samples get dy = 0, so
-  they add exact zeros to every sum.
-* Within a tile, three fused steps do the work: ``_hidden_forward`` (one hidden
-  unit: W1 x + b1 and tanh), ``_output_unit`` (one output: logits, loss,
-  residual and their sums) and ``_hidden_backward`` (one hidden unit: back
-  through W2 and tanh, and its sums). Their loops are C (``_tile_impl.h``),
+  they add exact zeros to every sum. When few samples are left (at most
+  TILE - SMALL_TILE), they go in small tiles of SMALL_TILE instead: the same
+  sums, bit for bit, with less padding (a batch of 200: 208 slots, not 256;
+  one sigmoid output or softmax only, see _block_sums).
+* Within a tile, three fused steps do the work: ``tl_hidden_forward`` (one
+  hidden unit: W1 x + b1 and tanh), ``tl_output_unit`` (one output: logits,
+  loss, residual and their sums; or ``tl_softmax_outputs``) and
+  ``tl_hidden_backward`` (one hidden unit: back through W2 and tanh, and its
+  sums), called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``),
   where ``restrict`` lets the compiler keep a tile row in registers.
 * Wide inputs (more than FEATURE_CHUNK features): a tile's feature rows no
   longer fit in L1, so the two layer products over them go a chunk of rows at
@@ -60,42 +64,25 @@ cdef extern from "_tile.h" nogil:
     float tl_log_lossf(float z, float y, float e)
     double tl_sigmoid(double z, double e)
     float tl_sigmoidf(float z, float e)
-    void tl_hidden_forward(const double* w, const double* xt, Py_ssize_t n_features,
-                           double bias, double* out)
-    void tl_hidden_forwardf(const float* w, const float* xt, Py_ssize_t n_features,
-                            float bias, float* out)
-    void tl_output_unit(const double* w, const double* a1, Py_ssize_t hidden, double bias,
-                        const double* y, Py_ssize_t count, const double* wt, double* dy_out,
-                        double* acc_cost, double* acc_b2, double* acc_W2)
-    void tl_output_unitf(const float* w, const float* a1, Py_ssize_t hidden, float bias,
-                         const float* y, Py_ssize_t count, const float* wt, float* dy_out,
-                         float* acc_cost, float* acc_b2, float* acc_W2)
-    void tl_softmax_outputs(const double* W2, const double* b2, const double* a1,
-                            Py_ssize_t hidden, Py_ssize_t n_outputs, const double* y,
-                            Py_ssize_t count, const double* wt, double* dy, double* acc_cost,
-                            double* acc_b2, double* acc_W2)
-    void tl_softmax_outputsf(const float* W2, const float* b2, const float* a1,
-                             Py_ssize_t hidden, Py_ssize_t n_outputs, const float* y,
-                             Py_ssize_t count, const float* wt, float* dy, float* acc_cost,
-                             float* acc_b2, float* acc_W2)
-    void tl_hidden_backward(const double* w2_column, Py_ssize_t stride, const double* dy,
-                            Py_ssize_t n_outputs, const double* a, const double* xt,
-                            Py_ssize_t n_features, double* acc_b1, double* acc_W1)
-    void tl_hidden_backwardf(const float* w2_column, Py_ssize_t stride, const float* dy,
-                             Py_ssize_t n_outputs, const float* a, const float* xt,
-                             Py_ssize_t n_features, float* acc_b1, float* acc_W1)
-    void tl_wide_forward(const double* W1, const double* b1, const double* xt,
-                         Py_ssize_t n_features, Py_ssize_t hidden, double* a1)
-    void tl_wide_forwardf(const float* W1, const float* b1, const float* xt,
-                          Py_ssize_t n_features, Py_ssize_t hidden, float* a1)
-    void tl_wide_backward(const double* W2, const double* dy, Py_ssize_t n_outputs,
-                          const double* a1, const double* xt, Py_ssize_t n_features,
-                          Py_ssize_t hidden, double* dz, double* acc_b1, double* acc_W1)
-    void tl_wide_backwardf(const float* W2, const float* dy, Py_ssize_t n_outputs,
-                           const float* a1, const float* xt, Py_ssize_t n_features,
-                           Py_ssize_t hidden, float* dz, float* acc_b1, float* acc_W1)
+    void tl_tile_sums(const double* W1, const double* b1, const double* W2, const double* b2,
+                      const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                      Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
+                      double* dy, double* dz, double* acc)
+    void tl_tile_sumsf(const float* W1, const float* b1, const float* W2, const float* b2,
+                       const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                       Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
+                       float* dy, float* dz, float* acc)
+    void tl_tile_sums_s(const double* W1, const double* b1, const double* W2, const double* b2,
+                        const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                        Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
+                        double* dy, double* dz, double* acc)
+    void tl_tile_sumsf_s(const float* W1, const float* b1, const float* W2, const float* b2,
+                         const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                         Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
+                         float* dy, float* dz, float* acc)
     enum:
         TL_TILE
+        TL_SMALL_TILE
         TL_LANES
         TL_FEATURE_CHUNK
         TL_TILES_PER_BLOCK
@@ -114,6 +101,7 @@ ctypedef fused floating:
 # As compiled in (from twolayer._geometry, through CMakeLists.txt): the tests
 # check that this build and the Numba mirror agree with it.
 TILE = TL_TILE
+SMALL_TILE = TL_SMALL_TILE
 LANES = TL_LANES
 TILES_PER_BLOCK = TL_TILES_PER_BLOCK
 BLOCK = TL_TILE * TL_TILES_PER_BLOCK
@@ -121,6 +109,7 @@ FEATURE_CHUNK = TL_FEATURE_CHUNK
 
 cdef enum:
     _TILE = TL_TILE
+    _SMALL = TL_SMALL_TILE
     _LANES = TL_LANES
     _TILES_PER_BLOCK = TL_TILES_PER_BLOCK
     _BLOCK = _TILE * _TILES_PER_BLOCK
@@ -176,75 +165,27 @@ cdef inline floating _loss_and_residual(floating z, floating y, floating* residu
 
 
 # ---------------------------------------------------------------- tile helpers
-# Thin typed wrappers over the fused tile steps of _tile_impl.h (see there for
-# what each does, and why the loops are C).
+# One tile's whole step is C (tl_tile_sums, _tile_impl.h, where ``restrict``
+# lets the compiler keep a tile row in registers), for full and small tiles.
 
 
-cdef inline void _hidden_forward(const floating* w, const floating* xt, Py_ssize_t n_features,
-                                 floating bias, floating* out) noexcept nogil:
-    """One hidden unit over a tile: out = tanh(bias + w . x)."""
+cdef inline void _tile_sums(const floating* W1, const floating* b1, const floating* W2,
+                            const floating* b2, const floating* xt, const floating* yt,
+                            const floating* wt, Py_ssize_t f, Py_ssize_t h, Py_ssize_t o,
+                            Py_ssize_t count, int softmax, bint small, floating* a1,
+                            floating* dy, floating* dz, floating* acc) noexcept nogil:
+    """One tile forward and back, its sums added to the lane sums acc (small: a tile of
+    SMALL_TILE samples)."""
     if floating is double:
-        tl_hidden_forward(w, xt, n_features, bias, out)
+        if small:
+            tl_tile_sums_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+        else:
+            tl_tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
     else:
-        tl_hidden_forwardf(w, xt, n_features, bias, out)
-
-
-cdef inline void _output_unit(const floating* w, const floating* a1, Py_ssize_t hidden,
-                              floating bias, const floating* y, Py_ssize_t count,
-                              const floating* wt, floating* dy_out, floating* acc_cost,
-                              floating* acc_b2, floating* acc_W2) noexcept nogil:
-    """One sigmoid output over a tile: residuals into dy_out; cost, b2 and W2-row sums
-    (residuals and losses times the weights wt unless wt is NULL)."""
-    if floating is double:
-        tl_output_unit(w, a1, hidden, bias, y, count, wt, dy_out, acc_cost, acc_b2, acc_W2)
-    else:
-        tl_output_unitf(w, a1, hidden, bias, y, count, wt, dy_out, acc_cost, acc_b2, acc_W2)
-
-
-cdef inline void _softmax_outputs(const floating* W2, const floating* b2, const floating* a1,
-                                  Py_ssize_t hidden, Py_ssize_t n_outputs, const floating* y,
-                                  Py_ssize_t count, const floating* wt, floating* dy,
-                                  floating* acc_cost, floating* acc_b2,
-                                  floating* acc_W2) noexcept nogil:
-    """The softmax output layer over a tile: residuals into dy; cost, b2 and W2 sums."""
-    if floating is double:
-        tl_softmax_outputs(W2, b2, a1, hidden, n_outputs, y, count, wt, dy, acc_cost, acc_b2,
-                           acc_W2)
-    else:
-        tl_softmax_outputsf(W2, b2, a1, hidden, n_outputs, y, count, wt, dy, acc_cost, acc_b2,
-                            acc_W2)
-
-
-cdef inline void _hidden_backward(const floating* w2_column, Py_ssize_t stride,
-                                  const floating* dy, Py_ssize_t n_outputs, const floating* a,
-                                  const floating* xt, Py_ssize_t n_features, floating* acc_b1,
-                                  floating* acc_W1) noexcept nogil:
-    """One hidden unit back over a tile: dz = (W2^T dy)(1 - a^2); b1 and W1-row sums."""
-    if floating is double:
-        tl_hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
-    else:
-        tl_hidden_backwardf(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
-
-
-cdef inline void _wide_forward(const floating* W1, const floating* b1, const floating* xt,
-                               Py_ssize_t n_features, Py_ssize_t hidden,
-                               floating* a1) noexcept nogil:
-    """The hidden layer forward for wide inputs, feature rows chunk by chunk."""
-    if floating is double:
-        tl_wide_forward(W1, b1, xt, n_features, hidden, a1)
-    else:
-        tl_wide_forwardf(W1, b1, xt, n_features, hidden, a1)
-
-
-cdef inline void _wide_backward(const floating* W2, const floating* dy, Py_ssize_t n_outputs,
-                                const floating* a1, const floating* xt, Py_ssize_t n_features,
-                                Py_ssize_t hidden, floating* dz, floating* acc_b1,
-                                floating* acc_W1) noexcept nogil:
-    """The hidden layer backward for wide inputs: dz and b1 sums, then W1 sums by chunk."""
-    if floating is double:
-        tl_wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1)
-    else:
-        tl_wide_backwardf(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1)
+        if small:
+            tl_tile_sumsf_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+        else:
+            tl_tile_sumsf(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
 
 
 cdef inline void _gather_tile(
@@ -254,8 +195,9 @@ cdef inline void _gather_tile(
     Py_ssize_t col_stride,     # in elements
     const int64_t* idx,        # IN  the columns to take (count of them), or NULL: consecutive
     Py_ssize_t start,          #     the first column when idx is NULL
-    Py_ssize_t count,          # columns present (<= TILE)
-    floating* out,             # OUT rows x TILE, zero-padded
+    Py_ssize_t count,          # columns present (<= width)
+    Py_ssize_t width,          # the tile's width: TILE or SMALL_TILE
+    floating* out,             # OUT rows x width, zero-padded
 ) noexcept nogil:
     """Copy columns [start, start + count), or idx[0:count], into a contiguous, padded tile.
 
@@ -272,15 +214,15 @@ cdef inline void _gather_tile(
             for s in range(count):
                 row = base + idx[s] * col_stride
                 for r in range(rows):
-                    out[r * _TILE + s] = row[r * row_stride]
+                    out[r * width + s] = row[r * row_stride]
         else:
             for r in range(rows):
                 row = base + r * row_stride
                 for s in range(count):
-                    out[r * _TILE + s] = row[idx[s] * col_stride]
+                    out[r * width + s] = row[idx[s] * col_stride]
         for r in range(rows):
-            for s in range(count, _TILE):
-                out[r * _TILE + s] = 0
+            for s in range(count, width):
+                out[r * width + s] = 0
         return
     for r in range(rows):
         row = base + r * row_stride + start * col_stride
@@ -291,12 +233,12 @@ cdef inline void _gather_tile(
             memcpy(&out[r * _TILE], row, _TILE * sizeof(floating))
             continue
         if col_stride == 1:
-            memcpy(&out[r * _TILE], row, count * sizeof(floating))
+            memcpy(&out[r * width], row, count * sizeof(floating))
         else:
             for s in range(count):
-                out[r * _TILE + s] = row[s * col_stride]
-        for s in range(count, _TILE):
-            out[r * _TILE + s] = 0
+                out[r * width + s] = row[s * col_stride]
+        for s in range(count, width):
+            out[r * width + s] = 0
 
 
 cdef void _block_sums(
@@ -323,7 +265,8 @@ cdef void _block_sums(
     cdef const floating* b1 = theta + h * f
     cdef const floating* W2 = b1 + h
     cdef const floating* b2 = W2 + o * h
-    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, lane sums.
+    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, weights,
+    # then the lane sums. A small tile uses the first rows x SMALL_TILE of each.
     cdef floating* xt = work
     cdef floating* yt = xt + f * _TILE
     cdef floating* a1 = yt + o * _TILE
@@ -331,12 +274,7 @@ cdef void _block_sums(
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
     cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
-    cdef floating* g_W1 = acc
-    cdef floating* g_b1 = g_W1 + h * f * _LANES
-    cdef floating* g_W2 = g_b1 + h * _LANES
-    cdef floating* g_b2 = g_W2 + o * h * _LANES
-    cdef floating* g_cost = g_b2 + o * _LANES
-    cdef Py_ssize_t i, j, k, s, l, tile, t0, count
+    cdef Py_ssize_t i, l, t0 = start, count, width, last_full
     cdef floating total
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
@@ -344,42 +282,27 @@ cdef void _block_sums(
     for i in range((n_params + 1) * _LANES):
         acc[i] = 0
 
-    for tile in range((stop - start + _TILE - 1) // _TILE):
-        t0 = start + tile * _TILE
-        count = min(_TILE, stop - t0)
+    # Small tiles keep every sum's order but one: with several sigmoid outputs, a
+    # lane of the cost takes the tile's samples output by output, and so in
+    # another order when a tile is split. Those keep full tiles (and their bits).
+    last_full = _TILE - _SMALL if (softmax or o == 1) else 0
+
+    while t0 < stop:
+        # Full tiles, then the last few samples (at most TILE - SMALL_TILE) in small
+        # tiles: same sums, less padding (see _tile.h).
+        count = stop - t0
+        width = _TILE if count > last_full else _SMALL
+        count = min(width, count)
         if order != NULL:
             idx = order + t0
-        _gather_tile(X, f, x_rs, x_cs, idx, t0, count, xt)
-        _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, yt)
+        _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+        _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, width, yt)
         if sw != NULL:
-            _gather_tile(sw, 1, 0, 1, idx, t0, count, wt)
+            _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
             weights = wt
-
-        # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
-        # Wide inputs go a chunk of feature rows at a time for every hidden unit,
-        # so that the rows stay in L1 (same sums in the same order).
-        if f > _CHUNK:
-            _wide_forward(W1, b1, xt, f, h, a1)
-        else:
-            for j in range(h):
-                _hidden_forward(&W1[j * f], xt, f, b1[j], &a1[j * _TILE])
-
-        # Output layer: residuals dy = p - y (times the weights), loss and their sums;
-        # p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs.
-        if softmax:
-            _softmax_outputs(W2, b2, a1, h, o, yt, count, weights, dy, g_cost, g_b2, g_W2)
-        else:
-            for i in range(o):
-                _output_unit(&W2[i * h], a1, h, b2[i], &yt[i * _TILE], count, weights,
-                             &dy[i * _TILE], g_cost, &g_b2[i * _LANES], &g_W2[i * h * _LANES])
-
-        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
-        if f > _CHUNK:
-            _wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
-        else:
-            for j in range(h):
-                _hidden_backward(&W2[j], h, dy, o, &a1[j * _TILE], xt, f,
-                                 &g_b1[j * _LANES], &g_W1[j * f * _LANES])
+        _tile_sums(W1, b1, W2, b2, xt, yt, weights, f, h, o, count, softmax, width == _SMALL,
+                   a1, dy, dz, acc)
+        t0 += count
 
     # Lanes to scalars, in a fixed order.
     for i in range(n_params + 1):
@@ -706,7 +629,7 @@ cdef int _block_forward(
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, xt)
+        _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
         if _any_beyond(xt, f * _TILE, limit):
             flags |= 1
         if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
