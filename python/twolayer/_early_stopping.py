@@ -13,7 +13,7 @@ import numpy as np
 
 from ._params import Layout
 from ._predict import LOGITS, Params, run
-from ._reference import forward, log_loss_from_logits
+from ._reference import forward, log_loss_from_logits, softmax_loss_from_logits
 
 
 class CostWatch:
@@ -79,8 +79,10 @@ class ValidationWatch:
         patience: int,
         kernels: Any = None,
         n_threads: int = 1,
+        softmax: bool = False,
     ) -> None:
         self.X_val, self.Y_val, self.layout = X_val, Y_val, layout
+        self.loss = softmax_loss_from_logits if softmax else log_loss_from_logits
         # The logits come from the fit's backend (its fused forward pass), into one buffer.
         self.kernels, self.n_threads = kernels, n_threads
         self._logits = np.empty(Y_val.shape, dtype=X_val.dtype)
@@ -105,7 +107,7 @@ class ValidationWatch:
             with np.errstate(over="ignore", invalid="ignore"):
                 _, Z2 = forward(self.X_val, theta, self.layout)
         with np.errstate(over="ignore"):
-            return float(np.sum(log_loss_from_logits(Z2, self.Y_val)) / self.X_val.shape[1])
+            return float(np.sum(self.loss(Z2, self.Y_val)) / self.X_val.shape[1])
 
     def start(self, theta: np.ndarray) -> None:
         self.best_cost = self.cost(theta)
