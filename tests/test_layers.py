@@ -23,13 +23,15 @@ import twolayer
 LAYERS: list[tuple[str, set[str]]] = [
     ("entry points", {"__main__", "cli", "_cli_csv", "_bench", "_bench_workloads",
                       "_bench_measure", "_bench_report", "_bench_predict", "_warmup"}),
-    ("public API", {"__init__", "_api", "estimator", "sklearn", "_io", "_show_config",
-                    "datasets"}),
-    ("training driver", {"_training", "_mpi", "_epochs"}),
-    ("options and start-up", {"_setup", "_early_stopping", "_progress", "_labels",
+    ("public API", {"__init__", "_api", "estimator", "sklearn", "_convert", "_io",
+                    "_show_config", "datasets"}),
+    ("training driver", {"_training", "_mpi"}),
+    ("options and start-up", {"_options", "_setup", "_early_stopping", "_progress", "_labels",
                               "_sklearn_compat", "_diagnostics", "_npz"}),
-    ("backends", {"_backends", "_predict"}),
-    ("kernels", {"_reference", "_numba_kernels", "_cpu", "_cython_kernels", "_tutorial"}),
+    # The backends' registry and what runs their kernels: forward passes, training epochs.
+    ("backends", {"_backends", "_predict", "_epochs"}),
+    ("kernels", {"_reference", "_numba_backend", "_numba_kernels", "_numba_epochs", "_cpu",
+                 "_cython_kernels", "_tutorial"}),
     ("foundations", {"_validation", "_errors", "_params", "_geometry", "_fork", "_machine",
                      "_version", "_build_info"}),
 ]  # fmt: skip
