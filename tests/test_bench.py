@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+import tutorial
 import twolayer
 from twolayer import _bench, _bench_measure, _bench_workloads
 
@@ -55,6 +56,14 @@ def test_json_report(extra: list[str]) -> None:
     comparators = ["sklearn", "torch"] if extra else []
     assert list(results) == ["numpy", "tutorial", *backends, *comparators]
     assert results["numpy"]["speedup"] == 1.0
+    # The columns below compare every runner with the numpy run, so that run is checked
+    # on its own: its last cost is that of a fit outside the bench, and of the article's code.
+    wl = _bench_workloads.Workload(**point["workload"])
+    X, Y = wl.data(np.dtype(np.float64))
+    _, costs = twolayer.fit(X, Y, wl.learning_rate, wl.hidden, wl.iterations, backend="numpy")
+    assert results["numpy"]["final_cost"] == float(costs[-1])
+    _, tutorial_costs = tutorial.fit(X, Y, wl.learning_rate, wl.hidden, wl.iterations)
+    assert results["numpy"]["final_cost"] == pytest.approx(float(tutorial_costs[-1]), rel=1e-12)
     for name, entry in results.items():
         if name in ("sklearn", "torch") and entry["status"] == "missing":
             assert "pip install" in entry["reason"]  # reported, not fatal

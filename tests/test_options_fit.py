@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import COMPILED, assert_params_close, relative_error
 from sklearn_twin import CASES, N, case_data, twin_fit
+from support import COMPILED, assert_params_close, relative_error
 from twolayer._params import Layout, initial_parameters
 
 EPOCHS = 12

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import COMPILED
-from test_parity import SHAPES
+from support import COMPILED, SHAPES
 from twolayer import _predict
 from twolayer._backends import load_backend
 from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
