@@ -238,9 +238,6 @@ def predict(
         labels = np.zeros(proba.shape, dtype=np.int64)
         labels[np.argmax(proba, axis=0), np.arange(proba.shape[1])] = 1
         return labels
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
-        raise TypeError(f"threshold must be a real number, got {type(threshold).__name__}")
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+    v.check_threshold(threshold)
     proba = predict_proba(params, X, output=output, backend=backend, n_threads=n_threads)
     return (proba > threshold).astype(np.int64)

@@ -425,8 +425,6 @@ def _estimator_from(data: dict[str, np.ndarray], contents: ModelContents, path: 
         raise ModelFileError(f"{path}: estimator_params is not valid JSON ({exc})") from None
     if not isinstance(settings, dict):
         raise ModelFileError(f"{path}: estimator_params must be a JSON object")
-    known = set(TwoLayerClassifier().get_params(deep=False))
-    estimator = TwoLayerClassifier(**{k: val for k, val in settings.items() if k in known})
     loss_curve = _field(data, "loss_curve", path)
     n_iter = _field(data, "n_iter", path)
     if loss_curve.ndim != 1 or loss_curve.dtype.kind != "f":
@@ -434,14 +432,13 @@ def _estimator_from(data: dict[str, np.ndarray], contents: ModelContents, path: 
     if n_iter.ndim != 0 or n_iter.dtype.kind not in "iu":
         raise ModelFileError(f"{path}: n_iter must be an integer")
     assert contents.target_kind is not None and contents.classes is not None  # "estimator"
-    estimator._kind = contents.target_kind
-    estimator.classes_ = contents.classes
-    estimator.coefs_ = [np.ascontiguousarray(params["W1"].T), np.ascontiguousarray(params["W2"].T)]
-    estimator.intercepts_ = [params["b1"].ravel().copy(), params["b2"].ravel().copy()]
-    estimator.loss_curve_ = loss_curve
-    estimator.n_iter_ = int(n_iter)
-    estimator.n_features_in_ = params["W1"].shape[1]
-    estimator.validation_loss_curve_ = data.get("validation_loss_curve")
-    if contents.feature_names is not None:
-        estimator.feature_names_in_ = contents.feature_names.astype(object)
-    return estimator
+    return TwoLayerClassifier._from_state(
+        settings,
+        params,
+        kind=contents.target_kind,
+        classes=contents.classes,
+        loss_curve=loss_curve,
+        n_iter=int(n_iter),
+        validation_loss_curve=data.get("validation_loss_curve"),
+        feature_names=contents.feature_names,
+    )

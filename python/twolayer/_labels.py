@@ -7,11 +7,11 @@ classes), or one per label of a 0/1 indicator matrix (multi-label).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
+from . import _validation as v
 from ._reference import sigmoid
 
 
@@ -112,10 +112,7 @@ def _validation_split(
     Y: np.ndarray, kind: str, fraction: Any, seed: int | None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, validation); stratified by class for single-label targets."""
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
-        raise TypeError(f"validation_fraction must be a float, got {type(fraction).__name__}")
-    if not 0 < float(fraction) < 1:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
+    v.check_fraction(fraction, "validation_fraction")
     n = Y.shape[1]
     rng = np.random.RandomState(seed)
     if kind == "multilabel":

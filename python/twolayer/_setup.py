@@ -8,8 +8,6 @@ imports the other.
 
 from __future__ import annotations
 
-import math
-import numbers
 from types import ModuleType
 from typing import Any
 
@@ -18,17 +16,6 @@ import numpy as np
 from . import _validation as v
 from ._backends import load_backend, resolve_backend, workspace_bytes
 from ._params import Layout, initial_parameters
-
-
-def _check_tol(tol: Any) -> float | None:
-    if tol is None:
-        return None
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
-        raise TypeError(f"tol must be a real number >= 0 or None, got {type(tol).__name__}")
-    tol = float(tol)
-    if not math.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0 or None, got {tol}")
-    return tol
 
 
 def _check_validation_data(

@@ -21,7 +21,7 @@ from ._errors import DivergenceError
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
 from ._options import TrainingOptions, check_options
 from ._progress import Progress
-from ._setup import _check_tol, _check_validation_data, _prepare, _start
+from ._setup import _check_validation_data, _prepare, _start
 
 # A chunk aims at this many seconds: short enough that Ctrl-C stops a fit
 # within about half a second, long enough that the Python loop costs nothing.
@@ -75,11 +75,9 @@ def _fit(
         n_threads = 1  # one block of samples: one thread, whatever the default (issue 12)
     n_threads = v.check_n_threads(n_threads)
     seed = v.check_seed(seed)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
-    if isinstance(verbose, str) or not isinstance(verbose, (bool, int, np.integer)):
-        raise TypeError(f"verbose must be a bool, got {type(verbose).__name__} {verbose!r}")
-    tol = _check_tol(tol)
+    v.check_callback(callback)
+    v.check_verbose(verbose)
+    tol = v.check_tol(tol)
     n_iter_no_change = v.check_positive_int(n_iter_no_change, "n_iter_no_change")
     v.check_model_size(hidden_size, X.shape[0], Y.shape[0])
     opts = check_options(X, Y, **options)

@@ -181,6 +181,44 @@ def check_seed(value: Any, name: str = "seed", accepted: str = "an int or None")
     return seed
 
 
+def check_tol(tol: Any) -> float | None:
+    """Early stopping's tolerance: a finite real >= 0, or None (no early stopping)."""
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, numbers.Real):
+        raise TypeError(f"tol must be a real number >= 0 or None, got {type(tol).__name__}")
+    tol = float(tol)
+    if not math.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite number >= 0 or None, got {tol}")
+    return tol
+
+
+def check_callback(callback: Any) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable or None, got {type(callback).__name__}")
+
+
+def check_verbose(verbose: Any) -> None:
+    if isinstance(verbose, str) or not isinstance(verbose, (bool, int, np.integer)):
+        raise TypeError(f"verbose must be a bool, got {type(verbose).__name__} {verbose!r}")
+
+
+def check_threshold(threshold: Any) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)):
+        raise TypeError(f"threshold must be a real number, got {type(threshold).__name__}")
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must lie in [0, 1], got {threshold}")
+
+
+def check_fraction(fraction: Any, name: str) -> float:
+    """A fraction strictly between 0 and 1 (e.g. validation_fraction)."""
+    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
+        raise TypeError(f"{name} must be a float, got {type(fraction).__name__}")
+    if not 0 < float(fraction) < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {fraction}")
+    return float(fraction)
+
+
 def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
     n_params = hidden_size * (n_features + 1) + n_outputs * (hidden_size + 1)
     if n_params > _MAX_PARAMETERS:

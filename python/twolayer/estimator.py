@@ -260,6 +260,34 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.n_iter_ = costs.size
         self.validation_loss_curve_ = validation_costs
 
+    @classmethod
+    def _from_state(
+        cls,
+        settings: dict[str, Any],
+        params: dict[str, np.ndarray],
+        *,
+        kind: str,
+        classes: np.ndarray,
+        loss_curve: np.ndarray,
+        n_iter: int,
+        validation_loss_curve: np.ndarray | None,
+        feature_names: np.ndarray | None,
+    ) -> TwoLayerClassifier:
+        """A fitted estimator rebuilt from saved state (``twolayer.load``).
+
+        The one way fitted state enters an estimator other than ``fit``: ``settings``
+        are constructor parameters (names this version does not know are ignored),
+        ``params`` the network in ``twolayer.fit``'s layout.
+        """
+        known = set(cls().get_params(deep=False))
+        estimator = cls(**{k: val for k, val in settings.items() if k in known})
+        estimator._store(params, loss_curve, validation_loss_curve, kind, classes, resume=False)
+        estimator.n_iter_ = n_iter
+        estimator.n_features_in_ = params["W1"].shape[1]
+        if feature_names is not None:
+            estimator.feature_names_in_ = feature_names.astype(object)
+        return estimator
+
     def _continued_params(self) -> dict[str, np.ndarray]:
         """The parameters a warm start or ``partial_fit`` continues from, checked."""
         init = self._network_params()
