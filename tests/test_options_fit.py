@@ -364,4 +364,4 @@ def test_verbose_reports_epochs(capsys, moons):
     X, Y = moons
     twolayer.fit(X, Y, 0.01, 5, 4, backend="numpy", solver="adam", batch_size=100, verbose=True)
     err = capsys.readouterr().err
-    assert "done: 4 iterations" in err  # one per epoch
+    assert "done: 4 epochs" in err
