@@ -245,6 +245,8 @@ BAD = [
     (dict(sample_weight=-np.ones(10)), ValueError, "sample_weight must be >= 0"),
     (dict(sample_weight=np.r_[np.nan, np.ones(9)]), ValueError, "sample_weight must be finite"),
     (dict(sample_weight=np.zeros(10)), ValueError, "sample_weight must not be all zero"),
+    (dict(sample_weight=np.full(10, 1e300), dtype=np.float32), ValueError,
+     "sample_weight must be finite .* after conversion to float32"),
     (dict(sample_weight=["a"] * 10), TypeError, "sample_weight must hold real numbers"),
     (dict(init_params={"W1": np.ones((3, 2))}), ValueError, "init_params is missing"),
     (dict(init_params={"W1": np.ones((4, 2)), "b1": np.ones((4, 1)), "W2": np.ones((1, 4)),
