@@ -268,6 +268,10 @@ def test_softmax_targets_must_be_distributions():
     Y = np.array([[1.0, 0.0, 0.5, 0.2], [0.0, 1.0, 0.5, 0.2]])
     with pytest.raises(ValueError, match=r"column 3 sums to 0\.4"):
         twolayer.fit(X, Y, 0.1, 3, 2, backend="numpy", output="softmax")
+    good = Y[:, :2]
+    with pytest.raises(ValueError, match=r"validation_data Y_val to sum to 1 .* column 3"):
+        twolayer.fit(X[:, :2], good, 0.1, 3, 2, backend="numpy", output="softmax",
+                     validation_data=(X, Y))
     with pytest.raises(ValueError, match='output must be one of'):
         twolayer.predict_proba({"W1": np.ones((3, 2)), "b1": np.ones((3, 1)),
                                 "W2": np.ones((2, 3)), "b2": np.ones((2, 1))}, X, output="x")
