@@ -80,6 +80,20 @@ cdef extern from "_tile.h" nogil:
                          const float* xt, const float* yt, const float* wt, Py_ssize_t f,
                          Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                          float* dy, float* dz, float* acc)
+    void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
+    void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
+    int tl_scale_gradient(double* g, const double* P, Py_ssize_t n, double alpha, double S)
+    int tl_scale_gradientf(float* g, const float* P, Py_ssize_t n, float alpha, float S)
+    int tl_sgd_step(const double* g, const double* P, const double* vel, Py_ssize_t n,
+                    double lr, double momentum, int nesterov, double* P_new, double* vel_new)
+    int tl_sgd_stepf(const float* g, const float* P, const float* vel, Py_ssize_t n,
+                     float lr, float momentum, int nesterov, float* P_new, float* vel_new)
+    int tl_adam_step(const double* g, const double* P, const double* m, const double* v,
+                     Py_ssize_t n, double b1, double one_b1, double b2, double one_b2,
+                     double lr_t, double eps, double* P_new, double* m_new, double* v_new)
+    int tl_adam_stepf(const float* g, const float* P, const float* m, const float* v,
+                      Py_ssize_t n, float b1, float one_b1, float b2, float one_b2,
+                      float lr_t, float eps, float* P_new, float* m_new, float* v_new)
     enum:
         TL_TILE
         TL_SMALL_TILE
@@ -274,8 +288,7 @@ cdef void _block_sums(
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
     cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
-    cdef Py_ssize_t i, l, t0 = start, count, width, last_full
-    cdef floating total
+    cdef Py_ssize_t i, t0 = start, count, width, last_full
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
 
@@ -305,11 +318,10 @@ cdef void _block_sums(
         t0 += count
 
     # Lanes to scalars, in a fixed order.
-    for i in range(n_params + 1):
-        total = 0
-        for l in range(_LANES):
-            total += acc[i * _LANES + l]
-        out[i] = total
+    if floating is double:
+        tl_reduce_lanes(acc, n_params + 1, out)
+    else:
+        tl_reduce_lanesf(acc, n_params + 1, out)
 
 
 cdef void _all_sums(

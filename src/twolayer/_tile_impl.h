@@ -284,6 +284,17 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_backward)(
     }
 }
 
+/* out[i] = sum over l of acc[i * LANES + l], l in order from 0 (a block's lane
+ * sums to scalars). Lane by lane over all i rather than i by i: the same sum
+ * for every i, but the i vectorise (once per batch, so it counts for small ones). */
+static inline void TL_NAME(tl_reduce_lanes)(const TL_T* restrict acc, ptrdiff_t n,
+                                            TL_T* restrict out)
+{
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = 0;
+    for (int l = 0; l < TL_LANES; l++)
+        for (ptrdiff_t i = 0; i < n; i++) out[i] += acc[i * TL_LANES + l];
+}
+
 /* ---- one tile's whole step: forward, output layer, backward, and the sums ----
  * acc holds LANES partial sums per packed parameter, then the cost's. wt: the
  * tile's sample weights, or NULL (unweighted); softmax: one softmax output
