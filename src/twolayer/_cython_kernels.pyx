@@ -80,6 +80,10 @@ cdef extern from "_tile.h" nogil:
                          const float* xt, const float* yt, const float* wt, Py_ssize_t f,
                          Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                          float* dy, float* dz, float* acc)
+    void tl_prefetch_columns(const double* base, Py_ssize_t rows, Py_ssize_t row_stride,
+                             Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
+    void tl_prefetch_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t row_stride,
+                              Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
     void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
     void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
     int tl_scale_gradient(double* g, const double* P, Py_ssize_t n, double alpha, double S)
@@ -255,6 +259,16 @@ cdef inline void _gather_tile(
             out[r * width + s] = 0
 
 
+cdef inline void _prefetch_columns(const floating* base, Py_ssize_t rows, Py_ssize_t row_stride,
+                                   Py_ssize_t col_stride, const int64_t* idx,
+                                   Py_ssize_t count) noexcept nogil:
+    """Ask for the cache lines of the columns idx[0:count] (see _tile_impl.h)."""
+    if floating is double:
+        tl_prefetch_columns(base, rows, row_stride, col_stride, idx, count)
+    else:
+        tl_prefetch_columnsf(base, rows, row_stride, col_stride, idx, count)
+
+
 cdef void _block_sums(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
@@ -264,6 +278,7 @@ cdef void _block_sums(
     const floating* theta,                                  # IN  packed parameters
     Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
     Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
+    Py_ssize_t n_positions,                                 # IN  order's length (to read ahead)
     floating* work,                                         # scratch, work_size() elements
     floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
@@ -313,6 +328,11 @@ cdef void _block_sums(
         if sw != NULL:
             _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
             weights = wt
+        if order != NULL:   # the next tile's samples, even in the next batch
+            _prefetch_columns(X, f, x_rs, x_cs, idx + count,
+                              min(_TILE, n_positions - t0 - count))
+            _prefetch_columns(Y, o, y_rs, y_cs, idx + count,
+                              min(_TILE, n_positions - t0 - count))
         _tile_sums(W1, b1, W2, b2, xt, yt, weights, f, h, o, count, softmax, width == _SMALL,
                    a1, dy, dz, acc)
         t0 += count
@@ -349,14 +369,14 @@ cdef void _all_sums(
     if n_slots <= 1 or n_blocks <= 1:
         for b in range(n_blocks):
             _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
-                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), work,
-                        &partials[b * (n_params + 1)])
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
+                        work, &partials[b * (n_params + 1)])
         return
     for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
         b = q
         while b < n_blocks:
             _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
-                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
                         &work[q * work_size], &partials[b * (n_params + 1)])
             b = b + n_slots
 
