@@ -16,6 +16,7 @@ from ._io import ModelFileError, load, save
 from ._show_config import show_config
 
 if _typing.TYPE_CHECKING:
+    from ._convert import params_from_sklearn, to_sklearn
     from .estimator import TwoLayerClassifier
 
 __version__ = "0.1.0"
@@ -27,10 +28,12 @@ __all__ = [
     "available_backends",
     "fit",
     "load",
+    "params_from_sklearn",
     "predict",
     "predict_proba",
     "save",
     "show_config",
+    "to_sklearn",
 ]
 
 
@@ -42,6 +45,10 @@ def __getattr__(name: str) -> object:
         from .estimator import TwoLayerClassifier
 
         return TwoLayerClassifier
+    if name in ("params_from_sklearn", "to_sklearn"):  # scikit-learn <-> params converters
+        from . import _convert
+
+        return getattr(_convert, name)
     raise AttributeError(f"module 'twolayer' has no attribute {name!r}")
 
 
