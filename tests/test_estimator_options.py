@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 import twolayer
 from twolayer import TwoLayerClassifier
+from twolayer._labels import _validation_split
 
 BACKENDS = twolayer.available_backends()
 
@@ -152,8 +153,19 @@ def test_softmax_needs_multiclass_and_weights_are_checked():
 def test_early_stopping_takes_the_training_part_of_the_weights():
     X, y = _iris()
     sw = np.random.RandomState(3).uniform(0.5, 2, X.shape[0])
-    clf = TwoLayerClassifier(hidden_size=4, max_iter=30, backend="numpy", early_stopping=True,
-                             solver="adam", learning_rate=0.01)  # fmt: skip
-    clf.fit(X, y, sample_weight=sw)
-    assert clf.validation_loss_curve_ is not None
-    assert clf.n_iter_ == len(clf.loss_curve_) <= 30
+    _, val = _validation_split(_one_hot(y), "softmax", 0.1, 3)
+    assert 0 < val.size < X.shape[0]
+
+    def fitted(weights):
+        clf = TwoLayerClassifier(hidden_size=4, max_iter=30, backend="numpy",
+                                 early_stopping=True, solver="adam", learning_rate=0.05)
+        return clf.fit(X, y, sample_weight=weights)  # fmt: skip
+
+    base = fitted(sw)
+    assert base.validation_loss_curve_ is not None
+    other_val = sw.copy()
+    other_val[val] = 7.0  # the validation cost is unweighted: nothing changes
+    np.testing.assert_array_equal(fitted(other_val).loss_curve_, base.loss_curve_)
+    other_train = sw.copy()
+    other_train[np.setdiff1d(np.arange(X.shape[0]), val)[:10]] = 7.0
+    assert not np.array_equal(fitted(other_train).loss_curve_, base.loss_curve_)
