@@ -207,7 +207,7 @@ def _sklearn_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) ->
         (init["W2"].T.copy(), init["b2"].ravel().copy()),
     ]
 
-    class SameStartMLP(MLPClassifier):
+    class SameStartMLP(MLPClassifier):  # type: ignore[misc]  # scikit-learn: no type information
         """MLPClassifier starting from our initial weights instead of Glorot's."""
 
         def _init_coef(self, fan_in: int, fan_out: int, dtype: Any) -> Any:
@@ -385,7 +385,10 @@ def _best_time(
 def _concurrently(fn: Callable[[int], object], threads: int) -> Callable[[], None]:
     """``fn(i)`` on ``threads`` Python threads at once (NumPy releases the GIL in its loops)."""
     if threads == 1:
-        return lambda: fn(0) and None
+        def once() -> None:
+            fn(0)
+
+        return once
 
     def run() -> None:
         workers = [threading.Thread(target=fn, args=(i,)) for i in range(threads)]

@@ -31,10 +31,11 @@ _BASE = "twolayer._cython_kernels"
 
 def _cpu_features() -> dict[str, bool]:
     try:
-        from numpy._core._multiarray_umath import __cpu_features__
+        umath = importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # NumPy < 2
-        from numpy.core._multiarray_umath import __cpu_features__
-    return __cpu_features__
+        umath = importlib.import_module("numpy.core._multiarray_umath")
+    features: dict[str, bool] = umath.__cpu_features__
+    return features
 
 
 def _level(suffix: str) -> str:

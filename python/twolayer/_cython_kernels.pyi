@@ -26,6 +26,19 @@ def train_chunk(
     costs: npt.NDArray[_Float],
     n_threads: int,
 ) -> int: ...
+def train_epoch(
+    X: npt.NDArray[_Float],
+    Y: npt.NDArray[_Float],
+    sample_weight: npt.NDArray[_Float],
+    order: npt.NDArray[np.int64],
+    theta: npt.NDArray[_Float],
+    state: npt.NDArray[_Float],
+    hyper: npt.NDArray[np.float64],
+    solver: int,
+    batch_size: int,
+    softmax: int,
+    n_threads: int,
+) -> tuple[int, float]: ...
 def tanh(x: npt.NDArray[_Float], out: npt.NDArray[_Float]) -> None: ...
 def exp_neg(x: npt.NDArray[_Float], out: npt.NDArray[_Float]) -> None: ...
 def log1p_unit(x: npt.NDArray[_Float], out: npt.NDArray[_Float]) -> None: ...

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 
 from ._params import Layout
-from ._predict import LOGITS, run
-from ._reference import forward, log_loss_from_logits
+from ._predict import LOGITS, Params, run
+from ._reference import forward, log_loss_from_logits, softmax_loss_from_logits
 
 
 class CostWatch:
@@ -79,8 +79,10 @@ class ValidationWatch:
         patience: int,
         kernels: Any = None,
         n_threads: int = 1,
+        softmax: bool = False,
     ) -> None:
         self.X_val, self.Y_val, self.layout = X_val, Y_val, layout
+        self.loss = softmax_loss_from_logits if softmax else log_loss_from_logits
         # The logits come from the fit's backend (its fused forward pass), into one buffer.
         self.kernels, self.n_threads = kernels, n_threads
         self._logits = np.empty(Y_val.shape, dtype=X_val.dtype)
@@ -91,17 +93,21 @@ class ValidationWatch:
         self.best = np.empty(0)
         self.best_iteration = 0
 
+    def _params(self, theta: np.ndarray) -> Params:
+        p = self.layout.views(theta)
+        return p["W1"], p["b1"], p["W2"], p["b2"]
+
     def cost(self, theta: np.ndarray) -> float:
         Z2 = self._logits
         if self.kernels is None or run(
-            self.kernels, self.X_val, tuple(self.layout.views(theta).values()), self.layout,
+            self.kernels, self.X_val, self._params(theta), self.layout,
             LOGITS, self.n_threads, Z2,
         ):  # fmt: skip
             # No kernels, or X_val too large for these weights: the reference's forward.
             with np.errstate(over="ignore", invalid="ignore"):
                 _, Z2 = forward(self.X_val, theta, self.layout)
         with np.errstate(over="ignore"):
-            return float(np.sum(log_loss_from_logits(Z2, self.Y_val)) / self.X_val.shape[1])
+            return float(np.sum(self.loss(Z2, self.Y_val)) / self.X_val.shape[1])
 
     def start(self, theta: np.ndarray) -> None:
         self.best_cost = self.cost(theta)

@@ -9,6 +9,7 @@ here and both backends follow; keep those lines plain integers.
 from __future__ import annotations
 
 TILE = 64  # samples per tile: a tile row (one feature, unit or output) is contiguous
+SMALL_TILE = 16  # samples per small tile, for a block's last few samples (a multiple of LANES)
 LANES = 8  # independent partial sums per sum over samples (s % LANES)
 TILES_PER_BLOCK = 32  # tiles per block: the unit of parallel work and of partial sums
 FEATURE_CHUNK = 32  # feature rows per pass when the inputs are wide (they stay in L1)
@@ -31,8 +32,8 @@ def work_size(f: int, h: int, o: int) -> int:
     """Scratch elements of one thread's slot, rounded up to whole cache lines.
 
     Tiles of X (f rows), Y (o), hidden activations (h), residuals (o), hidden
-    deltas (h) and one loss row, then LANES partial sums per parameter and for
-    the cost.
+    deltas (h) and one row of sample weights (weighted epochs), then LANES
+    partial sums per parameter and for the cost.
     """
     size = (f + o + h + o + h + 1) * TILE + (n_params(f, h, o) + 1) * LANES
     return (size + ALIGN - 1) // ALIGN * ALIGN
@@ -42,6 +43,7 @@ def workspace_elements(f: int, h: int, o: int, n: int, n_threads: int) -> int:
     """Elements the compiled kernels allocate for one fit beyond the data.
 
     One row of partial sums per block, a few parameter-sized vectors (sums,
-    candidate update, gradient) and a scratch slot per thread.
+    candidate update, gradient; train_epoch's sums and candidate theta and
+    optimizer state) and a scratch slot per thread.
     """
-    return (n_blocks(n) + 3) * (n_params(f, h, o) + 1) + max(1, n_threads) * work_size(f, h, o)
+    return (n_blocks(n) + 4) * (n_params(f, h, o) + 1) + max(1, n_threads) * work_size(f, h, o)

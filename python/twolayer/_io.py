@@ -116,7 +116,8 @@ def _write_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
             continue
     try:
         with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, **arrays)
+            payload: dict[str, Any] = arrays  # numpy's stub: **kwds might name allow_pickle
+            np.savez_compressed(handle, **payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

@@ -114,7 +114,7 @@ def _validation_split(
     """Indices (train, validation); stratified by class for single-label targets."""
     if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real):
         raise TypeError(f"validation_fraction must be a float, got {type(fraction).__name__}")
-    if not 0 < fraction < 1:
+    if not 0 < float(fraction) < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {fraction}")
     n = Y.shape[1]
     rng = np.random.RandomState(seed)

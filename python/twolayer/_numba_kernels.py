@@ -392,6 +392,26 @@ def _tl_log1p_unitf(e):
 
 
 @_jit()
+def _tl_log_ge1(x):
+    """log(x) for finite x >= 1: x = 2^k (1 + f), log x = k ln2 + log1p(f) (vectorises,
+    where libm's log is a scalar call); a NaN or an infinity gives a NaN."""
+    bits = _double_to_bits(x)
+    k = float((bits >> 52) - 1023)
+    f = _bits_to_double((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000) - 1.0
+    lo = _fma(k, 1.90821492927058770002e-10, _tl_log1p_unit(f))
+    return _fma(k, 6.93147180369123816490e-01, lo) + (x - x)  # k ln2_hi is exact
+
+
+@_jit()
+def _tl_log_ge1f(x):
+    bits = _float_to_bits(x)
+    k = _f32((bits >> 23) - 127)
+    f = _bits_to_float((bits & 0x007FFFFF) | 0x3F800000) - _f32(1.0)
+    lo = _fma(k, _f32(-2.12194440e-4), _tl_log1p_unitf(f))
+    return _fma(k, _f32(0.693359375), lo) + (x - x)
+
+
+@_jit()
 def _tl_log_loss(z, y, e):
     """max(z, 0) - y z + log1p(e), e = exp(-|z|): binary cross-entropy, never log(0)."""
     return _fma(-y, z, z if z > 0.0 else 0.0) + _tl_log1p_unit(e)
@@ -431,6 +451,11 @@ def _log1p_unit(e):
     raise NotImplementedError("jitted code only")
 
 
+def _log_ge1(x):
+    """log(x) for x >= 1 (a softmax's sum of exponentials)."""
+    raise NotImplementedError("jitted code only")
+
+
 def _log_loss(z, y, e):
     """Binary cross-entropy of sigmoid(z) against y, given e = exp(-|z|); never log(0)."""
     raise NotImplementedError("jitted code only")
@@ -465,6 +490,15 @@ def _log1p_unit_fused(e):
         return lambda e: _tl_log1p_unit(e)
     if e == types.float32:
         return lambda e: _tl_log1p_unitf(e)
+    return None
+
+
+@overload(_log_ge1)
+def _log_ge1_fused(x):
+    if x == types.float64:
+        return lambda x: _tl_log_ge1(x)
+    if x == types.float32:
+        return lambda x: _tl_log_ge1f(x)
     return None
 
 
@@ -719,18 +753,85 @@ def _hidden_forward(w, xt, n_features, bias, out):
 
 
 @_jit(inline=True)
-def _output_unit(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2):
-    """One output over a tile: residuals into dy_out; cost, b2 and W2-row sums.
+def _scale_tile(row, w):
+    """row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only)."""
+    for s in range(TILE):
+        row[s] *= w[s]
+
+
+@_jit(inline=True)
+def _output_unit(w, a1, hidden, bias, y, count, wt, weighted, dy_out, acc_cost, acc_b2, acc_W2):
+    """One sigmoid output over a tile: residuals into dy_out; cost, b2 and W2-row sums
+    (residuals and losses times the weights wt when weighted; C: wt not NULL).
 
     acc_W2 is the (hidden, LANES) block of lane sums of this output's W2 row.
     """
     loss = _tile_scratch(dy_out)
     _combine_rows(w, 1, a1, hidden, bias, dy_out)
     _output_tile(dy_out, y, loss, count)
+    if weighted:
+        _scale_tile(dy_out, wt)
+        _scale_tile(loss, wt)
     _lane_sum(loss, acc_cost)
     _lane_sum(dy_out, acc_b2)
     for j in range(hidden):
         _lane_dot(dy_out, a1[j], acc_W2[j])
+
+
+@_jit(inline=True)
+def _softmax_tile(z, y, n_outputs, loss, count):
+    """One softmax over the n_outputs rows of z (logits in, residuals out) per sample:
+    m = max z, d_i = m - z_i, L = log(sum exp(-d_i)); loss = sum_i y_i (L + d_i),
+    z_i = exp(-d_i) / sum - y_i; padding (s >= count) zeroed. See tl_softmax_tile."""
+    zero = z.dtype.type(0)
+    m = _tile_scratch(loss)
+    total = _tile_scratch(loss)
+    L = _tile_scratch(loss)
+    for s in range(TILE):
+        m[s] = z[0, s]
+    for i in range(1, n_outputs):
+        for s in range(TILE):
+            v = z[i, s]
+            m[s] = v if v > m[s] else m[s]
+    for s in range(TILE):
+        total[s] = zero
+    for i in range(n_outputs):
+        for s in range(TILE):
+            total[s] += _exp_neg(z[i, s] - m[s])
+    for s in range(TILE):
+        L[s] = _log_ge1(total[s])
+        loss[s] = zero
+    for i in range(n_outputs):
+        for s in range(TILE):
+            d = m[s] - z[i, s]
+            yi = y[i, s]
+            loss[s] = _fma(yi, L[s] + d, loss[s])
+            z[i, s] = _exp_neg(-d) / total[s] - yi
+    for s in range(count, TILE):
+        loss[s] = zero
+        for i in range(n_outputs):
+            z[i, s] = zero
+
+
+@_jit()
+def _softmax_outputs(W2, b2, a1, hidden, n_outputs, y, count, wt, weighted, dy, acc_cost,
+                     acc_b2, acc_W2):  # fmt: skip
+    """The softmax output layer over a tile: logits into dy, then residuals and loss
+    (times the weights when weighted) and their sums: cost, b2 and W2 (rows of
+    (hidden, LANES) blocks). Out of line, as tl_softmax_outputs."""
+    loss = _tile_scratch(wt)
+    for i in range(n_outputs):
+        _combine_rows(W2[i * hidden :], 1, a1, hidden, b2[i], dy[i])
+    _softmax_tile(dy, y, n_outputs, loss, count)
+    if weighted:
+        _scale_tile(loss, wt)
+        for i in range(n_outputs):
+            _scale_tile(dy[i], wt)
+    _lane_sum(loss, acc_cost)
+    for i in range(n_outputs):
+        _lane_sum(dy[i], acc_b2[i])
+        for j in range(hidden):
+            _lane_dot(dy[i], a1[j], acc_W2[i * hidden + j])
 
 
 @_jit(inline=True)
@@ -813,14 +914,31 @@ def _copy_full_row(typingctx, A, r, start, out):
 
 
 @_jit(inline=True)
-def _gather_tile(A, start, count, out):
-    """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
+def _gather_tile(A, order, start, count, out):
+    """Copy columns [start, start + count) of A, or the columns order[start:start + count]
+    when order is not empty (C: idx not NULL), into the contiguous tile out (rows x TILE),
     zero-padded.
 
     Reading through A's strides lets X stay in the caller's layout (C, Fortran
-    or any view) with no full copy; the tile is small and stays in cache.
+    or any view) with no full copy; the tile is small and stays in cache. A
+    shuffled batch is gathered through order here, tile by tile.
     """
     zero = out.dtype.type(0)
+    if order.shape[0] > 0:
+        if A.strides[0] < A.strides[1]:
+            # A sample's values are close together: visit them sample by sample.
+            for s in range(count):
+                c = order[start + s]
+                for r in range(A.shape[0]):
+                    out[r, s] = A[r, c]
+        else:
+            for r in range(A.shape[0]):
+                for s in range(count):
+                    out[r, s] = A[r, order[start + s]]
+        for r in range(A.shape[0]):
+            for s in range(count, TILE):
+                out[r, s] = zero
+        return
     contiguous = A.strides[1] == A.itemsize
     for r in range(A.shape[0]):
         if contiguous and count == TILE:
@@ -863,9 +981,13 @@ def _wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, ac
 
 
 @_jit()
-def _block_sums(X, Y, theta, hidden, start, stop, work, out):
-    """Gradient sums and cost sum of the samples [start, stop) into out (n_params + 1).
+def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out):
+    """Gradient sums and cost sum of the samples at positions [start, stop) into out
+    (n_params + 1).
 
+    Position p is sample order[p] (p when order is empty; C: NULL); weighted sums
+    when sw is not empty; softmax: 0 sigmoid outputs, 1 one softmax. Without
+    order, weights and softmax this is train_chunk's pass, bit for bit.
     work: this slot's scratch, work_size() elements (twolayer._geometry).
     """
     f = X.shape[0]
@@ -886,16 +1008,20 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
     p += h * TILE
     dy = work[p : p + o * TILE].reshape((o, TILE))
     p += o * TILE
-    # dz: used by the wide-input path; loss (TILE): in the layout as in the
-    # Cython file, unused there too (the fused steps keep it on the stack).
+    # dz: used by the wide-input path; wt: the tile's sample weights (weighted only).
     dz = work[p : p + h * TILE].reshape((h, TILE))
-    p += h * TILE + TILE
+    p += h * TILE
+    wt = work[p : p + TILE]
+    p += TILE
     acc = work[p : p + (n_params + 1) * LANES].reshape((n_params + 1, LANES))
     g_W1 = acc[: h * f]
     g_b1 = acc[h * f : h * f + h]
     g_W2 = acc[h * f + h : h * f + h + o * h]
     g_b2 = acc[h * f + h + o * h : n_params]
     g_cost = acc[n_params]
+    weighted = sw.shape[0] > 0
+    sw_row = sw.reshape((1, sw.shape[0]))
+    wt_row = wt.reshape((1, TILE))
 
     for i in range(n_params + 1):
         for l in range(LANES):
@@ -904,8 +1030,10 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
     for tile in range((stop - start + TILE - 1) // TILE):
         t0 = start + tile * TILE
         count = min(TILE, stop - t0)
-        _gather_tile(X, t0, count, xt)
-        _gather_tile(Y, t0, count, yt)
+        _gather_tile(X, order, t0, count, xt)
+        _gather_tile(Y, order, t0, count, yt)
+        if weighted:
+            _gather_tile(sw_row, order, t0, count, wt_row)
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
         # Wide inputs go a chunk of feature rows at a time for every hidden unit.
@@ -915,10 +1043,14 @@ def _block_sums(X, Y, theta, hidden, start, stop, work, out):
             for j in range(h):
                 _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
 
-        # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
-        for i in range(o):
-            _output_unit(W2[i * h :], a1, h, b2[i], yt[i], count, dy[i],
-                         g_cost, g_b2[i], g_W2[i * h : i * h + h])  # fmt: skip
+        # Output layer: residuals dy = p - y (times the weights), loss and their sums;
+        # p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs.
+        if softmax:
+            _softmax_outputs(W2, b2, a1, h, o, yt, count, wt, weighted, dy, g_cost, g_b2, g_W2)
+        else:
+            for i in range(o):
+                _output_unit(W2[i * h :], a1, h, b2[i], yt[i], count, wt, weighted, dy[i],
+                             g_cost, g_b2[i], g_W2[i * h : i * h + h])  # fmt: skip
 
         # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
         if f > FEATURE_CHUNK:
@@ -946,31 +1078,32 @@ def _aligned_empty(count, like):
 
 
 @_jit(parallel=True)
-def _all_sums(X, Y, theta, hidden, work, partials, n_slots):
-    """Gradient and cost sums of every block into its row of ``partials``.
+def _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials, n_slots):
+    """Gradient and cost sums of every block of positions [start, stop) into its row of
+    ``partials`` (see _block_sums for order, sw and softmax).
 
-    Slot q handles blocks q, q + n_slots, ...; each slot has its own scratch
-    (row q of work). Which thread runs which block does not matter: every
-    block's sums land in that block's row.
+    Blocks are counted from start. Slot q handles blocks q, q + n_slots, ...;
+    each slot has its own scratch (row q of work). Which thread runs which
+    block does not matter: every block's sums land in that block's row.
     """
-    n = X.shape[1]
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    if n_slots <= 1:
+    n_blocks = (stop - start + BLOCK - 1) // BLOCK
+    if n_slots <= 1 or n_blocks <= 1:
         for b in range(n_blocks):
-            _block_sums(X, Y, theta, hidden, b * BLOCK, min(n, (b + 1) * BLOCK), work[0],
-                        partials[b])  # fmt: skip
+            _block_sums(X, Y, order, sw, softmax, theta, hidden, start + b * BLOCK,
+                        min(stop, start + (b + 1) * BLOCK), work[0], partials[b])  # fmt: skip
     else:
         for q in prange(n_slots):
             # Cython: b = q; while b < n_blocks: ...; b = b + n_slots
             for b in range(q, n_blocks, n_slots):
-                _block_sums(X, Y, theta, hidden, b * BLOCK, min(n, (b + 1) * BLOCK), work[q],
+                _block_sums(X, Y, order, sw, softmax, theta, hidden, start + b * BLOCK,
+                            min(stop, start + (b + 1) * BLOCK), work[q],
                             partials[b])  # fmt: skip
 
 
 @_jit()
-def _reduce_blocks(partials, out):
-    """out[i] = sum over blocks of partials[b, i], blocks in order."""
-    n_blocks, width = partials.shape
+def _reduce_blocks(partials, n_blocks, out):
+    """out[i] = sum over the first n_blocks blocks of partials[b, i], blocks in order."""
+    width = partials.shape[1]
     for i in range(width):
         out[i] = partials[0, i]
     for b in range(1, n_blocks):
@@ -995,11 +1128,17 @@ def _scratch(f, hidden, o, n, n_threads, size, like):
     return work, partials
 
 
+# An empty order: consecutive columns (C: NULL). A global, so a constant to Numba.
+_NO_ORDER = np.empty(0, dtype=np.int64)
+
+
 @_jit()
 def _sums(X, Y, theta, hidden, work, partials, out):
-    """Gradient sums, then the cost sum, of all samples into out."""
-    _all_sums(X, Y, theta, hidden, work, partials, work.shape[0])
-    _reduce_blocks(partials, out)
+    """Gradient sums, then the cost sum, of all samples into out (unweighted: theta[:0],
+    an empty array of theta's type that costs no allocation)."""
+    _all_sums(X, Y, _NO_ORDER, theta[:0], 0, theta, hidden, 0, X.shape[1], work, partials,
+              work.shape[0])  # fmt: skip
+    _reduce_blocks(partials, partials.shape[0], out)
 
 
 @_jit(lambda t: t(_matrix(t), _matrix(t), _vector(t), _vector(t), types.intp, types.intp))
@@ -1050,6 +1189,17 @@ def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
 
 
 # ================================================================ Python entry points
+
+
+def __getattr__(name: str):
+    """``train_epoch`` from ``_numba_epochs``, imported on first access: the backend's
+    module stays this one, and neither importing it nor a default fit compiles the
+    epoch kernels (PEP 562)."""
+    if name == "train_epoch":
+        from ._numba_epochs import train_epoch
+
+        return train_epoch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _read_only(a):
@@ -1179,11 +1329,39 @@ def _sigmoid_tile(z, sign, out):
         out[s] = zero if v < low else p
 
 
+@_jit()
+def _softmax_probs_tile(z, n_outputs):
+    """In place over the n_outputs rows of z, per sample: exp(z_i - m) / sum_k exp(z_k - m),
+    m = max_k z_k; a term below exp_neg's domain is exactly 0 (tl_softmax_probs_tile)."""
+    zero = z.dtype.type(0)
+    low = z.dtype.type(-708.0) if z.itemsize == 8 else z.dtype.type(-87.0)
+    m = _tile_scratch(z[0])
+    total = _tile_scratch(z[0])
+    for s in range(TILE):
+        m[s] = z[0, s]
+        total[s] = zero
+    for i in range(1, n_outputs):
+        for s in range(TILE):
+            v = z[i, s]
+            m[s] = v if v > m[s] else m[s]
+    for i in range(n_outputs):
+        for s in range(TILE):
+            v = z[i, s] - m[s]
+            e = _exp_neg(v)
+            e = zero if v < low else e
+            z[i, s] = e
+            total[s] += e
+    for i in range(n_outputs):
+        for s in range(TILE):
+            z[i, s] /= total[s]
+
+
 @_jit(inline=True)
 def _forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out):
     """One tile forward: a1 = tanh(W1 x + b1), then per output its logit (mode 0), its
     sigmoid (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2) into
-    out. Returns True when a logit is NaN (an overflow: inf - inf inside the network)."""
+    out, or one softmax over the outputs (mode 3). Returns True when a logit is NaN (an
+    overflow: inf - inf inside the network)."""
     f = n_features
     if f > FEATURE_CHUNK:
         _wide_forward(W1, b1, xt, f, hidden, a1)
@@ -1197,13 +1375,15 @@ def _forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, o
         _combine_rows(W2[i * hidden :], 1, a1, hidden, b2[i], z)
         for s in range(TILE):
             nan = nan | (z[s] != z[s])
-        if mode == 0:
+        if mode == 0 or mode == 3:
             _copy_tile(z, out[i])
         elif mode == 1:
             _sigmoid_tile(z, one, out[i])
         else:
             _sigmoid_tile(z, -one, out[0])
             _sigmoid_tile(z, one, out[1])
+    if mode == 3:
+        _softmax_probs_tile(out, n_outputs)
     return nan
 
 
@@ -1234,7 +1414,7 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     for tile in range((stop - start + TILE - 1) // TILE):
         t0 = start + tile * TILE
         count = min(TILE, stop - t0)
-        _gather_tile(X, t0, count, xt)
+        _gather_tile(X, _NO_ORDER, t0, count, xt)
         if _any_beyond(xt, limit):
             flags |= X_BEYOND_LIMIT
         if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
@@ -1316,7 +1496,8 @@ def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
 def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     """The network's outputs for the samples (columns) [start, stop) of X into the same
     columns of ``out`` (any strides; so may the parameters be): logits (mode 0),
-    probabilities (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
+    probabilities (mode 1), for one output the rows sigmoid(-z), sigmoid(z) (mode 2), or
+    one softmax over the outputs of each sample (mode 3).
     Returns 0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values
     are then meaningless."""
     _use_threads(n_threads)

@@ -31,8 +31,8 @@ from ._backends import load_backend, resolve_backend
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
 from ._params import Layout
 
-# forward_chunk's modes.
-LOGITS, PROBA, PAIR = 0, 1, 2
+# forward_chunk's modes (SOFTMAX: one softmax over the outputs of each sample).
+LOGITS, PROBA, PAIR, SOFTMAX = 0, 1, 2, 3
 # forward_chunk's result bits.
 _X_BEYOND_LIMIT, _PARAMS_NOT_FINITE, _OVERFLOW = 1, 2, 4
 
@@ -191,7 +191,7 @@ def outputs(
     samples_first: bool = False,
     recheck_X: Callable[[], Any] | None = None,
 ) -> np.ndarray:
-    """Logits, probabilities or binary pairs of shape (rows, n_samples).
+    """Logits, probabilities, binary pairs or softmax of shape (rows, n_samples).
 
     ``samples_first``: the result is the transpose of a C-ordered
     (n_samples, rows) array (the estimator's layout, with no copy).

@@ -1,8 +1,8 @@
 """NumPy reference backend: the tutorial's arithmetic, one iteration at a time.
 
 The compiled backends expose the same functions with the same signatures
-(``train_chunk`` and ``gradient_sums``), as bottleneck's ``slow`` module does,
-so that tests can hold every backend against this one.
+(``train_chunk``, ``gradient_sums``, ``train_epoch`` and ``forward_chunk``), as
+bottleneck's ``slow`` module does, so that tests can hold every backend against this one.
 
 Array conventions (shared by every backend):
     X      (n_features, n_samples)   any strides           IN
@@ -51,13 +51,49 @@ def forward(X: np.ndarray, theta: np.ndarray, layout: Layout) -> tuple[np.ndarra
     return A1, Z2
 
 
+def softmax(Z2: np.ndarray) -> np.ndarray:
+    """One softmax over the outputs (rows) of each sample (column), max subtracted first."""
+    e = np.exp(Z2 - Z2.max(axis=0, keepdims=True))
+    return e / e.sum(axis=0, keepdims=True)
+
+
+def softmax_loss_from_logits(Z2: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Categorical cross-entropy per sample, ``sum_i y_i (lse - z_i)``, from the logits.
+
+    ``lse = max z + log(sum exp(z - max z))`` is exact where the softmax of a
+    wrong class rounds to zero (scikit-learn clips it to eps instead).
+    """
+    top = Z2.max(axis=0, keepdims=True)
+    lse = top + np.log(np.sum(np.exp(Z2 - top), axis=0, keepdims=True))
+    return np.sum(Y * (lse - Z2), axis=0)
+
+
 def _cost_and_sums(
-    X: np.ndarray, Y: np.ndarray, theta: np.ndarray, layout: Layout
+    X: np.ndarray,
+    Y: np.ndarray,
+    theta: np.ndarray,
+    layout: Layout,
+    weights: np.ndarray | None = None,
+    use_softmax: bool = False,
 ) -> tuple[float, dict[str, np.ndarray]]:
+    """The summed (weighted) cost over the columns of X and its gradient sums.
+
+    ``weights`` None: every sample counts once, with no multiply, so the
+    unweighted arithmetic never depends on the weights path.
+    """
     p = layout.views(theta)
     A1, Z2 = forward(X, theta, layout)
-    cost_sum = np.sum(log_loss_from_logits(Z2, Y))
-    dy = sigmoid(Z2) - Y
+    if use_softmax:
+        per_sample = softmax_loss_from_logits(Z2, Y)
+        dy = softmax(Z2) - Y
+    else:
+        per_sample = log_loss_from_logits(Z2, Y)
+        dy = sigmoid(Z2) - Y
+    if weights is None:
+        cost_sum = np.sum(per_sample)
+    else:
+        cost_sum = np.sum(per_sample * weights)
+        dy = dy * weights
     dZ1 = (p["W2"].T @ dy) * (1 - A1**2)
     sums = {
         "W1": dZ1 @ X.T,
@@ -96,7 +132,8 @@ def train_chunk(
     layout = _layout(X, Y, theta)
     m = X.shape[1]
     params = layout.views(theta)
-    lr = theta.dtype.type(learning_rate)
+    with np.errstate(over="ignore"):  # a float32 fit with lr > 3.4e38: inf, diverges at once
+        lr = theta.dtype.type(learning_rate)
     for j in range(costs.shape[0]):
         with np.errstate(all="ignore"):
             cost_sum, sums = _cost_and_sums(X, Y, theta, layout)
@@ -109,6 +146,114 @@ def train_chunk(
         for key, view in params.items():
             view[...] = updated[key]
     return costs.shape[0]
+
+
+# train_epoch's solver codes and the slots of its ``hyper`` vector (CONTRACT-15).
+SGD, NESTEROV, ADAM = 0, 1, 2
+LR, MOMENTUM, BETA_1, BETA_2, EPSILON, ALPHA, STEP = range(7)
+
+
+def _batch_cost_and_gradient(
+    X: np.ndarray,
+    Y: np.ndarray,
+    weights: np.ndarray | None,
+    theta: np.ndarray,
+    layout: Layout,
+    alpha: float,
+    use_softmax: bool,
+) -> tuple[float, np.ndarray]:
+    """scikit-learn's batch loss and gradient (``_backprop``): means over S, L2 on W1, W2.
+
+    S is the batch length, or its weight sum when weighted.
+    """
+    T = theta.dtype.type
+    S = T(X.shape[1]) if weights is None else np.sum(weights)
+    cost_sum, sums = _cost_and_sums(X, Y, theta, layout, weights, use_softmax)
+    p = layout.views(theta)
+    a = T(alpha)
+    squares = np.dot(p["W1"].ravel(), p["W1"].ravel()) + np.dot(p["W2"].ravel(), p["W2"].ravel())
+    cost = cost_sum / S + (T(0.5) * a) * squares / S
+    grad = np.empty_like(theta)
+    g = layout.views(grad)
+    for key in ("W1", "W2"):
+        g[key][...] = (sums[key] + a * p[key]) / S
+    for key in ("b1", "b2"):
+        g[key][...] = sums[key] / S
+    return float(cost), grad
+
+
+def _step(
+    theta: np.ndarray, state: np.ndarray, grad: np.ndarray, hyper: np.ndarray, solver: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """scikit-learn's ``_stochastic_optimizers`` update: new (theta, state, t), not written."""
+    T = theta.dtype.type
+    lr = T(hyper[LR])
+    t = float(hyper[STEP])
+    new_state = state.copy()
+    if solver == ADAM:
+        b1, b2 = float(hyper[BETA_1]), float(hyper[BETA_2])
+        t += 1
+        m = T(b1) * state[0] + T(1 - b1) * grad
+        v = T(b2) * state[1] + T(1 - b2) * (grad * grad)
+        lr_t = T(float(hyper[LR]) * np.sqrt(1 - b2**t) / (1 - b1**t))
+        update = -lr_t * m / (np.sqrt(v) + T(hyper[EPSILON]))
+        new_state[0], new_state[1] = m, v
+    else:
+        mu = T(hyper[MOMENTUM])
+        velocity = mu * state[0] - lr * grad
+        update = mu * velocity - lr * grad if solver == NESTEROV else velocity
+        new_state[0] = velocity
+    return theta + update, new_state, t
+
+
+def train_epoch(
+    X: np.ndarray,
+    Y: np.ndarray,
+    sample_weight: np.ndarray,
+    order: np.ndarray,
+    theta: np.ndarray,
+    state: np.ndarray,
+    hyper: np.ndarray,
+    solver: int,
+    batch_size: int,
+    softmax: int,
+    n_threads: int,
+) -> tuple[int, float]:
+    """One epoch of mini-batch sgd / Nesterov / adam, scikit-learn's arithmetic (CONTRACT-15).
+
+    Batch k is the samples at positions [k B, (k+1) B) of ``order`` (shape (0,):
+    0..n-1); ``sample_weight`` of shape (0,) means unweighted. ``theta``,
+    ``state`` (the optimizer's memory) and ``hyper[6]`` (adam's step count) are
+    updated in place. A weighted batch whose weights sum to 0 is skipped (no
+    update, no loss). Returns (batches completed, sum of batch cost x batch
+    length); fewer batches than the epoch has means that batch gave a
+    non-finite cost or update, and nothing of it was written.
+    """
+    layout = _layout(X, Y, theta)
+    n = X.shape[1]
+    n_batches = -(-n // batch_size)
+    accumulated = 0.0
+    for k in range(n_batches):
+        positions = slice(k * batch_size, min(n, (k + 1) * batch_size))
+        # Gathered into fresh arrays either way, so the BLAS calls see the same layout
+        # whatever X's strides and the order (results depend on the samples only).
+        idx = order[positions] if order.shape[0] else np.arange(positions.start, positions.stop)
+        weights = sample_weight[idx] if sample_weight.shape[0] else None
+        with np.errstate(all="ignore"):
+            if weights is not None and not np.sum(weights) > 0:
+                continue  # scikit-learn would divide by zero here
+            cost, grad = _batch_cost_and_gradient(
+                X[:, idx], Y[:, idx], weights, theta, layout, hyper[ALPHA], bool(softmax)
+            )
+            new_theta, new_state, t = _step(theta, state, grad, hyper, solver)
+        finite = np.isfinite(new_theta).all() and np.isfinite(new_state).all()
+        if not (np.isfinite(cost) and finite):
+            return k, accumulated
+        theta[...] = new_theta
+        state[...] = new_state
+        hyper[STEP] = t
+        accumulated += cost * (positions.stop - positions.start)
+    return n_batches, accumulated
 
 
 def forward_chunk(
@@ -126,7 +271,8 @@ def forward_chunk(
     """The compiled backends' ``forward_chunk`` (see there) with this module's forward.
 
     Columns [start, stop) of ``out`` get the logits (mode 0), the probabilities
-    (mode 1) or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2).
+    (mode 1), for one output the rows sigmoid(-z), sigmoid(z) (mode 2), or one
+    softmax over the outputs of each sample (mode 3).
     Returns 0, or 1 (X holds a NaN, an infinity or a value beyond
     ``input_limit``), 2 (the parameters are not finite) or 4 (a logit could
     overflow).
@@ -149,6 +295,8 @@ def forward_chunk(
             out[:, start:stop] = Z2
         elif mode == 1:
             out[:, start:stop] = sigmoid(Z2)
+        elif mode == 3:
+            out[:, start:stop] = softmax(Z2)
         else:
             out[0, start:stop] = sigmoid(-Z2[0])
             out[1, start:stop] = sigmoid(Z2[0])

@@ -9,6 +9,16 @@ scikit-learn's messages.
 
 from __future__ import annotations
 
+__all__ = [
+    "HAVE_SKLEARN",
+    "BaseEstimator",
+    "ClassifierMixin",
+    "ConvergenceWarning",
+    "NotFittedError",
+    "_check_X",
+    "_sk_validate_data",
+]
+
 import inspect
 from typing import Any
 
@@ -27,6 +37,8 @@ except ImportError:  # scikit-learn is optional
     HAVE_SKLEARN = False
     _sk_validate_data = None
 
+    # The stand-ins redefine the names imported above (mypy: no-redef); scikit-learn
+    # ships no type information, so the imported ones are Any and nothing else differs.
     class NotFittedError(ValueError, AttributeError):  # type: ignore[no-redef]
         """Raised when a method needs a fitted estimator (scikit-learn's class when installed)."""
 
@@ -75,7 +87,7 @@ except ImportError:  # scikit-learn is optional
         def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
             """Mean accuracy (exact match of every label for multi-label targets)."""
             y_true = np.asarray(y)
-            y_pred = self.predict(X)  # type: ignore[attr-defined]
+            y_pred = self.predict(X)  # type: ignore[attr-defined]  # the estimator's, as sklearn
             if y_true.ndim == 2 and y_true.shape[1] == 1:
                 y_true = y_true.ravel()
             hits = y_pred == y_true

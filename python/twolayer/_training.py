@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from . import _validation as v
 from ._early_stopping import CostWatch, ValidationWatch
+from ._epochs import BatchDivergenceError, EpochRunner, Optimizer
 from ._errors import DivergenceError
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
+from ._options import TrainingOptions, check_options
 from ._progress import Progress
 from ._setup import _check_tol, _check_validation_data, _prepare, _start
 
@@ -56,8 +59,12 @@ def _fit(
     n_iter_no_change: int = 10,
     validation_data: tuple[Any, Any] | None = None,
     init_params: dict[str, np.ndarray] | None = None,
+    **options: Any,
 ) -> FitResult:
-    """``fit`` with all its results; ``init_params`` continues from given parameters."""
+    """``fit`` with all its results; ``init_params`` continues from given parameters.
+
+    ``options``: fit's training options (``_options.check_options``).
+    """
     X, Y = _prepare(X, Y, dtype)
     learning_rate = v.check_learning_rate(learning_rate)
     hidden_size = v.check_positive_int(hidden_size, "hidden_size")
@@ -75,15 +82,22 @@ def _fit(
     tol = _check_tol(tol)
     n_iter_no_change = v.check_positive_int(n_iter_no_change, "n_iter_no_change")
     v.check_model_size(hidden_size, X.shape[0], Y.shape[0])
+    opts = check_options(X, Y, **options)
+    if init_params is not None:
+        init_params = v.check_params(init_params, "init_params")
     validation_arrays = None
     if validation_data is not None:
         validation_arrays = _check_validation_data(validation_data, X, Y)
+        if opts.output == "softmax":
+            v.check_softmax_targets(validation_arrays[1], "validation_data Y_val")
     kernels, layout, theta = _start(X, Y, hidden_size, backend, n_threads, seed, init_params)
     validation = None
     if validation_arrays is not None:
         validation = ValidationWatch(
-            *validation_arrays, layout, tol or 0.0, n_iter_no_change, kernels, n_threads
+            *validation_arrays, layout, tol or 0.0, n_iter_no_change, kernels, n_threads,
+            softmax=opts.output == "softmax",
         )
+    step = _stepper(kernels, X, Y, theta, learning_rate, n_threads, seed, opts)
     watch = CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
     progress = Progress(number_of_iterations) if verbose else None
     if validation is not None:
@@ -94,13 +108,19 @@ def _fit(
     done = 0
     chunk = 1
     while done < number_of_iterations:
-        # Validation is measured after every update, so its chunks are single iterations.
-        chunk = 1 if validation is not None else min(chunk, number_of_iterations - done)
+        # Validation is measured after every update, so its chunks are single iterations;
+        # so are epochs under tol (CostWatch's replay runs train_chunk's iterations).
+        single = validation is not None or (watch is not None and opts.epochs)
+        chunk = 1 if single else min(chunk, number_of_iterations - done)
         start_theta = theta.copy() if watch is not None else theta
         started = time.perf_counter()
-        completed = kernels.train_chunk(
-            X, Y, theta, learning_rate, costs[done : done + chunk], n_threads
-        )
+        try:
+            completed = step(theta, costs[done : done + chunk])
+        except BatchDivergenceError as error:
+            error.costs = costs[: error.iteration].copy()
+            if progress is not None:
+                progress.close(error.iteration, float("nan"), "diverged")
+            raise
         if completed < chunk:
             failed = done + completed
             if progress is not None:
@@ -145,3 +165,28 @@ def _fit(
     )
 
 
+def _stepper(
+    kernels: ModuleType,
+    X: np.ndarray,
+    Y: np.ndarray,
+    theta: np.ndarray,
+    learning_rate: float,
+    n_threads: int,
+    seed: int | None,
+    opts: TrainingOptions,
+) -> Callable[[np.ndarray, np.ndarray], int]:
+    """``step(theta, costs) -> completed``: iterations of train_chunk, or epochs with options."""
+    if not opts.epochs:
+        return lambda theta, costs: kernels.train_chunk(  # today's path, bit for bit
+            X, Y, theta, learning_rate, costs, n_threads
+        )
+    optimizer = Optimizer(
+        opts.solver, theta.size, theta.dtype, learning_rate=learning_rate,
+        momentum=opts.momentum, nesterovs_momentum=opts.nesterovs_momentum,
+        beta_1=opts.beta_1, beta_2=opts.beta_2, epsilon=opts.epsilon, alpha=opts.alpha,
+    )
+    return EpochRunner(
+        kernels, X, Y, opts.sample_weight, optimizer, opts.batch_size or X.shape[1],
+        opts.output == "softmax", n_threads, shuffle=opts.shuffle, shuffle_seed=seed,
+        schedule=opts.schedule, power_t=opts.power_t,
+    )

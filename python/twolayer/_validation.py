@@ -169,14 +169,16 @@ def check_n_threads(value: Any) -> int:
     return effective_n_threads(requested)
 
 
-def check_seed(value: Any) -> int | None:
+def check_seed(value: Any, name: str = "seed", accepted: str = "an int or None") -> int | None:
+    """``value`` as a seed of ``np.random.seed`` (an int in [0, 2**32)) or None."""
     if value is None or (type(value) is int and 0 <= value < 2**32):
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"seed must be an int or None, got {type(value).__name__} {value!r}")
-    if not 0 <= value < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {value}")
-    return int(value)
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} {value!r}")
+    seed = int(value)
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"{name} must be in [0, 2**32), got {seed}")
+    return seed
 
 
 def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
@@ -197,25 +199,30 @@ PARAM_LAYOUTS = {
 }
 
 
-def check_params(params: Any) -> dict[str, np.ndarray]:
-    """Validate a parameter dict as returned by ``fit``; return float arrays."""
+def check_params(params: Any, name: str = "params") -> dict[str, np.ndarray]:
+    """Validate a parameter dict as returned by ``fit``; return float arrays.
+
+    ``name``: the argument named in errors (``init_params`` for fit's start).
+    """
     if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict with W1, b1, W2, b2, got {type(params).__name__}")
+        raise TypeError(f"{name} must be a dict with W1, b1, W2, b2, got {type(params).__name__}")
     missing = [k for k in ("W1", "b1", "W2", "b2") if k not in params]
     if missing:
-        raise ValueError(f"params is missing {', '.join(missing)}")
-    W1 = check_array(params["W1"], "params['W1']", layout=PARAM_LAYOUTS["W1"])
+        raise ValueError(f"{name} is missing {', '.join(missing)}")
+    W1 = check_array(params["W1"], f"{name}['W1']", layout=PARAM_LAYOUTS["W1"])
     dtype = W1.dtype
-    b1 = check_array(params["b1"], "params['b1']", dtype, layout=PARAM_LAYOUTS["b1"])
-    W2 = check_array(params["W2"], "params['W2']", dtype, layout=PARAM_LAYOUTS["W2"])
-    b2 = check_array(params["b2"], "params['b2']", dtype, layout=PARAM_LAYOUTS["b2"])
+    b1 = check_array(params["b1"], f"{name}['b1']", dtype, layout=PARAM_LAYOUTS["b1"])
+    W2 = check_array(params["W2"], f"{name}['W2']", dtype, layout=PARAM_LAYOUTS["W2"])
+    b2 = check_array(params["b2"], f"{name}['b2']", dtype, layout=PARAM_LAYOUTS["b2"])
     hidden = W1.shape[0]
     if b1.shape != (hidden, 1):
-        raise ValueError(f"params['b1'] must have shape ({hidden}, 1), got {b1.shape}")
+        raise ValueError(f"{name}['b1'] must have shape ({hidden}, 1), got {b1.shape}")
     if W2.shape[1] != hidden:
-        raise ValueError(f"params['W2'] must have {hidden} columns (hidden units), got {W2.shape}")
+        raise ValueError(
+            f"{name}['W2'] must have {hidden} columns (hidden units), got {W2.shape}"
+        )
     if b2.shape != (W2.shape[0], 1):
-        raise ValueError(f"params['b2'] must have shape ({W2.shape[0]}, 1), got {b2.shape}")
+        raise ValueError(f"{name}['b2'] must have shape ({W2.shape[0]}, 1), got {b2.shape}")
     return {"W1": W1, "b1": b1, "W2": W2, "b2": b2}
 
 
@@ -248,4 +255,87 @@ def check_memory(needed: int, what: str) -> None:
         raise ValueError(
             f"{what} needs about {needed / 2**30:.1f} GiB of working memory, more than the "
             f"{available / 2**30:.1f} GiB available: use fewer samples or hidden units"
+        )
+
+
+# --- issue 15: the training options (fit's keywords, the optimizer's hyperparameters) ---
+
+
+def check_real(
+    value: Any,
+    name: str,
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number in the interval from ``low`` to ``high`` (each end open or closed)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        if high == math.inf:
+            interval = f"{'>' if low_open else '>='} {low}"
+        else:
+            interval = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number {interval}, got {value}")
+    return value
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}"
+        )
+    return value
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def check_sample_weight(value: Any, n_samples: int, dtype: np.dtype) -> np.ndarray:
+    """One finite weight >= 0 per sample, not all zero; a new contiguous array of ``dtype``."""
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise TypeError(f"sample_weight must be a 1-D array of real numbers: {exc}") from None
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers, got dtype {array.dtype}")
+    if array.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({n_samples},), one weight per sample (column of X); "
+            f"got shape {array.shape}"
+        )
+    weights = np.array(array, dtype=dtype, order="C")  # a copy: the caller's array stays as is
+    if not np.isfinite(weights).all():
+        raise ValueError("sample_weight must be finite (it holds NaN or infinity, possibly "
+                         f"after conversion to {np.dtype(dtype)})")
+    if (weights < 0).any():
+        raise ValueError(f"sample_weight must be >= 0, got a minimum of {weights.min()}")
+    if not (weights > 0).any():
+        raise ValueError("sample_weight must not be all zero (nothing would be learned)")
+    return weights
+
+
+def check_softmax_targets(Y: np.ndarray, name: str = "Y") -> None:
+    """A softmax output needs two outputs or more, and each column of Y summing to 1."""
+    if Y.shape[0] < 2:
+        raise ValueError(
+            f'output="softmax" needs at least 2 outputs (rows of {name}), got {Y.shape[0]}; '
+            'use output="sigmoid" for one output'
+        )
+    if Y.shape[1] == 0:
+        return
+    sums = Y.sum(axis=0, dtype=np.float64)
+    worst = int(np.argmax(np.abs(sums - 1)))
+    if not abs(sums[worst] - 1) <= Y.shape[0] * math.sqrt(np.finfo(Y.dtype).eps):
+        raise ValueError(
+            f'output="softmax" needs each column of {name} to sum to 1 (class probabilities); '
+            f"column {worst} sums to {sums[worst]}"
         )

@@ -16,7 +16,6 @@ the same ``get_params``/``set_params``/``score`` behaviour.
 from __future__ import annotations
 
 import inspect
-import numbers
 import warnings
 from typing import Any
 
@@ -46,7 +45,8 @@ from ._sklearn_compat import (
 )
 
 
-class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
+# scikit-learn ships no type information, so its base classes are Any to mypy.
+class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Two-layer tanh/sigmoid network trained by full-batch gradient descent.
 
     Parameters
@@ -134,6 +134,9 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : names of the columns of a DataFrame X (scikit-learn installed)
     """
 
+    loss_curve_: np.ndarray
+    n_iter_: int
+
     def __init__(
         self,
         hidden_size: int = 5,
@@ -194,7 +197,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         tags.classifier_tags.multi_label = True
         return tags
@@ -544,7 +547,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):
             if _sk_validate_data is not None:
                 X = _sk_validate_data(self, X, **kwargs)
             else:  # scikit-learn < 1.6
-                X = self._validate_data(X, **kwargs)  # type: ignore[attr-defined]
+                X = self._validate_data(X, **kwargs)
         else:
             X = _check_X(X, min_samples)
             if reset:
@@ -570,19 +573,12 @@ _DEFAULTS = {
 
 def _seed_from(random_state: Any) -> int | None:
     """The tutorial-style integer seed for ``random_state``."""
-    if random_state is None:
-        return None
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**31 - 1))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(0, 2**31 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise TypeError(
-            "random_state must be an int, a numpy RandomState or Generator, or None; "
-            f"got {type(random_state).__name__}"
-        )
-    if not 0 <= random_state < 2**32:
-        raise ValueError(f"random_state must be in [0, 2**32), got {random_state}")
-    return int(random_state)
+    return v.check_seed(
+        random_state, "random_state", "an int, a numpy RandomState or Generator, or None"
+    )
 
 

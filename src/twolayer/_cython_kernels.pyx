@@ -18,11 +18,15 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   (sample s goes to lane s % LANES) that are added in a fixed order at the
   end: the compiler vectorises them without reassociating anything.
 * The last tile is padded with zeros and its padded samples get dy = 0, so
-  they add exact zeros to every sum.
-* Within a tile, three fused steps do the work: ``_hidden_forward`` (one hidden
-  unit: W1 x + b1 and tanh), ``_output_unit`` (one output: logits, loss,
-  residual and their sums) and ``_hidden_backward`` (one hidden unit: back
-  through W2 and tanh, and its sums). Their loops are C (``_tile_impl.h``),
+  they add exact zeros to every sum. When few samples are left (at most
+  TILE - SMALL_TILE), they go in small tiles of SMALL_TILE instead: the same
+  sums, bit for bit, with less padding (a batch of 200: 208 slots, not 256;
+  one sigmoid output or softmax only, see _block_sums).
+* Within a tile, three fused steps do the work: ``tl_hidden_forward`` (one
+  hidden unit: W1 x + b1 and tanh), ``tl_output_unit`` (one output: logits,
+  loss, residual and their sums; or ``tl_softmax_outputs``) and
+  ``tl_hidden_backward`` (one hidden unit: back through W2 and tanh, and its
+  sums), called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``),
   where ``restrict`` lets the compiler keep a tile row in registers.
 * Wide inputs (more than FEATURE_CHUNK features): a tile's feature rows no
   longer fit in L1, so the two layer products over them go a chunk of rows at
@@ -33,11 +37,16 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
 * The Python layer validates every shape and dtype; these functions trust
   them (bounds checks are off) and release the GIL for the whole chunk.
 
-Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names).
+Mini-batch epochs with the training options (``train_epoch``): ``_epochs.pxi``,
+included below, on the same block pass.
+
+Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names) and
+``python/twolayer/_numba_epochs.py``.
 """
 
 from cython.parallel cimport prange
-from libc.math cimport isfinite
+from libc.math cimport isfinite, sqrt
+from libc.stdint cimport int64_t
 from libc.string cimport memcpy
 
 import numpy as np
@@ -55,34 +64,25 @@ cdef extern from "_tile.h" nogil:
     float tl_log_lossf(float z, float y, float e)
     double tl_sigmoid(double z, double e)
     float tl_sigmoidf(float z, float e)
-    void tl_hidden_forward(const double* w, const double* xt, Py_ssize_t n_features,
-                           double bias, double* out)
-    void tl_hidden_forwardf(const float* w, const float* xt, Py_ssize_t n_features,
-                            float bias, float* out)
-    void tl_output_unit(const double* w, const double* a1, Py_ssize_t hidden, double bias,
-                        const double* y, Py_ssize_t count, double* dy_out,
-                        double* acc_cost, double* acc_b2, double* acc_W2)
-    void tl_output_unitf(const float* w, const float* a1, Py_ssize_t hidden, float bias,
-                         const float* y, Py_ssize_t count, float* dy_out,
-                         float* acc_cost, float* acc_b2, float* acc_W2)
-    void tl_hidden_backward(const double* w2_column, Py_ssize_t stride, const double* dy,
-                            Py_ssize_t n_outputs, const double* a, const double* xt,
-                            Py_ssize_t n_features, double* acc_b1, double* acc_W1)
-    void tl_hidden_backwardf(const float* w2_column, Py_ssize_t stride, const float* dy,
-                             Py_ssize_t n_outputs, const float* a, const float* xt,
-                             Py_ssize_t n_features, float* acc_b1, float* acc_W1)
-    void tl_wide_forward(const double* W1, const double* b1, const double* xt,
-                         Py_ssize_t n_features, Py_ssize_t hidden, double* a1)
-    void tl_wide_forwardf(const float* W1, const float* b1, const float* xt,
-                          Py_ssize_t n_features, Py_ssize_t hidden, float* a1)
-    void tl_wide_backward(const double* W2, const double* dy, Py_ssize_t n_outputs,
-                          const double* a1, const double* xt, Py_ssize_t n_features,
-                          Py_ssize_t hidden, double* dz, double* acc_b1, double* acc_W1)
-    void tl_wide_backwardf(const float* W2, const float* dy, Py_ssize_t n_outputs,
-                           const float* a1, const float* xt, Py_ssize_t n_features,
-                           Py_ssize_t hidden, float* dz, float* acc_b1, float* acc_W1)
+    void tl_tile_sums(const double* W1, const double* b1, const double* W2, const double* b2,
+                      const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                      Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
+                      double* dy, double* dz, double* acc)
+    void tl_tile_sumsf(const float* W1, const float* b1, const float* W2, const float* b2,
+                       const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                       Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
+                       float* dy, float* dz, float* acc)
+    void tl_tile_sums_s(const double* W1, const double* b1, const double* W2, const double* b2,
+                        const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                        Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
+                        double* dy, double* dz, double* acc)
+    void tl_tile_sumsf_s(const float* W1, const float* b1, const float* W2, const float* b2,
+                         const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                         Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
+                         float* dy, float* dz, float* acc)
     enum:
         TL_TILE
+        TL_SMALL_TILE
         TL_LANES
         TL_FEATURE_CHUNK
         TL_TILES_PER_BLOCK
@@ -101,6 +101,7 @@ ctypedef fused floating:
 # As compiled in (from twolayer._geometry, through CMakeLists.txt): the tests
 # check that this build and the Numba mirror agree with it.
 TILE = TL_TILE
+SMALL_TILE = TL_SMALL_TILE
 LANES = TL_LANES
 TILES_PER_BLOCK = TL_TILES_PER_BLOCK
 BLOCK = TL_TILE * TL_TILES_PER_BLOCK
@@ -108,6 +109,7 @@ FEATURE_CHUNK = TL_FEATURE_CHUNK
 
 cdef enum:
     _TILE = TL_TILE
+    _SMALL = TL_SMALL_TILE
     _LANES = TL_LANES
     _TILES_PER_BLOCK = TL_TILES_PER_BLOCK
     _BLOCK = _TILE * _TILES_PER_BLOCK
@@ -163,60 +165,27 @@ cdef inline floating _loss_and_residual(floating z, floating y, floating* residu
 
 
 # ---------------------------------------------------------------- tile helpers
-# Thin typed wrappers over the fused tile steps of _tile_impl.h (see there for
-# what each does, and why the loops are C).
+# One tile's whole step is C (tl_tile_sums, _tile_impl.h, where ``restrict``
+# lets the compiler keep a tile row in registers), for full and small tiles.
 
 
-cdef inline void _hidden_forward(const floating* w, const floating* xt, Py_ssize_t n_features,
-                                 floating bias, floating* out) noexcept nogil:
-    """One hidden unit over a tile: out = tanh(bias + w . x)."""
+cdef inline void _tile_sums(const floating* W1, const floating* b1, const floating* W2,
+                            const floating* b2, const floating* xt, const floating* yt,
+                            const floating* wt, Py_ssize_t f, Py_ssize_t h, Py_ssize_t o,
+                            Py_ssize_t count, int softmax, bint small, floating* a1,
+                            floating* dy, floating* dz, floating* acc) noexcept nogil:
+    """One tile forward and back, its sums added to the lane sums acc (small: a tile of
+    SMALL_TILE samples)."""
     if floating is double:
-        tl_hidden_forward(w, xt, n_features, bias, out)
+        if small:
+            tl_tile_sums_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+        else:
+            tl_tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
     else:
-        tl_hidden_forwardf(w, xt, n_features, bias, out)
-
-
-cdef inline void _output_unit(const floating* w, const floating* a1, Py_ssize_t hidden,
-                              floating bias, const floating* y, Py_ssize_t count,
-                              floating* dy_out, floating* acc_cost, floating* acc_b2,
-                              floating* acc_W2) noexcept nogil:
-    """One output over a tile: residuals into dy_out; cost, b2 and W2-row sums."""
-    if floating is double:
-        tl_output_unit(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2)
-    else:
-        tl_output_unitf(w, a1, hidden, bias, y, count, dy_out, acc_cost, acc_b2, acc_W2)
-
-
-cdef inline void _hidden_backward(const floating* w2_column, Py_ssize_t stride,
-                                  const floating* dy, Py_ssize_t n_outputs, const floating* a,
-                                  const floating* xt, Py_ssize_t n_features, floating* acc_b1,
-                                  floating* acc_W1) noexcept nogil:
-    """One hidden unit back over a tile: dz = (W2^T dy)(1 - a^2); b1 and W1-row sums."""
-    if floating is double:
-        tl_hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
-    else:
-        tl_hidden_backwardf(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1, acc_W1)
-
-
-cdef inline void _wide_forward(const floating* W1, const floating* b1, const floating* xt,
-                               Py_ssize_t n_features, Py_ssize_t hidden,
-                               floating* a1) noexcept nogil:
-    """The hidden layer forward for wide inputs, feature rows chunk by chunk."""
-    if floating is double:
-        tl_wide_forward(W1, b1, xt, n_features, hidden, a1)
-    else:
-        tl_wide_forwardf(W1, b1, xt, n_features, hidden, a1)
-
-
-cdef inline void _wide_backward(const floating* W2, const floating* dy, Py_ssize_t n_outputs,
-                                const floating* a1, const floating* xt, Py_ssize_t n_features,
-                                Py_ssize_t hidden, floating* dz, floating* acc_b1,
-                                floating* acc_W1) noexcept nogil:
-    """The hidden layer backward for wide inputs: dz and b1 sums, then W1 sums by chunk."""
-    if floating is double:
-        tl_wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1)
-    else:
-        tl_wide_backwardf(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1)
+        if small:
+            tl_tile_sumsf_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+        else:
+            tl_tile_sumsf(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
 
 
 cdef inline void _gather_tile(
@@ -224,17 +193,37 @@ cdef inline void _gather_tile(
     Py_ssize_t rows,
     Py_ssize_t row_stride,     # in elements
     Py_ssize_t col_stride,     # in elements
-    Py_ssize_t start,
-    Py_ssize_t count,          # columns present (<= TILE)
-    floating* out,             # OUT rows x TILE, zero-padded
+    const int64_t* idx,        # IN  the columns to take (count of them), or NULL: consecutive
+    Py_ssize_t start,          #     the first column when idx is NULL
+    Py_ssize_t count,          # columns present (<= width)
+    Py_ssize_t width,          # the tile's width: TILE or SMALL_TILE
+    floating* out,             # OUT rows x width, zero-padded
 ) noexcept nogil:
-    """Copy columns [start, start + count) into a contiguous, padded tile.
+    """Copy columns [start, start + count), or idx[0:count], into a contiguous, padded tile.
 
     Reading through strides lets X stay in the caller's layout (C, Fortran or
-    any view) with no full copy; the tile is small and stays in cache.
+    any view) with no full copy; the tile is small and stays in cache. A
+    shuffled batch is gathered through idx here, tile by tile.
     """
     cdef Py_ssize_t r, s
     cdef const floating* row
+    if idx != NULL:
+        if row_stride < col_stride:
+            # A sample's values are close together (X.T of a C-ordered array):
+            # visit them sample by sample, a cache line or two each.
+            for s in range(count):
+                row = base + idx[s] * col_stride
+                for r in range(rows):
+                    out[r * width + s] = row[r * row_stride]
+        else:
+            for r in range(rows):
+                row = base + r * row_stride
+                for s in range(count):
+                    out[r * width + s] = row[idx[s] * col_stride]
+        for r in range(rows):
+            for s in range(count, width):
+                out[r * width + s] = 0
+        return
     for r in range(rows):
         row = base + r * row_stride + start * col_stride
         if col_stride == 1 and count == _TILE:
@@ -244,75 +233,76 @@ cdef inline void _gather_tile(
             memcpy(&out[r * _TILE], row, _TILE * sizeof(floating))
             continue
         if col_stride == 1:
-            memcpy(&out[r * _TILE], row, count * sizeof(floating))
+            memcpy(&out[r * width], row, count * sizeof(floating))
         else:
             for s in range(count):
-                out[r * _TILE + s] = row[s * col_stride]
-        for s in range(count, _TILE):
-            out[r * _TILE + s] = 0
+                out[r * width + s] = row[s * col_stride]
+        for s in range(count, width):
+            out[r * width + s] = 0
 
 
 cdef void _block_sums(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
+    const int64_t* order,                                   # IN  sample of each position, or NULL
+    const floating* sw,                                     # IN  sample weights, or NULL
+    int softmax,                                            # IN  0 sigmoid outputs, 1 softmax
     const floating* theta,                                  # IN  packed parameters
     Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
-    Py_ssize_t start, Py_ssize_t stop,                      # IN  samples of this block
+    Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
     floating* work,                                         # scratch, work_size() elements
     floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
+    """Gradient and cost sums of the samples at positions [start, stop).
+
+    Position p is sample order[p] (p when order is NULL); weighted sums when sw
+    is not NULL. Without order, weights and softmax this is train_chunk's pass,
+    bit for bit: the extra steps are skipped, never multiplied by one.
+    """
     cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
     cdef Py_ssize_t n_params = h * f + h + o * h + o
     cdef const floating* W1 = theta
     cdef const floating* b1 = theta + h * f
     cdef const floating* W2 = b1 + h
     cdef const floating* b2 = W2 + o * h
-    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, lane sums.
+    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, weights,
+    # then the lane sums. A small tile uses the first rows x SMALL_TILE of each.
     cdef floating* xt = work
     cdef floating* yt = xt + f * _TILE
     cdef floating* a1 = yt + o * _TILE
     cdef floating* dy = a1 + h * _TILE
     cdef floating* dz = dy + o * _TILE
-    cdef floating* loss = dz + h * _TILE
-    cdef floating* acc = loss + _TILE          # (n_params + 1) x LANES
-    cdef floating* g_W1 = acc
-    cdef floating* g_b1 = g_W1 + h * f * _LANES
-    cdef floating* g_W2 = g_b1 + h * _LANES
-    cdef floating* g_b2 = g_W2 + o * h * _LANES
-    cdef floating* g_cost = g_b2 + o * _LANES
-    cdef Py_ssize_t i, j, k, s, l, tile, t0, count
+    cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
+    cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
+    cdef Py_ssize_t i, l, t0 = start, count, width, last_full
     cdef floating total
+    cdef const int64_t* idx = NULL
+    cdef const floating* weights = NULL
 
     for i in range((n_params + 1) * _LANES):
         acc[i] = 0
 
-    for tile in range((stop - start + _TILE - 1) // _TILE):
-        t0 = start + tile * _TILE
-        count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
-        _gather_tile(Y, o, y_rs, y_cs, t0, count, yt)
+    # Small tiles keep every sum's order but one: with several sigmoid outputs, a
+    # lane of the cost takes the tile's samples output by output, and so in
+    # another order when a tile is split. Those keep full tiles (and their bits).
+    last_full = _TILE - _SMALL if (softmax or o == 1) else 0
 
-        # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
-        # Wide inputs go a chunk of feature rows at a time for every hidden unit,
-        # so that the rows stay in L1 (same sums in the same order).
-        if f > _CHUNK:
-            _wide_forward(W1, b1, xt, f, h, a1)
-        else:
-            for j in range(h):
-                _hidden_forward(&W1[j * f], xt, f, b1[j], &a1[j * _TILE])
-
-        # Output layer: residuals dy = sigmoid(W2 a1 + b2) - y, loss and their sums.
-        for i in range(o):
-            _output_unit(&W2[i * h], a1, h, b2[i], &yt[i * _TILE], count, &dy[i * _TILE],
-                         g_cost, &g_b2[i * _LANES], &g_W2[i * h * _LANES])
-
-        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
-        if f > _CHUNK:
-            _wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
-        else:
-            for j in range(h):
-                _hidden_backward(&W2[j], h, dy, o, &a1[j * _TILE], xt, f,
-                                 &g_b1[j * _LANES], &g_W1[j * f * _LANES])
+    while t0 < stop:
+        # Full tiles, then the last few samples (at most TILE - SMALL_TILE) in small
+        # tiles: same sums, less padding (see _tile.h).
+        count = stop - t0
+        width = _TILE if count > last_full else _SMALL
+        count = min(width, count)
+        if order != NULL:
+            idx = order + t0
+        _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+        _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, width, yt)
+        if sw != NULL:
+            _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
+            weights = wt
+        _tile_sums(W1, b1, W2, b2, xt, yt, weights, f, h, o, count, softmax, width == _SMALL,
+                   a1, dy, dz, acc)
+        t0 += count
 
     # Lanes to scalars, in a fixed order.
     for i in range(n_params + 1):
@@ -323,19 +313,20 @@ cdef void _block_sums(
 
 
 cdef void _all_sums(
-    const floating[:, :] X, const floating[:, :] Y, const floating* theta,
-    Py_ssize_t hidden, floating* work, Py_ssize_t work_size,
-    floating* partials, Py_ssize_t n_slots,
+    const floating[:, :] X, const floating[:, :] Y, const int64_t* order, const floating* sw,
+    int softmax, const floating* theta, Py_ssize_t hidden, Py_ssize_t start, Py_ssize_t stop,
+    floating* work, Py_ssize_t work_size, floating* partials, Py_ssize_t n_slots,
 ) noexcept nogil:
-    """Gradient and cost sums of every block into its row of ``partials``.
+    """Gradient and cost sums of every block of positions [start, stop) into its row
+    of ``partials`` (see _block_sums for order, sw and softmax).
 
-    Slot q handles blocks q, q + n_slots, ...; each slot has its own scratch.
-    Which thread runs which block does not matter: every block's sums land in
-    that block's row.
+    Blocks are counted from start. Slot q handles blocks q, q + n_slots, ...;
+    each slot has its own scratch. Which thread runs which block does not
+    matter: every block's sums land in that block's row.
     """
-    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
+    cdef Py_ssize_t f = X.shape[0], o = Y.shape[0]
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
-    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+    cdef Py_ssize_t n_blocks = (stop - start + _BLOCK - 1) // _BLOCK
     cdef Py_ssize_t x_rs = X.strides[0] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t x_cs = X.strides[1] // <Py_ssize_t> sizeof(floating)
     cdef Py_ssize_t y_rs = Y.strides[0] // <Py_ssize_t> sizeof(floating)
@@ -343,17 +334,18 @@ cdef void _all_sums(
     cdef const floating* xp = &X[0, 0]
     cdef const floating* yp = &Y[0, 0]
     cdef Py_ssize_t q, b
-    if n_slots <= 1:
+    if n_slots <= 1 or n_blocks <= 1:
         for b in range(n_blocks):
-            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, theta, f, hidden, o,
-                        b * _BLOCK, min(n, (b + 1) * _BLOCK), work, &partials[b * (n_params + 1)])
+            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), work,
+                        &partials[b * (n_params + 1)])
         return
     for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
         b = q
         while b < n_blocks:
-            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, theta, f, hidden, o,
-                        b * _BLOCK, min(n, (b + 1) * _BLOCK), &work[q * work_size],
-                        &partials[b * (n_params + 1)])
+            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
+                        &work[q * work_size], &partials[b * (n_params + 1)])
             b = b + n_slots
 
 
@@ -408,7 +400,8 @@ cdef inline void _sums(
 ) noexcept nogil:
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
-    _all_sums(X, Y, theta, hidden, &work[0], work.shape[0] // n_slots, &partials[0], n_slots)
+    _all_sums(X, Y, NULL, NULL, 0, theta, hidden, 0, n, &work[0], work.shape[0] // n_slots,
+              &partials[0], n_slots)
     _reduce_blocks(&partials[0], (n + _BLOCK - 1) // _BLOCK, n_params + 1, out)
 
 
@@ -467,6 +460,11 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
                 break
             memcpy(&theta[0], &candidate[0], n_params * sizeof(floating))
     return completed
+
+
+# ---------------------------------------------------------------- mini-batch epochs
+
+include "_epochs.pxi"
 
 
 # ---------------------------------------------------------------- the machine's bound
@@ -631,7 +629,7 @@ cdef int _block_forward(
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, t0, count, xt)
+        _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
         if _any_beyond(xt, f * _TILE, limit):
             flags |= 1
         if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
@@ -702,8 +700,9 @@ def forward_chunk(const floating[:, :] X, const floating[:, :] W1, const floatin
     """The network's outputs for the samples (columns) [start, stop) of X.
 
     Writes columns [start, stop) of ``out``: the logits (mode 0, out has
-    n_outputs rows), the probabilities (mode 1) or, for one output, the rows
-    sigmoid(-z), sigmoid(z) (mode 2). The parameters (shapes as in ``fit``'s
+    n_outputs rows), the probabilities (mode 1), for one output the rows
+    sigmoid(-z), sigmoid(z) (mode 2), or one softmax over the outputs of each
+    sample (mode 3). The parameters (shapes as in ``fit``'s
     params) and ``out`` may have any strides. Returns 0, or an OR of
     X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW (a logit could overflow:
     W2 or b2 near the largest float); out's values are then meaningless.

@@ -208,6 +208,25 @@ static inline float tl_log1p_unitf(float e) {
     return ln2_hi + (f - (hfsq - tl_fmaf(s, hfsq + R, ln2_lo)));
 }
 
+/* log(x) for finite x >= 1 (a softmax's sum of exp(z - max z)): x = 2^k (1 + f) with
+ * f in [0, 1) from the bits, log x = k ln2 + log1p(f) with the kernel above. One
+ * per sample per tile: libm's log is a scalar call that blocks vectorisation.
+ * (x - x) passes a NaN or an infinity on as a NaN. */
+static inline double tl_log_ge1(double x) {
+    int64_t bits = tl_double_to_bits(x);
+    double k = (double)((bits >> 52) - 1023);
+    double f = tl_bits_to_double((bits & 0x000FFFFFFFFFFFFFLL) | 0x3FF0000000000000LL) - 1.0;
+    double lo = tl_fma(k, 1.90821492927058770002e-10, tl_log1p_unit(f));
+    return tl_fma(k, 6.93147180369123816490e-01, lo) + (x - x);   /* k ln2_hi is exact */
+}
+static inline float tl_log_ge1f(float x) {
+    int32_t bits = tl_float_to_bits(x);
+    float k = (float)((bits >> 23) - 127);
+    float f = tl_bits_to_float((bits & 0x007FFFFF) | 0x3F800000) - 1.0f;
+    float lo = tl_fmaf(k, -2.12194440e-4f, tl_log1p_unitf(f));
+    return tl_fmaf(k, 0.693359375f, lo) + (x - x);
+}
+
 /* Per-point pieces of the output layer, given e = exp(-|z|) <= 1.
  * Loss: max(z, 0) - y z + log1p(e), the binary cross-entropy of sigmoid(z)
  * written so that it never takes log(0). Sigmoid: 1/(1 + e) for z >= 0 and

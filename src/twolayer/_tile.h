@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include "_fastmath.h"
 
-/* TL_TILE (samples per tile), TL_LANES (independent partial sums per sum over
+/* TL_TILE (samples per tile), TL_SMALL_TILE (samples per small tile), TL_LANES (independent partial sums per sum over
  * samples), TL_FEATURE_CHUNK (feature rows per pass when the inputs are wide)
  * and TL_TILES_PER_BLOCK come from python/twolayer/_geometry.py, their one
  * owner: CMakeLists.txt passes them as -D definitions. */
 #if !defined(TL_TILE) || !defined(TL_LANES) || !defined(TL_FEATURE_CHUNK) || \
-    !defined(TL_TILES_PER_BLOCK) || !defined(TL_ALIGN)
+    !defined(TL_TILES_PER_BLOCK) || !defined(TL_ALIGN) || !defined(TL_SMALL_TILE)
 #error "kernel geometry missing: CMakeLists.txt passes it from python/twolayer/_geometry.py"
 #endif
 
@@ -38,19 +38,49 @@
 #else
 #define TL_VECTOR_BYTES 16
 #endif
-#define TL_PASS(T) (8 * TL_VECTOR_BYTES / (ptrdiff_t)sizeof(T) < TL_TILE \
-                    ? 8 * TL_VECTOR_BYTES / (ptrdiff_t)sizeof(T) : TL_TILE)
+#define TL_PASS(T) (8 * TL_VECTOR_BYTES / (ptrdiff_t)sizeof(T) < TL_W \
+                    ? 8 * TL_VECTOR_BYTES / (ptrdiff_t)sizeof(T) : TL_W)
 
+#define TL_W TL_TILE
 #define TL_T double
+#define TL_MATH(name) name
 #define TL_NAME(name) name
 #include "_tile_impl.h"
 #undef TL_T
+#undef TL_MATH
 #undef TL_NAME
 
 #define TL_T float
+#define TL_MATH(name) name##f
 #define TL_NAME(name) name##f
 #include "_tile_impl.h"
 #undef TL_T
+#undef TL_MATH
 #undef TL_NAME
+#undef TL_W
+
+/* The same code for small tiles of TL_SMALL_TILE samples (suffix _s): the
+ * samples left at the end of a block, which a full tile would pad (a batch of
+ * 200 is 3 tiles and 8 samples: 256 slots padded, 208 with a small tile).
+ * TL_SMALL_TILE is a multiple of TL_LANES, so every sample keeps its lane and
+ * its place in each lane's sum: the sums are those of the padded tile, bit for
+ * bit (padding adds exact zeros). */
+#define TL_W TL_SMALL_TILE
+#define TL_T double
+#define TL_MATH(name) name
+#define TL_NAME(name) name##_s
+#include "_tile_impl.h"
+#undef TL_T
+#undef TL_MATH
+#undef TL_NAME
+
+#define TL_T float
+#define TL_MATH(name) name##f
+#define TL_NAME(name) name##f_s
+#include "_tile_impl.h"
+#undef TL_T
+#undef TL_MATH
+#undef TL_NAME
+#undef TL_W
 
 #endif

@@ -1,4 +1,7 @@
-/* Included by _tile.h with TL_T (float or double) and TL_NAME (name suffix). */
+/* Included by _tile.h with TL_T (float or double), TL_NAME (name suffix),
+ * TL_MATH (the suffix of _fastmath.h's functions for TL_T: none or f) and
+ * TL_W, the tile's width in samples: TL_W, or TL_SMALL_TILE for the samples
+ * left at the end of a block or batch (see tl_tile_sums). */
 
 /* out[s] (+)= sum over r of weights[r * stride] * rows[r][s], r in order:
  * from bias when fresh, else continuing the partial sums already in out (a
@@ -11,20 +14,20 @@ static inline void TL_NAME(tl_combine_more)(
     const TL_T* restrict rows, ptrdiff_t n_rows,
     int fresh, TL_T bias, TL_T* restrict out)
 {
-    for (ptrdiff_t p = 0; p < TL_TILE; p += TL_PASS(TL_T)) {
+    for (ptrdiff_t p = 0; p < TL_W; p += TL_PASS(TL_T)) {
         TL_T part[TL_PASS(TL_T)];
         TL_T w0 = weights[0];
         if (fresh)
             for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++)
-                part[s] = TL_NAME(tl_fma)(w0, rows[p + s], bias);
+                part[s] = TL_MATH(tl_fma)(w0, rows[p + s], bias);
         else
             for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++)
-                part[s] = TL_NAME(tl_fma)(w0, rows[p + s], out[p + s]);
+                part[s] = TL_MATH(tl_fma)(w0, rows[p + s], out[p + s]);
         for (ptrdiff_t r = 1; r < n_rows; r++) {
             TL_T w = weights[r * stride];
-            const TL_T* restrict x = rows + r * TL_TILE + p;
+            const TL_T* restrict x = rows + r * TL_W + p;
             for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++)
-                part[s] = TL_NAME(tl_fma)(w, x[s], part[s]);
+                part[s] = TL_MATH(tl_fma)(w, x[s], part[s]);
         }
         for (ptrdiff_t s = 0; s < TL_PASS(TL_T); s++) out[p + s] = part[s];
     }
@@ -44,7 +47,7 @@ static inline void TL_NAME(tl_combine_rows)(
 /* row[s] = tanh(row[s]) */
 static inline void TL_NAME(tl_tanh_tile)(TL_T* restrict row)
 {
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] = TL_NAME(tl_tanh)(row[s]);
+    for (ptrdiff_t s = 0; s < TL_W; s++) row[s] = TL_MATH(tl_tanh)(row[s]);
 }
 
 /* From the logits in `row`: loss[s] = binary cross-entropy against y[s], and
@@ -56,26 +59,65 @@ static inline void TL_NAME(tl_output_tile)(
     /* Two passes: each chain of dependent operations is long (exp, then a
      * division and log1p's polynomial), and short loop bodies let the CPU
      * overlap more samples (measured: 20% faster than one pass). */
-    TL_T e[TL_TILE];
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+    TL_T e[TL_W];
+    for (ptrdiff_t s = 0; s < TL_W; s++) {
         TL_T z = row[s];
-        e[s] = TL_NAME(tl_exp_neg)(z < 0 ? z : -z);   /* exp(-|z|) */
+        e[s] = TL_MATH(tl_exp_neg)(z < 0 ? z : -z);   /* exp(-|z|) */
     }
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+    for (ptrdiff_t s = 0; s < TL_W; s++) {
         TL_T z = row[s];
-        loss[s] = TL_NAME(tl_log_loss)(z, y[s], e[s]);
-        row[s] = TL_NAME(tl_sigmoid)(z, e[s]) - y[s];
+        loss[s] = TL_MATH(tl_log_loss)(z, y[s], e[s]);
+        row[s] = TL_MATH(tl_sigmoid)(z, e[s]) - y[s];
     }
-    for (ptrdiff_t s = count; s < TL_TILE; s++) {
+    for (ptrdiff_t s = count; s < TL_W; s++) {
         row[s] = 0;
         loss[s] = 0;
+    }
+}
+
+/* One softmax over the n_outputs rows of z (logits in, residuals out) for each
+ * sample: with m = max_i z_i, d_i = m - z_i >= 0 and L = log(sum_i exp(-d_i)),
+ * loss[s] = sum_i y_i (L + d_i) (the categorical cross-entropy, lse - z_i
+ * without adding and removing m) and z_i = exp(-d_i) / sum - y_i. The sum is
+ * >= 1 (the max's term is exp(0) = 1), so tl_log_ge1 applies and nothing
+ * overflows, however large the logits. exp is taken twice rather than kept in
+ * an (n_outputs x TILE) scratch. Samples s >= count: loss and residual 0. */
+static inline void TL_NAME(tl_softmax_tile)(
+    TL_T* restrict z, const TL_T* restrict y, ptrdiff_t n_outputs, TL_T* restrict loss,
+    ptrdiff_t count)
+{
+    TL_T m[TL_W], sum[TL_W], L[TL_W];
+    for (ptrdiff_t s = 0; s < TL_W; s++) m[s] = z[s];
+    for (ptrdiff_t i = 1; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_W; s++) {
+            TL_T v = z[i * TL_W + s];
+            m[s] = v > m[s] ? v : m[s];
+        }
+    for (ptrdiff_t s = 0; s < TL_W; s++) sum[s] = 0;
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_W; s++)
+            sum[s] += TL_MATH(tl_exp_neg)(z[i * TL_W + s] - m[s]);
+    for (ptrdiff_t s = 0; s < TL_W; s++) {
+        L[s] = TL_MATH(tl_log_ge1)(sum[s]);
+        loss[s] = 0;
+    }
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_W; s++) {
+            TL_T d = m[s] - z[i * TL_W + s];
+            TL_T yi = y[i * TL_W + s];
+            loss[s] = TL_MATH(tl_fma)(yi, L[s] + d, loss[s]);
+            z[i * TL_W + s] = TL_MATH(tl_exp_neg)(-d) / sum[s] - yi;
+        }
+    for (ptrdiff_t s = count; s < TL_W; s++) {
+        loss[s] = 0;
+        for (ptrdiff_t i = 0; i < n_outputs; i++) z[i * TL_W + s] = 0;
     }
 }
 
 /* row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2. */
 static inline void TL_NAME(tl_tanh_backward_tile)(TL_T* restrict row, const TL_T* restrict a)
 {
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) row[s] *= TL_NAME(tl_fma)(-a[s], a[s], 1);
+    for (ptrdiff_t s = 0; s < TL_W; s++) row[s] *= TL_MATH(tl_fma)(-a[s], a[s], 1);
 }
 
 /* acc[l] += sum of u[s] v[s] over the tile's samples s with s % LANES == l.
@@ -86,8 +128,8 @@ static inline void TL_NAME(tl_lane_dot)(
 {
     TL_T lane[TL_LANES];
     for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
-    for (ptrdiff_t s = 0; s < TL_TILE; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] = TL_NAME(tl_fma)(u[s + l], v[s + l], lane[l]);
+    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES)
+        for (int l = 0; l < TL_LANES; l++) lane[l] = TL_MATH(tl_fma)(u[s + l], v[s + l], lane[l]);
     for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
 }
 
@@ -96,7 +138,7 @@ static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict a
 {
     TL_T lane[TL_LANES];
     for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
-    for (ptrdiff_t s = 0; s < TL_TILE; s += TL_LANES)
+    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES)
         for (int l = 0; l < TL_LANES; l++) lane[l] += u[s + l];
     for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
 }
@@ -109,25 +151,63 @@ static inline void TL_NAME(tl_hidden_forward)(
     const TL_T* restrict w, const TL_T* restrict xt, ptrdiff_t n_features,
     TL_T bias, TL_T* restrict out)
 {
-    TL_T z[TL_TILE];
+    TL_T z[TL_W];
     TL_NAME(tl_combine_rows)(w, 1, xt, n_features, bias, z);
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) out[s] = TL_NAME(tl_tanh)(z[s]);
+    for (ptrdiff_t s = 0; s < TL_W; s++) out[s] = TL_MATH(tl_tanh)(z[s]);
+}
+
+/* row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only, so
+ * that the unweighted sums keep their bits). */
+static inline void TL_NAME(tl_scale_tile)(TL_T* restrict row, const TL_T* restrict w)
+{
+    for (ptrdiff_t s = 0; s < TL_W; s++) row[s] *= w[s];
 }
 
 /* Output unit: logits from the hidden rows, then the residual dy (written to
- * dy_out) and the loss, and their sums: cost, b2 and the W2 row's gradient. */
+ * dy_out) and the loss, both times the sample weights wt when wt is not NULL,
+ * and their sums: cost, b2 and the W2 row's gradient. */
 static inline void TL_NAME(tl_output_unit)(
     const TL_T* restrict w, const TL_T* restrict a1, ptrdiff_t hidden, TL_T bias,
-    const TL_T* restrict y, ptrdiff_t count, TL_T* restrict dy_out,
+    const TL_T* restrict y, ptrdiff_t count, const TL_T* restrict wt, TL_T* restrict dy_out,
     TL_T* restrict acc_cost, TL_T* restrict acc_b2, TL_T* restrict acc_W2)
 {
-    TL_T loss[TL_TILE];
+    TL_T loss[TL_W];
     TL_NAME(tl_combine_rows)(w, 1, a1, hidden, bias, dy_out);
     TL_NAME(tl_output_tile)(dy_out, y, loss, count);
+    if (wt) {
+        TL_NAME(tl_scale_tile)(dy_out, wt);
+        TL_NAME(tl_scale_tile)(loss, wt);
+    }
     TL_NAME(tl_lane_sum)(loss, acc_cost);
     TL_NAME(tl_lane_sum)(dy_out, acc_b2);
     for (ptrdiff_t j = 0; j < hidden; j++)
-        TL_NAME(tl_lane_dot)(dy_out, a1 + j * TL_TILE, acc_W2 + j * TL_LANES);
+        TL_NAME(tl_lane_dot)(dy_out, a1 + j * TL_W, acc_W2 + j * TL_LANES);
+}
+
+/* The softmax output layer over a tile: every output's logits into dy, then
+ * the residuals and the loss (tl_softmax_tile), times the weights wt when wt
+ * is not NULL, and their sums: cost, b2 and W2 (rows of hidden x LANES).
+ * Out of line: it runs once per tile, and the sigmoid path's code stays as it was. */
+static __attribute__((noinline)) void TL_NAME(tl_softmax_outputs)(
+    const TL_T* restrict W2, const TL_T* restrict b2, const TL_T* restrict a1, ptrdiff_t hidden,
+    ptrdiff_t n_outputs, const TL_T* restrict y, ptrdiff_t count, const TL_T* restrict wt,
+    TL_T* restrict dy, TL_T* restrict acc_cost, TL_T* restrict acc_b2, TL_T* restrict acc_W2)
+{
+    TL_T loss[TL_W];
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        TL_NAME(tl_combine_rows)(W2 + i * hidden, 1, a1, hidden, b2[i], dy + i * TL_W);
+    TL_NAME(tl_softmax_tile)(dy, y, n_outputs, loss, count);
+    if (wt) {
+        TL_NAME(tl_scale_tile)(loss, wt);
+        for (ptrdiff_t i = 0; i < n_outputs; i++) TL_NAME(tl_scale_tile)(dy + i * TL_W, wt);
+    }
+    TL_NAME(tl_lane_sum)(loss, acc_cost);
+    for (ptrdiff_t i = 0; i < n_outputs; i++) {
+        TL_NAME(tl_lane_sum)(dy + i * TL_W, acc_b2 + i * TL_LANES);
+        for (ptrdiff_t j = 0; j < hidden; j++)
+            TL_NAME(tl_lane_dot)(dy + i * TL_W, a1 + j * TL_W,
+                                 acc_W2 + (i * hidden + j) * TL_LANES);
+    }
 }
 
 /* Hidden unit back through tanh: dz = (sum_i W2[i][j] dy_i)(1 - a^2) into
@@ -150,7 +230,7 @@ static inline void TL_NAME(tl_delta_dots)(
     const TL_T* restrict dz, const TL_T* restrict rows, ptrdiff_t n_rows, TL_T* restrict acc)
 {
     for (ptrdiff_t k = 0; k < n_rows; k++)
-        TL_NAME(tl_lane_dot)(dz, rows + k * TL_TILE, acc + k * TL_LANES);
+        TL_NAME(tl_lane_dot)(dz, rows + k * TL_W, acc + k * TL_LANES);
 }
 
 /* Hidden unit backward: dz and its sums, b1 and the W1 row's gradient. */
@@ -159,7 +239,7 @@ static inline void TL_NAME(tl_hidden_backward)(
     ptrdiff_t n_outputs, const TL_T* restrict a, const TL_T* restrict xt,
     ptrdiff_t n_features, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
 {
-    TL_T dz[TL_TILE];
+    TL_T dz[TL_W];
     TL_NAME(tl_hidden_delta)(w2_column, stride, dy, n_outputs, a, dz, acc_b1);
     TL_NAME(tl_delta_dots)(dz, xt, n_features, acc_W1);
 }
@@ -180,10 +260,10 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_forward)(
     for (ptrdiff_t k = 0; k < n_features; k += TL_FEATURE_CHUNK) {
         ptrdiff_t rows = n_features - k < TL_FEATURE_CHUNK ? n_features - k : TL_FEATURE_CHUNK;
         for (ptrdiff_t j = 0; j < hidden; j++)
-            TL_NAME(tl_combine_more)(W1 + j * n_features + k, 1, xt + k * TL_TILE, rows, k == 0,
-                                     b1[j], a1 + j * TL_TILE);
+            TL_NAME(tl_combine_more)(W1 + j * n_features + k, 1, xt + k * TL_W, rows, k == 0,
+                                     b1[j], a1 + j * TL_W);
     }
-    for (ptrdiff_t j = 0; j < hidden; j++) TL_NAME(tl_tanh_tile)(a1 + j * TL_TILE);
+    for (ptrdiff_t j = 0; j < hidden; j++) TL_NAME(tl_tanh_tile)(a1 + j * TL_W);
 }
 
 /* ... and backward: every hidden unit's dz (into dz, h rows) and b1 sums,
@@ -194,14 +274,58 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_backward)(
     TL_T* restrict dz, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
 {
     for (ptrdiff_t j = 0; j < hidden; j++)
-        TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_TILE,
-                                 dz + j * TL_TILE, acc_b1 + j * TL_LANES);
+        TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_W,
+                                 dz + j * TL_W, acc_b1 + j * TL_LANES);
     for (ptrdiff_t k = 0; k < n_features; k += TL_FEATURE_CHUNK) {
         ptrdiff_t rows = n_features - k < TL_FEATURE_CHUNK ? n_features - k : TL_FEATURE_CHUNK;
         for (ptrdiff_t j = 0; j < hidden; j++)
-            TL_NAME(tl_delta_dots)(dz + j * TL_TILE, xt + k * TL_TILE, rows,
+            TL_NAME(tl_delta_dots)(dz + j * TL_W, xt + k * TL_W, rows,
                                    acc_W1 + (j * n_features + k) * TL_LANES);
     }
+}
+
+/* ---- one tile's whole step: forward, output layer, backward, and the sums ----
+ * acc holds LANES partial sums per packed parameter, then the cost's. wt: the
+ * tile's sample weights, or NULL (unweighted); softmax: one softmax output
+ * layer instead of independent sigmoids. Samples s >= count are padding. */
+static inline void TL_NAME(tl_tile_sums)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict W2,
+    const TL_T* restrict b2, const TL_T* restrict xt, const TL_T* restrict yt,
+    const TL_T* restrict wt, ptrdiff_t f, ptrdiff_t h, ptrdiff_t o, ptrdiff_t count, int softmax,
+    TL_T* restrict a1, TL_T* restrict dy, TL_T* restrict dz, TL_T* restrict acc)
+{
+    TL_T* g_W1 = acc;
+    TL_T* g_b1 = g_W1 + h * f * TL_LANES;
+    TL_T* g_W2 = g_b1 + h * TL_LANES;
+    TL_T* g_b2 = g_W2 + o * h * TL_LANES;
+    TL_T* g_cost = g_b2 + o * TL_LANES;
+
+    /* Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile. Wide
+     * inputs go a chunk of feature rows at a time for every hidden unit, so that
+     * the rows stay in L1 (same sums in the same order). */
+    if (f > TL_FEATURE_CHUNK)
+        TL_NAME(tl_wide_forward)(W1, b1, xt, f, h, a1);
+    else
+        for (ptrdiff_t j = 0; j < h; j++)
+            TL_NAME(tl_hidden_forward)(W1 + j * f, xt, f, b1[j], a1 + j * TL_W);
+
+    /* Output layer: residuals dy = p - y (times the weights), loss and their sums;
+     * p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs. */
+    if (softmax)
+        TL_NAME(tl_softmax_outputs)(W2, b2, a1, h, o, yt, count, wt, dy, g_cost, g_b2, g_W2);
+    else
+        for (ptrdiff_t i = 0; i < o; i++)
+            TL_NAME(tl_output_unit)(W2 + i * h, a1, h, b2[i], yt + i * TL_W, count, wt,
+                                    dy + i * TL_W, g_cost, g_b2 + i * TL_LANES,
+                                    g_W2 + i * h * TL_LANES);
+
+    /* Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums. */
+    if (f > TL_FEATURE_CHUNK)
+        TL_NAME(tl_wide_backward)(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1);
+    else
+        for (ptrdiff_t j = 0; j < h; j++)
+            TL_NAME(tl_hidden_backward)(W2 + j, h, dy, o, a1 + j * TL_W, xt, f,
+                                        g_b1 + j * TL_LANES, g_W1 + j * f * TL_LANES);
 }
 
 /* ---- prediction: the forward pass alone, on the primitives above (so that
@@ -280,18 +404,47 @@ static inline int TL_NAME(tl_outputs_overflow)(
 static inline void TL_NAME(tl_sigmoid_tile)(const TL_T* restrict z, TL_T sign, TL_T* restrict out)
 {
     const TL_T low = sizeof(TL_T) == sizeof(double) ? (TL_T)-708.0 : (TL_T)-87.0;
-    for (ptrdiff_t s = 0; s < TL_TILE; s++) {
+    for (ptrdiff_t s = 0; s < TL_W; s++) {
         TL_T v = sign * z[s];
-        TL_T e = TL_NAME(tl_exp_neg)(v < 0 ? v : -v);   /* exp(-|z|) */
-        TL_T p = TL_NAME(tl_sigmoid)(v, e);
+        TL_T e = TL_MATH(tl_exp_neg)(v < 0 ? v : -v);   /* exp(-|z|) */
+        TL_T p = TL_MATH(tl_sigmoid)(v, e);
         out[s] = v < low ? (TL_T)0 : p;
     }
+}
+
+/* In place over the n_outputs rows of z, for each sample: the softmax
+ * exp(z_i - m) / sum_k exp(z_k - m), m = max_k z_k (no overflow). Below
+ * tl_exp_neg's domain the term is exactly 0, as in tl_sigmoid_tile. */
+static inline void TL_NAME(tl_softmax_probs_tile)(TL_T* restrict z, ptrdiff_t n_outputs)
+{
+    const TL_T low = sizeof(TL_T) == sizeof(double) ? (TL_T)-708.0 : (TL_T)-87.0;
+    TL_T m[TL_W], sum[TL_W];
+    for (ptrdiff_t s = 0; s < TL_W; s++) {
+        m[s] = z[s];
+        sum[s] = 0;
+    }
+    for (ptrdiff_t i = 1; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_W; s++) {
+            TL_T v = z[i * TL_W + s];
+            m[s] = v > m[s] ? v : m[s];
+        }
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_W; s++) {
+            TL_T v = z[i * TL_W + s] - m[s];
+            TL_T e = TL_MATH(tl_exp_neg)(v);
+            e = v < low ? (TL_T)0 : e;
+            z[i * TL_W + s] = e;
+            sum[s] += e;
+        }
+    for (ptrdiff_t i = 0; i < n_outputs; i++)
+        for (ptrdiff_t s = 0; s < TL_W; s++) z[i * TL_W + s] /= sum[s];
 }
 
 /* The forward pass of one tile: a1 = tanh(W1 x + b1) (h rows of scratch),
  * then for each output its logit z = W2 a1 + b2 into out (mode 0), sigmoid(z)
  * (mode 1), or, for one output, the rows sigmoid(-z), sigmoid(z) (mode 2:
- * a binary classifier's two class probabilities, each without cancellation).
+ * a binary classifier's two class probabilities, each without cancellation),
+ * or one softmax over the outputs (mode 3).
  * Returns nonzero when a logit is NaN: finite inputs and parameters whose
  * products overflow (inf - inf); the caller reports it instead of returning it. */
 static inline int TL_NAME(tl_forward_tile)(
@@ -304,20 +457,21 @@ static inline int TL_NAME(tl_forward_tile)(
     else
         for (ptrdiff_t j = 0; j < hidden; j++)
             TL_NAME(tl_hidden_forward)(W1 + j * n_features, xt, n_features, b1[j],
-                                       a1 + j * TL_TILE);
+                                       a1 + j * TL_W);
     int nan = 0;
     for (ptrdiff_t i = 0; i < n_outputs; i++) {
-        TL_T z[TL_TILE];
+        TL_T z[TL_W];
         TL_NAME(tl_combine_rows)(W2 + i * hidden, 1, a1, hidden, b2[i], z);
-        for (ptrdiff_t s = 0; s < TL_TILE; s++) nan |= z[s] != z[s];
-        if (mode == 0)
-            for (ptrdiff_t s = 0; s < TL_TILE; s++) out[i * TL_TILE + s] = z[s];
+        for (ptrdiff_t s = 0; s < TL_W; s++) nan |= z[s] != z[s];
+        if (mode == 0 || mode == 3)
+            for (ptrdiff_t s = 0; s < TL_W; s++) out[i * TL_W + s] = z[s];
         else if (mode == 1)
-            TL_NAME(tl_sigmoid_tile)(z, 1, out + i * TL_TILE);
+            TL_NAME(tl_sigmoid_tile)(z, 1, out + i * TL_W);
         else {
             TL_NAME(tl_sigmoid_tile)(z, -1, out);
-            TL_NAME(tl_sigmoid_tile)(z, 1, out + TL_TILE);
+            TL_NAME(tl_sigmoid_tile)(z, 1, out + TL_W);
         }
     }
+    if (mode == 3) TL_NAME(tl_softmax_probs_tile)(out, n_outputs);
     return nan;
 }
