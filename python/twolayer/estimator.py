@@ -525,6 +525,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             return self._outputs(X, _predict.PAIR)
         if self._kind == "multilabel":
             return self._outputs(X, _predict.PROBA)
+        if self._kind == "softmax":
+            return self._outputs(X, _predict.SOFTMAX)
         return class_probabilities(self._outputs(X, _predict.LOGITS), self._kind)
 
     def predict(self, X: Any) -> np.ndarray:

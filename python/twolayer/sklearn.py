@@ -424,13 +424,7 @@ class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]  # sklearn is 
         if X.dtype not in v.SUPPORTED_DTYPES:
             X = X.astype(np.float64)
         params = {k: p.astype(X.dtype, copy=False) for k, p in self._network_params().items()}
-        softmax = self.out_activation_ == "softmax"
-        mode = _predict.LOGITS if softmax else _predict.PROBA
-        out = _predict.outputs(
+        mode = _predict.SOFTMAX if self.out_activation_ == "softmax" else _predict.PROBA
+        return _predict.outputs(
             params, X.T, mode, self.backend, self.n_threads, samples_first=True
         ).T
-        if softmax:  # scikit-learn's inplace_softmax
-            out -= out.max(axis=1)[:, None]
-            np.exp(out, out=out)
-            out /= out.sum(axis=1)[:, None]
-        return out
