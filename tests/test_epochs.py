@@ -13,6 +13,9 @@ softmax prediction (forward_chunk mode 3).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import zlib
 
 import numpy as np
@@ -265,3 +268,21 @@ def test_forward_softmax(backend, dtype):
     p["b2"][:, 0] = [1000, -1000, 0]
     load_backend(backend).forward_chunk(X, p["W1"], p["b1"], p["W2"], p["b2"], out, 0, n, 3, 1)
     np.testing.assert_array_equal(out, np.repeat(np.array([[1], [0], [0]], dtype), n, axis=1))
+
+
+def test_bench_epoch_workload() -> None:
+    """``twolayer bench --workload epoch``: every compiled backend's epoch and iteration
+    timed, the epochs checked against the reference (it raises past 1e-10)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "twolayer._bench", "--workload", "epoch", "--n-samples", "3000",
+         "--hidden", "8", "--repeat", "1", "--json"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["workload"]["batch_size"] == 200 and report["workload"]["n_samples"] == 3000
+    assert sorted(report["times"]) == sorted(COMPILED)
+    for backend, times in report["times"].items():
+        assert set(times) == {"iteration", "epoch", "shuffled epoch"}
+        assert all(0 < t < 60 for t in times.values())
+        assert report["reference_error"][backend] <= 1e-10

@@ -463,11 +463,14 @@ def test_estimator_matches_single_process_estimator(tmp_path, cuts, target):
             np.testing.assert_array_equal(other[key], value, err_msg=key)
 
     X, y = _estimator_data(target)
-    first = TwoLayerClassifier(max_iter=EST_ITERATIONS // 2, n_threads=1).fit(X, y)
+    # Over MPI, multiclass targets train one-vs-rest sigmoids (output="auto" with comm).
+    first = TwoLayerClassifier(max_iter=EST_ITERATIONS // 2, n_threads=1, output="sigmoid")
+    first.fit(X, y)
     expected = {"fit": _estimator_arrays(first)}
     expected["partial"] = _estimator_arrays(first.partial_fit(X, y))
     seeded = TwoLayerClassifier(
-        max_iter=EST_RS_ITERATIONS, n_threads=1, random_state=np.random.RandomState(0)
+        max_iter=EST_RS_ITERATIONS, n_threads=1, random_state=np.random.RandomState(0),
+        output="sigmoid",
     ).fit(X, y)
     expected["rs"] = _estimator_arrays(seeded)
     got = ranks[0]

@@ -89,12 +89,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument(
         "--workload",
-        choices=sorted([*WORKLOADS, "predict"]),
+        choices=sorted([*WORKLOADS, "predict", "epoch"]),
         default=None,
         help="tutorial (500 two-moons samples, hidden 5, 5000 iterations) or "
         "large (100,000 x 20, hidden 64, 10 iterations); default: tutorial, "
         f"or with --scale: large with {SCALE_ITERATIONS} iterations; "
-        "predict: predict_proba on 1,000,000 x 20, hidden 64 (see _bench_predict.py)",
+        "predict: predict_proba on 1,000,000 x 20, hidden 64 (see _bench_predict.py); "
+        "epoch: an Adam epoch, batch 200, vs one full-batch iteration on 100,000 x 20, "
+        "hidden 64 (see _bench_epochs.py)",
     )
     group = parser.add_argument_group("workload overrides")
     for flag, what in (
@@ -209,6 +211,10 @@ def run_cli(args: argparse.Namespace) -> int:
         from ._bench_predict import run_cli as run_predict
 
         return run_predict(args)
+    if args.workload == "epoch":  # its own table: epochs against an iteration
+        from ._bench_epochs import run_cli as run_epochs
+
+        return run_epochs(args)
 
     workloads = _workloads(args)
     for name in args.compare:

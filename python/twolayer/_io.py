@@ -276,7 +276,8 @@ def _contents(data: dict[str, np.ndarray], path: Path) -> ModelContents:
         raise ModelFileError(f"{path}: classes must be a 1-D array of numbers or strings")
     target_kind = _text(data, "target_kind", path)
     n_outputs = params["W2"].shape[0]
-    allowed = {"binary": 2, "multiclass": n_outputs, "multilabel": n_outputs}
+    # "softmax": multiclass targets, one softmax over the outputs (issue 15).
+    allowed = {"binary": 2, "multiclass": n_outputs, "softmax": n_outputs, "multilabel": n_outputs}
     if target_kind not in allowed:
         raise ModelFileError(f"{path}: unknown target_kind {target_kind!r}")
     if classes.size != allowed[target_kind] or (target_kind == "binary") != (n_outputs == 1):

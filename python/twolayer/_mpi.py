@@ -134,6 +134,22 @@ def describe_ranks(values: list[Any]) -> str:
     return shown + (f", ... ({len(values)} ranks)" if len(values) > 8 else "")
 
 
+def local_seed(random_state: Any, rank: int) -> tuple[int | None, bool]:
+    """(this rank's seed, whether it is the caller's int) for an estimator over MPI.
+
+    An int is every rank's own (``fit_distributed`` checks that they agree); a random
+    source (or None: fresh entropy) is drawn on rank 0 only, and the other ranks take
+    rank 0's seed from the exchanged records.
+    """
+    seed_is_int = random_state is not None and not isinstance(
+        random_state, (np.random.RandomState, np.random.Generator)
+    )
+    seed = v.seed_from_random_state(random_state) if seed_is_int or rank == 0 else None
+    if seed is None and rank == 0:  # None: fresh entropy, but one seed for every rank
+        seed = int(np.random.default_rng().integers(0, 2**31 - 1))
+    return seed, seed_is_int
+
+
 def exchange(
     comm: Any, local_setup: Callable[[], tuple[dict[str, Any], _Local]]
 ) -> tuple[list[dict[str, Any]], _Local | None]:

@@ -14,6 +14,7 @@ array here, and the results come back as a tuple.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from numba import types
@@ -160,7 +161,7 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
     return n_batches, total
 
 
-def _signature(t):
+def _signature(t: types.Float) -> Any:
     """_train_epoch's signature for element type t (see _jit)."""
     return types.Tuple((types.intp, types.float64))(
         _matrix(t), _matrix(t), types.Array(t, 1, "C", readonly=True),
@@ -185,8 +186,19 @@ def _train_epoch(X, Y, sample_weight, order, theta, state, hyper, solver, batch_
                   hidden, work, partials, sums, candidate)  # fmt: skip
 
 
-def train_epoch(X, Y, sample_weight, order, theta, state, hyper, solver, batch_size, softmax,
-                n_threads):  # fmt: skip
+def train_epoch(
+    X: np.ndarray,
+    Y: np.ndarray,
+    sample_weight: np.ndarray,
+    order: np.ndarray,
+    theta: np.ndarray,
+    state: np.ndarray,
+    hyper: np.ndarray,
+    solver: int,
+    batch_size: int,
+    softmax: int,
+    n_threads: int,
+) -> tuple[int, float]:
     """One epoch of mini-batch training, updating theta, state and hyper[6] in place;
     returns (completed_batches, accumulated_loss). The contract is that of the Cython
     ``train_epoch`` (src/twolayer/_epochs.pxi)."""

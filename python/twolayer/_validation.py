@@ -219,6 +219,17 @@ def check_fraction(fraction: Any, name: str) -> float:
     return float(fraction)
 
 
+def seed_from_random_state(random_state: Any) -> int | None:
+    """The tutorial-style integer seed (``check_seed``'s) for an estimator's ``random_state``."""
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    return check_seed(
+        random_state, "random_state", "an int, a numpy RandomState or Generator, or None"
+    )
+
+
 def check_model_size(hidden_size: int, n_features: int, n_outputs: int) -> None:
     n_params = hidden_size * (n_features + 1) + n_outputs * (hidden_size + 1)
     if n_params > _MAX_PARAMETERS:
@@ -350,7 +361,8 @@ def check_sample_weight(value: Any, n_samples: int, dtype: np.dtype) -> np.ndarr
             f"sample_weight must have shape ({n_samples},), one weight per sample (column of X); "
             f"got shape {array.shape}"
         )
-    weights = np.array(array, dtype=dtype, order="C")  # a copy: the caller's array stays as is
+    with np.errstate(over="ignore"):  # beyond float32's range: refused just below
+        weights = np.array(array, dtype=dtype, order="C")  # a copy: the caller's stays as is
     if not np.isfinite(weights).all():
         raise ValueError("sample_weight must be finite (it holds NaN or infinity, possibly "
                          f"after conversion to {np.dtype(dtype)})")

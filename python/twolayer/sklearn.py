@@ -128,6 +128,10 @@ class _Optimizer:
         return bool(self.schedule.trigger_stopping(msg, verbose))
 
 
+# The held-out part of early stopping: X_val, y_val (labels), sample_weight_val or None.
+_Validation = tuple[np.ndarray, np.ndarray, Any]
+
+
 class _Epoch(NamedTuple):
     """One fit's data in the kernels' layout, and the call that trains one epoch."""
 
@@ -186,8 +190,7 @@ class _Epoch(NamedTuple):
             ) from error
 
 
-# scikit-learn ships no type information, so its MLPClassifier is Any to mypy.
-class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]
+class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]  # sklearn is untyped
     """scikit-learn's MLPClassifier with one tanh hidden layer, trained by twolayer's kernels.
 
     Parameters are scikit-learn's (see ``sklearn.neural_network.MLPClassifier``),
@@ -209,12 +212,12 @@ class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]
     weights holding the last finite values.
     """
 
-    _parameter_constraints: ClassVar[dict[str, Any]] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **_SklearnMLPClassifier._parameter_constraints,
         "backend": [StrOptions({"auto", *BACKENDS})],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
-    _no_improvement_count: int  # scikit-learn's, set in its _initialize
+    _no_improvement_count: int  # scikit-learn's stopping counter (set by its _initialize)
 
     def __init__(
         self,
@@ -317,7 +320,7 @@ class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]
             X_train, X_val, y_train, y_val, sw_train, sw_val = self._validation_split(
                 X, y, sample_weight
             )
-            validation: tuple[Any, ...] | None = (X_val, y_val, sw_val)
+            validation: _Validation | None = (X_val, y_val, sw_val)
         else:
             X_train, y_train, sw_train, validation = X, y, sample_weight, None
         epoch = _Epoch.of(self, X_train, y_train, sw_train, layout)
@@ -330,9 +333,7 @@ class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
 
-    def _run_epochs(
-        self, epoch: _Epoch, incremental: bool, validation: tuple[Any, ...] | None
-    ) -> None:
+    def _run_epochs(self, epoch: _Epoch, incremental: bool, validation: _Validation | None) -> None:
         """The epoch loop of scikit-learn's ``_fit_stochastic``, statement for statement."""
         early_stopping = validation is not None
         X_val, y_val, sw_val = validation if validation is not None else (None, None, None)
@@ -374,7 +375,7 @@ class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]
 
     def _validation_split(
         self, X: np.ndarray, y: np.ndarray, sample_weight: Any
-    ) -> tuple[Any, ...]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
         """scikit-learn's split of the validation set (same draws from ``_random_state``)."""
         stratify = y if self.n_outputs_ == 1 else None  # not for multi-label
         arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
@@ -423,13 +424,7 @@ class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]
         if X.dtype not in v.SUPPORTED_DTYPES:
             X = X.astype(np.float64)
         params = {k: p.astype(X.dtype, copy=False) for k, p in self._network_params().items()}
-        softmax = self.out_activation_ == "softmax"
-        mode = _predict.LOGITS if softmax else _predict.PROBA
-        out = _predict.outputs(
+        mode = _predict.SOFTMAX if self.out_activation_ == "softmax" else _predict.PROBA
+        return _predict.outputs(
             params, X.T, mode, self.backend, self.n_threads, samples_first=True
         ).T
-        if softmax:  # scikit-learn's inplace_softmax
-            out -= out.max(axis=1)[:, None]
-            np.exp(out, out=out)
-            out /= out.sum(axis=1)[:, None]
-        return out

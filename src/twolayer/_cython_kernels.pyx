@@ -80,6 +80,24 @@ cdef extern from "_tile.h" nogil:
                          const float* xt, const float* yt, const float* wt, Py_ssize_t f,
                          Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                          float* dy, float* dz, float* acc)
+    void tl_prefetch_columns(const double* base, Py_ssize_t rows, Py_ssize_t row_stride,
+                             Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
+    void tl_prefetch_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t row_stride,
+                              Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
+    void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
+    void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
+    int tl_scale_gradient(double* g, const double* P, Py_ssize_t n, double alpha, double S)
+    int tl_scale_gradientf(float* g, const float* P, Py_ssize_t n, float alpha, float S)
+    int tl_sgd_step(const double* g, const double* P, const double* vel, Py_ssize_t n,
+                    double lr, double momentum, int nesterov, double* P_new, double* vel_new)
+    int tl_sgd_stepf(const float* g, const float* P, const float* vel, Py_ssize_t n,
+                     float lr, float momentum, int nesterov, float* P_new, float* vel_new)
+    int tl_adam_step(const double* g, const double* P, const double* m, const double* v,
+                     Py_ssize_t n, double b1, double one_b1, double b2, double one_b2,
+                     double lr_t, double eps, double* P_new, double* m_new, double* v_new)
+    int tl_adam_stepf(const float* g, const float* P, const float* m, const float* v,
+                      Py_ssize_t n, float b1, float one_b1, float b2, float one_b2,
+                      float lr_t, float eps, float* P_new, float* m_new, float* v_new)
     enum:
         TL_TILE
         TL_SMALL_TILE
@@ -241,6 +259,16 @@ cdef inline void _gather_tile(
             out[r * width + s] = 0
 
 
+cdef inline void _prefetch_columns(const floating* base, Py_ssize_t rows, Py_ssize_t row_stride,
+                                   Py_ssize_t col_stride, const int64_t* idx,
+                                   Py_ssize_t count) noexcept nogil:
+    """Ask for the cache lines of the columns idx[0:count] (see _tile_impl.h)."""
+    if floating is double:
+        tl_prefetch_columns(base, rows, row_stride, col_stride, idx, count)
+    else:
+        tl_prefetch_columnsf(base, rows, row_stride, col_stride, idx, count)
+
+
 cdef void _block_sums(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
@@ -250,6 +278,7 @@ cdef void _block_sums(
     const floating* theta,                                  # IN  packed parameters
     Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
     Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
+    Py_ssize_t n_positions,                                 # IN  order's length (to read ahead)
     floating* work,                                         # scratch, work_size() elements
     floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
@@ -274,8 +303,7 @@ cdef void _block_sums(
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
     cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
-    cdef Py_ssize_t i, l, t0 = start, count, width, last_full
-    cdef floating total
+    cdef Py_ssize_t i, t0 = start, count, width, last_full
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
 
@@ -300,16 +328,20 @@ cdef void _block_sums(
         if sw != NULL:
             _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
             weights = wt
+        if order != NULL:   # the next tile's samples, even in the next batch
+            _prefetch_columns(X, f, x_rs, x_cs, idx + count,
+                              min(_TILE, n_positions - t0 - count))
+            _prefetch_columns(Y, o, y_rs, y_cs, idx + count,
+                              min(_TILE, n_positions - t0 - count))
         _tile_sums(W1, b1, W2, b2, xt, yt, weights, f, h, o, count, softmax, width == _SMALL,
                    a1, dy, dz, acc)
         t0 += count
 
     # Lanes to scalars, in a fixed order.
-    for i in range(n_params + 1):
-        total = 0
-        for l in range(_LANES):
-            total += acc[i * _LANES + l]
-        out[i] = total
+    if floating is double:
+        tl_reduce_lanes(acc, n_params + 1, out)
+    else:
+        tl_reduce_lanesf(acc, n_params + 1, out)
 
 
 cdef void _all_sums(
@@ -337,14 +369,14 @@ cdef void _all_sums(
     if n_slots <= 1 or n_blocks <= 1:
         for b in range(n_blocks):
             _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
-                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), work,
-                        &partials[b * (n_params + 1)])
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
+                        work, &partials[b * (n_params + 1)])
         return
     for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
         b = q
         while b < n_blocks:
             _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
-                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
+                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
                         &work[q * work_size], &partials[b * (n_params + 1)])
             b = b + n_slots
 

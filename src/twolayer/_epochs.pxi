@@ -52,12 +52,10 @@ cdef inline floating _penalty(const floating* theta, Py_ssize_t f, Py_ssize_t h,
 cdef inline bint _scale(floating* g, const floating* theta, Py_ssize_t start, Py_ssize_t stop,
                         floating alpha, floating S) noexcept nogil:
     """g = (g + alpha P) / S over [start, stop); returns whether it is finite."""
-    cdef Py_ssize_t i
-    cdef bint finite = True
-    for i in range(start, stop):
-        g[i] = (g[i] + alpha * theta[i]) / S
-        finite = finite & isfinite(g[i])
-    return finite
+    if floating is double:
+        return tl_scale_gradient(g + start, theta + start, stop - start, alpha, S)
+    else:
+        return tl_scale_gradientf(g + start, theta + start, stop - start, alpha, S)
 
 
 cdef inline bint _gradient(floating* sums, const floating* theta, Py_ssize_t f, Py_ssize_t h,
@@ -78,15 +76,14 @@ cdef bint _update(const floating* g, const floating* theta, const floating* stat
     Returns whether every new value is finite. Constants are rounded to the
     parameters' type once, as NumPy does with a Python float against a
     float32 array; lr_t of Adam is computed in double, as scikit-learn does.
+    The loops are C (_optimizer_impl.h).
     """
     cdef floating* new_theta = candidate
     cdef floating* new_m = candidate + n_params
     cdef floating* new_v = candidate + 2 * n_params
     cdef const floating* m = state
     cdef const floating* v = state + n_params
-    cdef floating lr, momentum, b1, one_b1, b2, one_b2, eps, vel, step
-    cdef Py_ssize_t i
-    cdef bint finite = True
+    cdef floating lr, momentum, b1, one_b1, b2, one_b2, eps
     if solver == _ADAM:
         b1 = <floating> hyper[_BETA_1]
         b2 = <floating> hyper[_BETA_2]
@@ -94,21 +91,20 @@ cdef bint _update(const floating* g, const floating* theta, const floating* stat
         one_b2 = <floating> (1 - hyper[_BETA_2])
         eps = <floating> hyper[_EPSILON]
         lr = <floating> (hyper[_LR] * sqrt(1 - hyper[_BETA_2] ** t) / (1 - hyper[_BETA_1] ** t))
-        for i in range(n_params):
-            new_m[i] = b1 * m[i] + one_b1 * g[i]
-            new_v[i] = b2 * v[i] + one_b2 * (g[i] * g[i])
-            new_theta[i] = theta[i] + -lr * new_m[i] / (sqrt(new_v[i]) + eps)
-            finite = finite & isfinite(new_theta[i]) & isfinite(new_m[i]) & isfinite(new_v[i])
-        return finite
+        if floating is double:
+            return tl_adam_step(g, theta, m, v, n_params, b1, one_b1, b2, one_b2, lr, eps,
+                                new_theta, new_m, new_v)
+        else:
+            return tl_adam_stepf(g, theta, m, v, n_params, b1, one_b1, b2, one_b2, lr, eps,
+                                 new_theta, new_m, new_v)
     lr = <floating> hyper[_LR]
     momentum = <floating> hyper[_MOMENTUM]
-    for i in range(n_params):
-        vel = momentum * m[i] - lr * g[i]
-        step = momentum * vel - lr * g[i] if solver == _NESTEROV else vel
-        new_m[i] = vel
-        new_theta[i] = theta[i] + step
-        finite = finite & isfinite(new_theta[i]) & isfinite(vel)
-    return finite
+    if floating is double:
+        return tl_sgd_step(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta,
+                           new_m)
+    else:
+        return tl_sgd_stepf(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta,
+                            new_m)
 
 
 cdef Py_ssize_t _epoch(

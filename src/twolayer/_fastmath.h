@@ -41,6 +41,10 @@ static inline double tl_fma(double a, double b, double c) { return a * b + c; }
 static inline float tl_fmaf(float a, float b, float c) { return a * b + c; }
 #endif
 
+/* IEEE square root (correctly rounded); an instruction, vectorised, with -fno-math-errno. */
+static inline double tl_sqrt(double x) { return __builtin_sqrt(x); }
+static inline float tl_sqrtf(float x) { return __builtin_sqrtf(x); }
+
 /* Range reduction of exp, for -708 <= x <= 0 (the caller clamps; tl_tanh
  * reduces |x| its own way): x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: n * ln2_hi is exact),
  * and *scale = 2^n. Adding magic = 1.5 * 2^52 + 1023 rounds x log2(e) to the

@@ -46,6 +46,7 @@
 #define TL_MATH(name) name
 #define TL_NAME(name) name
 #include "_tile_impl.h"
+#include "_optimizer_impl.h"
 #undef TL_T
 #undef TL_MATH
 #undef TL_NAME
@@ -54,6 +55,7 @@
 #define TL_MATH(name) name##f
 #define TL_NAME(name) name##f
 #include "_tile_impl.h"
+#include "_optimizer_impl.h"
 #undef TL_T
 #undef TL_MATH
 #undef TL_NAME

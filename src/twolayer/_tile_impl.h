@@ -284,6 +284,37 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_backward)(
     }
 }
 
+/* out[i] = sum over l of acc[i * LANES + l], l in order from 0 (a block's lane
+ * sums to scalars). Lane by lane over all i rather than i by i: the same sum
+ * for every i, but the i vectorise (once per batch, so it counts for small ones). */
+static inline void TL_NAME(tl_reduce_lanes)(const TL_T* restrict acc, ptrdiff_t n,
+                                            TL_T* restrict out)
+{
+    for (ptrdiff_t i = 0; i < n; i++) out[i] = 0;
+    for (int l = 0; l < TL_LANES; l++)
+        for (ptrdiff_t i = 0; i < n; i++) out[i] += acc[i * TL_LANES + l];
+}
+
+/* Asks for the cache lines of columns idx[0:count] of an array (rows values a
+ * column, row_stride apart) ahead of their gather: a shuffled order reads X at
+ * random, a few cache lines per sample, which the hardware prefetcher cannot
+ * guess; the tile before them computes meanwhile. */
+static inline void TL_NAME(tl_prefetch_columns)(
+    const TL_T* base, ptrdiff_t rows, ptrdiff_t row_stride, ptrdiff_t col_stride,
+    const int64_t* idx, ptrdiff_t count)
+{
+    const ptrdiff_t per_line = 64 / (ptrdiff_t)sizeof(TL_T);
+    for (ptrdiff_t s = 0; s < count; s++) {
+        const TL_T* column = base + idx[s] * col_stride;
+        if (row_stride == 1) {
+            for (ptrdiff_t r = 0; r < rows; r += per_line) __builtin_prefetch(column + r);
+            __builtin_prefetch(column + rows - 1);
+        } else {
+            for (ptrdiff_t r = 0; r < rows; r++) __builtin_prefetch(column + r * row_stride);
+        }
+    }
+}
+
 /* ---- one tile's whole step: forward, output layer, backward, and the sums ----
  * acc holds LANES partial sums per packed parameter, then the cost's. wt: the
  * tile's sample weights, or NULL (unweighted); softmax: one softmax output
