@@ -51,18 +51,9 @@ def test_show_config_reports_every_backend_and_the_build(capsys):
     assert f"twolayer: {twolayer.__version__}" in out and f"loaded: {cython['loaded']}" in out
 
 
-def test_show_config_says_why_a_backend_does_not_load(monkeypatch):
-    def fail():
-        raise ImportError("libgomp.so.1: cannot open shared object file")
-
-    monkeypatch.setitem(_backends._LOADERS, "numba", fail)
-    monkeypatch.setattr(_backends, "_RESOLVED", {})
-    monkeypatch.setattr(_backends, "_LOAD_ERRORS", {})
-    _backends._try_load.cache_clear()
-    try:
-        entry = twolayer._show_config.config()["backends"]["numba"]
-    finally:
-        _backends._try_load.cache_clear()
+def test_show_config_says_why_a_backend_does_not_load(backend_cannot_load):
+    backend_cannot_load("numba", "libgomp.so.1: cannot open shared object file")
+    entry = twolayer._show_config.config()["backends"]["numba"]
     reason = "ImportError: libgomp.so.1: cannot open shared object file"
     assert entry == {"loads": False, "reason": reason}
 

@@ -73,23 +73,8 @@ def test_importing_every_module_never_crashes():
     assert out.stdout.splitlines()[1] == _cpu._BASE
 
 
-@pytest.fixture
-def cython_cannot_load(monkeypatch):
-    """The Cython extension failing at load, as it does with libgomp missing."""
-
-    def fail():
-        raise ImportError("libgomp.so.1: cannot open shared object file: No such file or directory")
-
-    monkeypatch.setitem(_backends._LOADERS, "cython", fail)
-    monkeypatch.setattr(_backends, "_RESOLVED", {})
-    monkeypatch.setattr(_backends, "_LOAD_ERRORS", {})
-    _backends._try_load.cache_clear()
-    yield
-    _backends._try_load.cache_clear()
-
-
-@pytest.mark.usefixtures("cython_cannot_load")
-def test_a_backend_that_cannot_load_is_not_listed_and_auto_falls_back(moons):
+def test_a_backend_that_cannot_load_is_not_listed_and_auto_falls_back(moons, backend_cannot_load):
+    backend_cannot_load("cython", "libgomp.so.1: cannot open shared object file: No such file")
     X, Y = moons
     assert "cython" not in twolayer.available_backends()
     assert _backends.resolve_backend("auto") == "numba"
