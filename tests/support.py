@@ -77,3 +77,26 @@ def _runnable_variants():
 
 
 VARIANTS = list(_runnable_variants())
+
+
+# Every memory layout the kernels must read in place (one generator for every test).
+LAYOUTS = ("C", "F", "sliced", "reversed", "reversed-rows", "read-only")
+
+
+def in_layout(array: np.ndarray, layout: str) -> np.ndarray:
+    """The same values as ``array``, in another memory layout."""
+    if layout == "C":
+        return np.ascontiguousarray(array)
+    if layout == "F":
+        return np.asfortranarray(array)
+    if layout == "sliced":
+        big = np.zeros((array.shape[0] * 2 + 1, array.shape[1] * 3 + 2), dtype=array.dtype)
+        big[1::2, 2::3] = array
+        return big[1::2, 2::3]
+    if layout == "reversed":
+        return np.ascontiguousarray(array[:, ::-1])[:, ::-1]
+    if layout == "reversed-rows":
+        return np.asfortranarray(array[::-1, ::-1])[::-1, ::-1]
+    view = array.copy()
+    view.flags.writeable = False
+    return view

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import twolayer
-from support import relative_error
+from support import LAYOUTS, in_layout, relative_error
 from twolayer import _reference
 from twolayer._geometry import TILE  # samples per tile of the compiled kernels
 from twolayer._params import Layout, initial_parameters
@@ -36,7 +36,6 @@ PROFILE = settings(
 X_DTYPES = ["float64", "float32", "int8", "int32", "int64", "uint8", "bool"]
 Y_DTYPES = ["float64", "float32", "int64", "bool"]
 SCALES = ["unit", "tiny", "huge", "mixed", "integers"]
-LAYOUTS = ["C", "F", "sliced", "reversed", "reversed-rows", "read-only"]
 
 
 @dataclass
@@ -76,25 +75,6 @@ def _as_dtype(values: np.ndarray, dtype: str) -> np.ndarray:
         return values.astype(dtype)  # float32 may overflow to inf: fit must refuse it
 
 
-def _in_layout(array: np.ndarray, layout: str) -> np.ndarray:
-    """The same values as ``array``, in another memory layout."""
-    if layout == "C":
-        return np.ascontiguousarray(array)
-    if layout == "F":
-        return np.asfortranarray(array)
-    if layout == "sliced":
-        big = np.zeros((array.shape[0] * 2 + 1, array.shape[1] * 3 + 2), dtype=array.dtype)
-        big[1::2, 2::3] = array
-        return big[1::2, 2::3]
-    if layout == "reversed":
-        return np.ascontiguousarray(array[:, ::-1])[:, ::-1]
-    if layout == "reversed-rows":
-        return np.asfortranarray(array[::-1, ::-1])[::-1, ::-1]
-    view = array.copy()
-    view.flags.writeable = False
-    return view
-
-
 n_samples_strategy = st.one_of(
     st.integers(1, 300),
     st.sampled_from([1, 2, TILE - 1, TILE, TILE + 1, 2 * TILE, 2 * TILE + 1, 4 * TILE + 7]),
@@ -115,12 +95,12 @@ def problems(draw: Any, backends: list[str] = ALL) -> Problem:
     y_layout = draw(st.sampled_from(LAYOUTS), label="Y layout")
     seed = draw(st.integers(0, 2**32 - 1), label="data seed")
     rng = np.random.default_rng(seed)
-    X = _in_layout(_as_dtype(_values(rng, (n_features, n_samples), scale), x_dtype), x_layout)
+    X = in_layout(_as_dtype(_values(rng, (n_features, n_samples), scale), x_dtype), x_layout)
     if soft:
         Y = rng.uniform(size=(n_outputs, n_samples))
     else:
         Y = (rng.uniform(size=(n_outputs, n_samples)) > 0.5).astype(np.float64)
-    Y = _in_layout(_as_dtype(Y, y_dtype), y_layout)
+    Y = in_layout(_as_dtype(Y, y_dtype), y_layout)
     return Problem(
         X=X,
         Y=Y,
@@ -350,7 +330,7 @@ def parameter_sets(draw: Any) -> tuple[dict[str, np.ndarray], np.ndarray, str]:
             "b2": rng.standard_normal((n_outputs, 1)) * weight_scale,
         }
         params = {k: v.astype(dtype) for k, v in params.items()}
-    X = _in_layout(_as_dtype(_values(rng, (n_features, n_samples), x_scale), x_dtype), layout)
+    X = in_layout(_as_dtype(_values(rng, (n_features, n_samples), x_scale), x_dtype), layout)
     return params, X, f"weights {weight_scale:g} {dtype}, X {x_scale} {x_dtype} {layout}"
 
 
@@ -433,7 +413,7 @@ def test_a_single_bad_value_anywhere_is_refused_naming_the_argument(problem, bad
         expected = (TypeError, "X must hold real numbers")
     layout = LAYOUTS[where % len(LAYOUTS)]
     if X.ndim == 2:
-        X = _in_layout(X, layout)
-    Y = _in_layout(Y, layout)
+        X = in_layout(X, layout)
+    Y = in_layout(Y, layout)
     with pytest.raises(expected[0], match=expected[1]):
         twolayer.fit(X, Y, 0.1, problem.hidden, 2, backend=problem.backend)
