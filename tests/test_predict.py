@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import twolayer
-from support import COMPILED, SHAPES
+from support import COMPILED, LAYOUTS, SHAPES, in_layout
 from twolayer import _predict
 from twolayer._backends import load_backend
 from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
@@ -86,23 +86,18 @@ def test_bitwise_identical_for_every_thread_count(backend, dtype):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("order", ["F", "strided", "memmap", "readonly"])
+@pytest.mark.parametrize("order", [*LAYOUTS, "memmap"])
 def test_every_memory_order_gives_the_same_bits(backend, order, tmp_path):
     params = _params(5, 7, 2, seed=4)
     X = _X(5, BLOCK + 10, seed=5)
-    expected = twolayer.predict_proba(params, X, backend=backend)
-    if order == "F":
-        X = np.asfortranarray(X)
-    elif order == "strided":
-        X = np.repeat(X, 2, axis=1)[:, ::2]
-    elif order == "memmap":
+    expected = twolayer.predict_proba(params, np.ascontiguousarray(X), backend=backend)
+    if order == "memmap":
         mm = np.lib.format.open_memmap(tmp_path / "X.npy", mode="w+", shape=X.shape)
         mm[...] = X
         mm.flush()
         X = np.load(tmp_path / "X.npy", mmap_mode="r")
     else:
-        X = X.copy()
-        X.flags.writeable = False
+        X = in_layout(X, order)
     np.testing.assert_array_equal(twolayer.predict_proba(params, X, backend=backend), expected)
 
 
