@@ -15,11 +15,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
 
 import twolayer
+from twolayer._geometry import BLOCK  # samples per block: one block runs in one thread
 from twolayer.datasets import make_moons
 
 BACKENDS = twolayer.available_backends()
@@ -114,8 +116,9 @@ def warm() -> Callable[[str], None]:
     return warm_up
 
 
-# The small case every benchmark checks its backend on, against the reference.
-SMALL = {"n_samples": 97, "hidden": 7, "iterations": 30, "learning_rate": 0.3}
+# The small case every benchmark checks its backend on, against the reference: more
+# than two blocks (ragged last one), so that threads > 1 runs blocks in parallel.
+SMALL = {"n_samples": 2 * BLOCK + 97, "hidden": 7, "iterations": 30, "learning_rate": 0.3}
 
 
 @pytest.fixture(scope="session")
@@ -149,12 +152,35 @@ def check_small(
             X, Y, SMALL["learning_rate"], SMALL["hidden"], SMALL["iterations"],
             backend=backend, dtype=dtype, n_threads=threads,
         )  # fmt: skip
-        # float64: the kernels' parity target; float32: float32 accuracy of the float64 result.
-        rtol_costs, rtol_params = (1e-9, 1e-9) if dtype == np.float64 else (1e-4, 1e-3)
-        assert _relative_error(costs, expected_costs) < rtol_costs, key
-        for name, value in expected_params.items():
-            assert _relative_error(params[name], value) < rtol_params, (key, name)
+        _assert_close((params, costs), (expected_params, expected_costs), dtype, key)
         checked.add(key)
+
+    return check
+
+
+def _assert_close(result: Any, expected: Any, dtype: type, what: object) -> None:
+    # float64: the kernels' parity target; float32: float32 accuracy of the float64 result.
+    (params, costs), (expected_params, expected_costs) = result, expected
+    rtol_costs, rtol_params = (1e-9, 1e-9) if dtype == np.float64 else (1e-4, 1e-3)
+    assert _relative_error(costs, expected_costs) < rtol_costs, what
+    for name, value in expected_params.items():
+        assert _relative_error(params[name], value) < rtol_params, (what, name)
+
+
+@pytest.fixture(scope="session")
+def check_timed() -> Callable[..., None]:
+    """Assert that a timed fit's result is the float64 reference's on the same data."""
+    references: dict[tuple[Any, ...], Any] = {}
+
+    def check(result: Any, X: np.ndarray, Y: np.ndarray, lr: float, hidden: int,
+              iterations: int) -> None:  # fmt: skip
+        key = (X.shape, X.dtype.name, lr, hidden, iterations, float(X.sum()))
+        if key not in references:
+            references[key] = twolayer.fit(
+                X.astype(np.float64), Y.astype(np.float64), lr, hidden, iterations,
+                backend="numpy",
+            )  # fmt: skip
+        _assert_close(result, references[key], X.dtype.type, key)
 
     return check
 

@@ -10,7 +10,9 @@ import twolayer
 
 @pytest.mark.benchmark(group="large")
 @pytest.mark.usefixtures("blas_threads")
-def test_large(benchmark, backend, dtype, threads, full, warm, check_small, data) -> None:  # type: ignore[no-untyped-def]
+def test_large(  # type: ignore[no-untyped-def]
+    benchmark, backend, dtype, threads, full, warm, check_small, check_timed, data
+) -> None:
     warm(backend)
     check_small(backend, dtype, threads)
     X, Y = data(100_000, 20, dtype)
@@ -19,6 +21,7 @@ def test_large(benchmark, backend, dtype, threads, full, warm, check_small, data
     params, costs = benchmark(
         twolayer.fit, X, Y, 0.3, 64, iterations, backend=backend, dtype=dtype, n_threads=threads
     )
+    check_timed((params, costs), X, Y, 0.3, 64, iterations)
     assert costs.shape == (iterations,)
     assert np.all(np.isfinite(costs))
     assert params["W1"].dtype == np.dtype(dtype)

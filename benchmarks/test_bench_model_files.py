@@ -6,15 +6,21 @@ tests/test_model_files.py checks the refusal and its memory.
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 from pathlib import Path
 
 import pytest
 
 import twolayer
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from hostile_zip import build_bomb
+# The bomb's builder is the tests' (tests/hostile_zip.py), loaded from its file.
+_spec = importlib.util.spec_from_file_location(
+    "hostile_zip", Path(__file__).resolve().parents[1] / "tests" / "hostile_zip.py"
+)
+assert _spec is not None and _spec.loader is not None
+hostile_zip = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(hostile_zip)
+build_bomb = hostile_zip.build_bomb
 
 
 @pytest.fixture(scope="module")

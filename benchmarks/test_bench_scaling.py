@@ -33,7 +33,7 @@ CASES = [
 @pytest.mark.parametrize(("dim", "value"), CASES)
 @pytest.mark.usefixtures("blas_threads")
 def test_scaling(  # type: ignore[no-untyped-def]
-    benchmark, dim, value, backend, dtype, threads, full, warm, check_small, data
+    benchmark, dim, value, backend, dtype, threads, full, warm, check_small, check_timed, data
 ) -> None:
     warm(backend)
     check_small(backend, dtype, threads)
@@ -44,7 +44,8 @@ def test_scaling(  # type: ignore[no-untyped-def]
     benchmark.extra_info.update(
         shape=shape, iterations=ITERATIONS, multiply_adds_per_iteration=n * h * (2 * f + 3)
     )
-    _, costs = benchmark(
+    params, costs = benchmark(
         twolayer.fit, X, Y, 0.3, h, ITERATIONS, backend=backend, dtype=dtype, n_threads=threads
     )
+    check_timed((params, costs), X, Y, 0.3, h, ITERATIONS)
     assert np.all(np.isfinite(costs))

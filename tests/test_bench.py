@@ -1,4 +1,4 @@
-"""``twolayer bench`` (python/twolayer/_bench.py) on tiny workloads: the table, --json, errors.
+"""``twolayer bench`` (python/twolayer/_bench*.py) on tiny workloads: the table, --json, errors.
 
 No timing is asserted: only that the report is complete, consistent and parses.
 """
@@ -12,8 +12,9 @@ import sys
 import numpy as np
 import pytest
 
+import tutorial
 import twolayer
-from twolayer import _bench
+from twolayer import _bench, _bench_measure, _bench_workloads
 
 TINY = ["--n-samples", "60", "--iterations", "10", "--repeat", "2", "--quick-rates"]
 
@@ -55,6 +56,14 @@ def test_json_report(extra: list[str]) -> None:
     comparators = ["sklearn", "torch"] if extra else []
     assert list(results) == ["numpy", "tutorial", *backends, *comparators]
     assert results["numpy"]["speedup"] == 1.0
+    # The columns below compare every runner with the numpy run, so that run is checked
+    # on its own: its last cost is that of a fit outside the bench, and of the article's code.
+    wl = _bench_workloads.Workload(**point["workload"])
+    X, Y = wl.data(np.dtype(np.float64))
+    _, costs = twolayer.fit(X, Y, wl.learning_rate, wl.hidden, wl.iterations, backend="numpy")
+    assert results["numpy"]["final_cost"] == float(costs[-1])
+    _, tutorial_costs = tutorial.fit(X, Y, wl.learning_rate, wl.hidden, wl.iterations)
+    assert results["numpy"]["final_cost"] == pytest.approx(float(tutorial_costs[-1]), rel=1e-12)
     for name, entry in results.items():
         if name in ("sklearn", "torch") and entry["status"] == "missing":
             assert "pip install" in entry["reason"]  # reported, not fatal
@@ -166,31 +175,31 @@ def test_python_m_twolayer_bench_help() -> None:
 
 
 def test_work_and_roofline() -> None:
-    wl = _bench.Workload("w", n_samples=10, n_features=3, hidden=4, n_outputs=2,
+    wl = _bench_workloads.Workload("w", n_samples=10, n_features=3, hidden=4, n_outputs=2,
                          iterations=1, learning_rate=0.1)  # fmt: skip
     work = wl.work(8)
     assert work == {"multiply_adds": 10 * 4 * (6 + 6), "tanh": 40, "exp": 20, "log1p": 20,
                     "x_bytes": 240}  # fmt: skip
     rates = {"multiply_adds_per_s": 1e9, "tanh_per_s": 1e9, "exp_per_s": 1e9,
              "log1p_per_s": 1e9, "bytes_per_s": 1.0}  # fmt: skip
-    assert _bench.roofline(work, rates)["limit"] == "memory"
-    assert _bench.roofline(work, rates)["bound_s"] == 240.0
+    assert _bench_measure.roofline(work, rates)["limit"] == "memory"
+    assert _bench_measure.roofline(work, rates)["bound_s"] == 240.0
     rates["bytes_per_s"] = 1e12
-    bound = _bench.roofline(work, rates)
+    bound = _bench_measure.roofline(work, rates)
     assert bound["limit"] == "multiply_adds"
     assert np.isclose(bound["bound_s"], (480 + 80) / 1e9)
 
 
 def test_workload_data_is_deterministic() -> None:
-    wl = _bench.WORKLOADS["large"]
-    small = _bench.Workload(**{**wl.__dict__, "n_samples": 50})
+    wl = _bench_workloads.WORKLOADS["large"]
+    small = _bench_workloads.Workload(**{**wl.__dict__, "n_samples": 50})
     X1, Y1 = small.data(np.dtype(np.float32))
     X2, Y2 = small.data(np.dtype(np.float32))
     assert X1.shape == (20, 50) and Y1.shape == (1, 50)
     assert X1.dtype == np.float32
     np.testing.assert_array_equal(X1, X2)
     np.testing.assert_array_equal(Y1, Y2)
-    X, Y = _bench.WORKLOADS["tutorial"].data(np.dtype(np.float64))
+    X, Y = _bench_workloads.WORKLOADS["tutorial"].data(np.dtype(np.float64))
     assert X.shape == (2, 500)
     assert set(np.unique(Y)) == {0.0, 1.0}
 
@@ -200,7 +209,7 @@ def test_peak_loop_does_the_multiply_adds_it_counts(single: bool) -> None:
     # The roofline's multiply-add rate is fma_peak's count over its time: the count must be
     # the work done. Each chain i runs x -> a x + b from x0 = (i + 2) b, a = 1 - 1e-6,
     # b = 1e-6, so after n rounds x = 1 + (x0 - 1) a^n; the checksum is the sum of all.
-    kernels = _bench.kernel_build()
+    kernels = _bench_measure.kernel_build()
     assert kernels is not None and kernels.__name__ == twolayer._cpu.selected_variant()
     rounds = 100_000
     done, checksum = kernels.fma_peak(rounds, single)
@@ -218,14 +227,14 @@ def test_peak_loop_does_the_multiply_adds_it_counts(single: bool) -> None:
 
 
 def test_roofline_comes_from_the_kernels_not_numpy(monkeypatch: pytest.MonkeyPatch) -> None:
-    rates = _bench.measure_rates(np.dtype(np.float64), 1, quick=True)
+    rates = _bench_measure.measure_rates(np.dtype(np.float64), 1, quick=True)
     # NumPy's rates are reported beside the bound's, which are measured separately.
     assert {"numpy_tanh_per_s", "blas_multiply_adds_per_s", "tanh_per_s"} <= set(rates)
     assert rates["tanh_per_s"] != rates["numpy_tanh_per_s"]
     assert rates["multiply_adds_per_s"] != rates["blas_multiply_adds_per_s"]
     # Without the compiled kernels the bound falls back to NumPy's own rates.
-    monkeypatch.setattr(_bench, "kernel_build", lambda: None)
-    fallback = _bench.measure_rates(np.dtype(np.float64), 1, quick=True)
+    monkeypatch.setattr(_bench_measure, "kernel_build", lambda: None)
+    fallback = _bench_measure.measure_rates(np.dtype(np.float64), 1, quick=True)
     assert fallback["tanh_per_s"] == fallback["numpy_tanh_per_s"]
     assert fallback["multiply_adds_per_s"] == fallback["blas_multiply_adds_per_s"]
 

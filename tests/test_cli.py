@@ -279,6 +279,17 @@ def test_bench_is_registered_when_its_module_imports(monkeypatch):
     assert parser.parse_args(["demo"]).command == "demo"
 
 
+def test_a_broken_bench_module_is_not_hidden(monkeypatch):
+    # Only the bench module itself being absent drops the command; any other import
+    # failure inside it is a bug and must reach the user.
+    from twolayer import cli
+
+    monkeypatch.delitem(sys.modules, "twolayer._bench", raising=False)
+    monkeypatch.setitem(sys.modules, "twolayer._bench_measure", None)
+    with pytest.raises(ModuleNotFoundError, match="_bench_measure"):
+        cli.build_parser()
+
+
 def test_python_dash_m_and_no_command_run_the_demo():
     done = subprocess.run(
         [sys.executable, "-m", "twolayer", "--iterations", "20"],

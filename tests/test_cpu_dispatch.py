@@ -6,30 +6,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from conftest import relative_error
+from support import VARIANTS, relative_error
 from twolayer import _cpu
 from twolayer._params import Layout, initial_parameters
-
-
-def _runnable_variants():
-    # NumPy's CPU detection, independent of the builds' own check (_isa_guard.c).
-    features = _cpu._cpu_features()
-    for suffix, needs in _cpu._VARIANTS:
-        name = _cpu._BASE + suffix
-        if (
-            importlib.util.find_spec(name)
-            and all(features.get(f, False) for f in needs)
-            and _cpu._allowed(suffix)
-        ):
-            yield name
-
-
-VARIANTS = list(_runnable_variants())
-
-
-def test_the_baseline_build_is_installed_and_selected_last():
-    assert _cpu._BASE in VARIANTS
-    assert _cpu.selected_variant() == VARIANTS[0]  # the widest runnable one
 
 
 @pytest.mark.parametrize("forced", ["baseline", "avx2"])

@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import relative_error
+from support import relative_error
 from twolayer import _geometry as geometry
 from twolayer._backends import available_backends, load_backend
 from twolayer._params import Layout

@@ -5,7 +5,7 @@ import importlib
 import numpy as np
 import pytest
 
-from test_cpu_dispatch import VARIANTS
+from support import VARIANTS
 from twolayer._backends import load_backend
 
 BACKENDS = [b for b in ("cython", "numba") if b in __import__("twolayer").available_backends()]

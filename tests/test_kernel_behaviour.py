@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import COMPILED
+from support import COMPILED
 from twolayer._backends import load_backend
 from twolayer._params import Layout, initial_parameters
 

@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import assert_params_close, relative_error
-from test_parity import BLOCK, SHAPES, _problem
+from support import BLOCK, SHAPES, assert_params_close, relative_error
+from support import problem as _problem
 from twolayer import _geometry as geometry
 from twolayer._backends import load_backend
 from twolayer._cpu import _cpu_features, variant_states

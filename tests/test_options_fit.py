@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import COMPILED, assert_params_close, relative_error
 from sklearn_twin import CASES, N, case_data, twin_fit
+from support import COMPILED, assert_params_close, relative_error
 from twolayer._params import Layout, initial_parameters
 
 EPOCHS = 12
@@ -245,6 +245,8 @@ BAD = [
     (dict(sample_weight=-np.ones(10)), ValueError, "sample_weight must be >= 0"),
     (dict(sample_weight=np.r_[np.nan, np.ones(9)]), ValueError, "sample_weight must be finite"),
     (dict(sample_weight=np.zeros(10)), ValueError, "sample_weight must not be all zero"),
+    (dict(sample_weight=np.full(10, 1e300), dtype=np.float32), ValueError,
+     "sample_weight must be finite .* after conversion to float32"),
     (dict(sample_weight=["a"] * 10), TypeError, "sample_weight must hold real numbers"),
     (dict(init_params={"W1": np.ones((3, 2))}), ValueError, "init_params is missing"),
     (dict(init_params={"W1": np.ones((4, 2)), "b1": np.ones((4, 1)), "W2": np.ones((1, 4)),
@@ -266,6 +268,10 @@ def test_softmax_targets_must_be_distributions():
     Y = np.array([[1.0, 0.0, 0.5, 0.2], [0.0, 1.0, 0.5, 0.2]])
     with pytest.raises(ValueError, match=r"column 3 sums to 0\.4"):
         twolayer.fit(X, Y, 0.1, 3, 2, backend="numpy", output="softmax")
+    good = Y[:, :2]
+    with pytest.raises(ValueError, match=r"validation_data Y_val to sum to 1 .* column 3"):
+        twolayer.fit(X[:, :2], good, 0.1, 3, 2, backend="numpy", output="softmax",
+                     validation_data=(X, Y))
     with pytest.raises(ValueError, match='output must be one of'):
         twolayer.predict_proba({"W1": np.ones((3, 2)), "b1": np.ones((3, 1)),
                                 "W2": np.ones((2, 3)), "b2": np.ones((2, 1))}, X, output="x")
@@ -364,4 +370,4 @@ def test_verbose_reports_epochs(capsys, moons):
     X, Y = moons
     twolayer.fit(X, Y, 0.01, 5, 4, backend="numpy", solver="adam", batch_size=100, verbose=True)
     err = capsys.readouterr().err
-    assert "done: 4 iterations" in err  # one per epoch
+    assert "done: 4 epochs" in err

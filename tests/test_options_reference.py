@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 
-from conftest import assert_params_close, relative_error
 from sklearn_twin import CASES, N, case_data, twin_fit
+from support import assert_params_close, relative_error
 from twolayer import _reference
 from twolayer._backends import load_backend
 from twolayer._epochs import BatchDivergenceError, Optimizer, run_epoch

@@ -9,36 +9,15 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import COMPILED, assert_params_close, relative_error
-from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
+from support import BLOCK, COMPILED, SHAPES, assert_params_close, problem, relative_error
 
 pytestmark = pytest.mark.skipif(not COMPILED, reason="no compiled backend installed")
-
-
-# (n_features, hidden, n_outputs, n_samples)
-SHAPES = [
-    (1, 1, 1, 1),  # one sample, one hidden unit
-    (2, 5, 1, 500),  # the tutorial's shape
-    (3, 1, 1, 65),  # one hidden unit, a ragged second tile
-    (7, 9, 3, 130),  # several outputs, odd feature count
-    (2, 4, 2, BLOCK + 77),  # more than one block, ragged last block
-    (20, 16, 1, 3 * BLOCK),
-    (77, 6, 2, 150),  # wide inputs: feature rows in chunks of 32, a ragged last chunk
-]
-
-
-def _problem(n_features, n_outputs, n_samples, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_features, n_samples))
-    logits = rng.normal(size=(n_outputs, n_features)) @ X
-    Y = (logits + rng.normal(size=logits.shape) > 0).astype(float)
-    return X, Y
 
 
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize(("n_features", "hidden", "n_outputs", "n_samples"), SHAPES)
 def test_float64_matches_reference(backend, n_features, hidden, n_outputs, n_samples):
-    X, Y = _problem(n_features, n_outputs, n_samples)
+    X, Y = problem(n_features, n_outputs, n_samples)
     iterations = 300 if n_samples < BLOCK else 40
     expected, expected_costs = twolayer.fit(X, Y, 0.5, hidden, iterations, backend="numpy")
     params, costs = twolayer.fit(X, Y, 0.5, hidden, iterations, backend=backend)
@@ -58,7 +37,7 @@ def test_tutorial_run_matches_reference(backend, moons):
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize(("n_features", "hidden", "n_outputs", "n_samples"), SHAPES[1:5])
 def test_float32_within_float32_accuracy(backend, n_features, hidden, n_outputs, n_samples):
-    X, Y = _problem(n_features, n_outputs, n_samples, seed=1)
+    X, Y = problem(n_features, n_outputs, n_samples, seed=1)
     expected, expected_costs = twolayer.fit(X, Y, 0.5, hidden, 100, backend="numpy")
     params, costs = twolayer.fit(X.astype(np.float32), Y, 0.5, hidden, 100, backend=backend)
     assert costs.dtype == np.float32
@@ -73,7 +52,7 @@ def test_float32_within_float32_accuracy(backend, n_features, hidden, n_outputs,
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_results_are_bitwise_identical_for_every_thread_count(backend, dtype):
-    X, Y = _problem(6, 2, 5 * BLOCK + 123, seed=2)
+    X, Y = problem(6, 2, 5 * BLOCK + 123, seed=2)
     X = X.astype(dtype)
     runs = [twolayer.fit(X, Y, 0.5, 8, 15, backend=backend, n_threads=t) for t in (1, 2, 3, 5)]
     first_params, first_costs = runs[0]
@@ -86,7 +65,7 @@ def test_results_are_bitwise_identical_for_every_thread_count(backend, dtype):
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("order", ["C", "F", "strided"])
 def test_layouts_read_in_place(backend, order):
-    X, Y = _problem(5, 1, BLOCK + 10, seed=3)
+    X, Y = problem(5, 1, BLOCK + 10, seed=3)
     expected, expected_costs = twolayer.fit(X, Y, 0.5, 6, 20, backend=backend)
     if order == "F":
         X = np.asfortranarray(X)
@@ -119,7 +98,7 @@ def test_gradient_sums_match_reference(backend):
     kernels = load_backend(backend)
     reference = load_backend("numpy")
     for (f, h, o, n), dtype in itertools.product(SHAPES, [np.float64, np.float32]):
-        X, Y = _problem(f, o, n, seed=5)
+        X, Y = problem(f, o, n, seed=5)
         X, Y = X.astype(dtype), Y.astype(dtype)
         layout = Layout(f, h, o)
         theta = initial_parameters(layout, np.dtype(dtype), 1)

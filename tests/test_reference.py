@@ -7,7 +7,7 @@ import pytest
 
 import tutorial
 import twolayer
-from conftest import assert_params_close, relative_error
+from support import assert_params_close, relative_error
 from twolayer import _reference
 from twolayer._params import Layout, initial_parameters
 

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import twolayer
-from conftest import COMPILED, assert_params_close, relative_error
+from support import COMPILED, assert_params_close, relative_error
 from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
 
 ALL = list(twolayer.available_backends())

@@ -22,6 +22,8 @@ from twolayer import sklearn as tl_sklearn
 from twolayer.sklearn import MLPClassifier
 
 BACKENDS = twolayer.available_backends()
+# A few epochs on purpose: scikit-learn's max_iter ConvergenceWarning is expected.
+SHORT_FITS = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
 def _scaled(X):
@@ -186,6 +188,7 @@ def test_float32_stays_float32(backend):
     np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-5)
 
 
+@SHORT_FITS
 def test_batches_split_over_threads_give_the_same_bits():
     rng = np.random.RandomState(0)
     X = rng.randn(5000, 6)
@@ -202,6 +205,7 @@ def test_batches_split_over_threads_give_the_same_bits():
                 np.testing.assert_array_equal(a, b)
 
 
+@SHORT_FITS
 def test_inputs_and_global_random_state_untouched():
     X, y = _data("binary")
     X_before, y_before, sw = X.copy(), y.copy(), _weights(X.shape[0])
@@ -215,6 +219,7 @@ def test_inputs_and_global_random_state_untouched():
     np.testing.assert_array_equal(sw, sw_before)
 
 
+@SHORT_FITS
 def test_sparse_input_is_densified():
     scipy_sparse = pytest.importorskip("scipy.sparse")
     X, y = _data("binary")
@@ -271,6 +276,7 @@ def test_divergence_raises_sklearns_error_with_finite_weights():
     assert all(np.isfinite(c).all() for c in est.coefs_ + est.intercepts_)
 
 
+@SHORT_FITS
 def test_constructor_is_sklearns_with_tanh_and_the_backend_options():
     ours = inspect.signature(MLPClassifier.__init__).parameters
     theirs = inspect.signature(SkMLP.__init__).parameters

@@ -7,7 +7,7 @@ import pytest
 
 import tutorial
 import twolayer
-from conftest import assert_params_close
+from support import assert_params_close
 from twolayer.datasets import make_moons
 
 BACKENDS = twolayer.available_backends()

@@ -14,12 +14,12 @@ from ._backends import BACKENDS, available_backends
 from ._errors import DivergenceError
 from ._io import ModelFileError, load, save
 from ._show_config import show_config
+from ._version import __version__ as __version__
 
 if _typing.TYPE_CHECKING:
     from ._convert import params_from_sklearn, to_sklearn
     from .estimator import TwoLayerClassifier
 
-__version__ = "0.1.0"
 __all__ = [
     "BACKENDS",
     "DivergenceError",

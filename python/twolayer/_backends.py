@@ -29,7 +29,7 @@ def _load_cython() -> ModuleType:
 
 
 def _load_numba() -> ModuleType:
-    return importlib.import_module("twolayer._numba_kernels")
+    return importlib.import_module("twolayer._numba_backend")  # + train_epoch on first use
 
 
 _LOADERS = {"numpy": _load_numpy, "cython": _load_cython, "numba": _load_numba}

@@ -92,8 +92,7 @@ def _small_call(fn: Callable[[], object]) -> float:
 
 def isa() -> dict[str, str]:
     """What each compiled backend runs on here (dispatch can be forced by environment)."""
-    from . import available_backends
-    from ._backends import load_backend
+    from ._backends import available_backends, load_backend
 
     found = {}
     if "cython" in available_backends():
@@ -132,7 +131,7 @@ def status_kib(field: str) -> int:
 
 def run_once(name: str, params: dict[str, np.ndarray], X: np.ndarray, threads: int) -> Any:
     """One prediction of runner ``name`` (a backend, "numpy forward" or "scikit-learn")."""
-    from . import predict_proba
+    from ._api import predict_proba
 
     if name == "numpy forward":
         return numpy_forward(params, X)
@@ -158,7 +157,9 @@ def extra_memory(name: str, n_samples: int, n_features: int, hidden: int, dtype:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from . import TwoLayerClassifier, available_backends, fit, predict_proba
+    from ._api import fit, predict_proba
+    from ._backends import available_backends
+    from .estimator import TwoLayerClassifier
 
     n = args.n_samples or DEFAULTS["n_samples"]
     f = args.features or DEFAULTS["n_features"]

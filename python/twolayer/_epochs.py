@@ -106,12 +106,13 @@ def run_epoch(
     theta: np.ndarray,
     optimizer: Optimizer,
     batch_size: int,
-    softmax: bool,
+    softmax: int,
     n_threads: int,
 ) -> float:
     """One epoch through ``kernels.train_epoch``; returns its cost (scikit-learn's ``loss_``).
 
-    ``sample_weight`` None: unweighted; ``order`` None: samples in their order.
+    ``sample_weight`` None: unweighted; ``order`` None: samples in their order;
+    ``softmax`` 0 or 1 (or a bool): the output kind.
     ``batch_size`` is clipped to [1, n_samples] as scikit-learn clips it.
     ``theta`` and the optimizer's state are updated in place. Raises
     BatchDivergenceError (a DivergenceError) when a batch is not finite; theta
@@ -155,7 +156,7 @@ class EpochRunner:
         sample_weight: np.ndarray | None,
         optimizer: Optimizer,
         batch_size: int,
-        softmax: bool,
+        softmax: int,
         n_threads: int,
         *,
         shuffle: bool = False,

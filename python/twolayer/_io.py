@@ -276,7 +276,8 @@ def _contents(data: dict[str, np.ndarray], path: Path) -> ModelContents:
         raise ModelFileError(f"{path}: classes must be a 1-D array of numbers or strings")
     target_kind = _text(data, "target_kind", path)
     n_outputs = params["W2"].shape[0]
-    allowed = {"binary": 2, "multiclass": n_outputs, "multilabel": n_outputs}
+    # "softmax": multiclass targets, one softmax over the outputs (issue 15).
+    allowed = {"binary": 2, "multiclass": n_outputs, "softmax": n_outputs, "multilabel": n_outputs}
     if target_kind not in allowed:
         raise ModelFileError(f"{path}: unknown target_kind {target_kind!r}")
     if classes.size != allowed[target_kind] or (target_kind == "binary") != (n_outputs == 1):
@@ -434,13 +435,11 @@ def _estimator_from(data: dict[str, np.ndarray], contents: ModelContents, path: 
     if n_iter.ndim != 0 or n_iter.dtype.kind not in "iu":
         raise ModelFileError(f"{path}: n_iter must be an integer")
     assert contents.target_kind is not None and contents.classes is not None  # "estimator"
-    estimator._kind = contents.target_kind
-    estimator.classes_ = contents.classes
-    estimator.coefs_ = [np.ascontiguousarray(params["W1"].T), np.ascontiguousarray(params["W2"].T)]
-    estimator.intercepts_ = [params["b1"].ravel().copy(), params["b2"].ravel().copy()]
+    estimator._set_network(params, contents.target_kind, contents.classes)
     estimator.loss_curve_ = loss_curve
     estimator.n_iter_ = int(n_iter)
-    estimator.n_features_in_ = params["W1"].shape[1]
+    if loss_curve.size:
+        estimator.loss_ = float(loss_curve[-1])
     estimator.validation_loss_curve_ = data.get("validation_loss_curve")
     if contents.feature_names is not None:
         estimator.feature_names_in_ = contents.feature_names.astype(object)

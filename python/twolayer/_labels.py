@@ -142,13 +142,17 @@ def class_probabilities(Z: np.ndarray, kind: str) -> np.ndarray:
     """Probabilities (n_samples, n_classes) from logits Z (n_samples, n_outputs).
 
     Binary: ``[1 - p, p]``. Multiclass: the one-vs-rest sigmoids normalised to
-    sum to 1 per row. Multi-label: the independent sigmoid of each label.
+    sum to 1 per row. Softmax (multiclass with one softmax output): the softmax
+    of each row. Multi-label: the independent sigmoid of each label.
     """
     with np.errstate(over="ignore", under="ignore"):
         if kind == "binary":
             return np.column_stack([sigmoid(-Z[:, 0]), sigmoid(Z[:, 0])])
         if kind == "multilabel":
             return sigmoid(Z)
+        if kind == "softmax":
+            e = np.exp(Z - Z.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
         # log sigmoid(z) = -log(1 + exp(-z)); normalise in log space so that
         # rows whose sigmoids all underflow still sum to 1.
         log_p = -np.logaddexp(0, -Z)

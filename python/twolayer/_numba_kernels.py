@@ -1215,17 +1215,6 @@ def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
 # ================================================================ Python entry points
 
 
-def __getattr__(name: str):
-    """``train_epoch`` from ``_numba_epochs``, imported on first access: the backend's
-    module stays this one, and neither importing it nor a default fit compiles the
-    epoch kernels (PEP 562)."""
-    if name == "train_epoch":
-        from ._numba_epochs import train_epoch
-
-        return train_epoch
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def _read_only(a):
     """A read-only view: one compiled signature per dtype serves every caller."""
     view = a.view()

@@ -11,8 +11,9 @@ from typing import TextIO
 class Progress:
     """Progress on stderr: a live bar on a terminal, plain lines (about 1 per second) otherwise."""
 
-    def __init__(self, total: int, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, stream: TextIO | None = None, unit: str = "iteration") -> None:
         self.total = total
+        self.unit = unit  # "epoch" when fit trains in mini-batch epochs
         self.stream = stream if stream is not None else sys.stderr
         isatty = getattr(self.stream, "isatty", None)
         self.tty = bool(isatty and isatty())
@@ -26,8 +27,9 @@ class Progress:
         left = (self.total - done) / rate if rate > 0 else 0.0
         width = len(str(self.total))
         return (
-            f"iteration {done:>{width}}/{self.total}  cost {cost:.6g}  "
-            f"{rate:,.0f} it/s  {left:.1f} s left"
+            f"{self.unit} {done:>{width}}/{self.total}  cost {cost:.6g}  "
+            f"{rate:,.0f} {'it' if self.unit == 'iteration' else self.unit + 's'}/s  "
+            f"{left:.1f} s left"
         )
 
     def update(self, done: int, cost: float) -> None:
@@ -49,6 +51,6 @@ class Progress:
         how = f", stopped early ({stopped})" if stopped else ""
         end = "\n" if self.tty else ""
         self.stream.write(
-            f"{end}done: {done} iterations in {elapsed:.2f} s, last cost {cost:.6g}{how}\n"
+            f"{end}done: {done} {self.unit}s in {elapsed:.2f} s, last cost {cost:.6g}{how}\n"
         )
         self.stream.flush()

@@ -79,7 +79,7 @@ def _numba_state() -> dict[str, Any]:
 
 
 def _blas() -> str:
-    from ._bench import blas_info
+    from ._machine import blas_info
 
     pools = blas_info()  # what NumPy loaded, through threadpoolctl when installed
     if pools:
@@ -93,8 +93,9 @@ def _blas() -> str:
 
 def config() -> dict[str, Any]:
     """Everything ``show_config`` prints, as a dict."""
-    from . import __version__, _backends, _cpu
-    from ._bench import machine_info
+    from . import _backends, _cpu
+    from ._machine import machine_info
+    from ._version import __version__
 
     build = _build_info()
     if "VARIANTS" in build:

@@ -99,7 +99,8 @@ def _fit(
         )
     step = _stepper(kernels, X, Y, theta, learning_rate, n_threads, seed, opts)
     watch = CostWatch(tol, n_iter_no_change) if tol is not None and validation is None else None
-    progress = Progress(number_of_iterations) if verbose else None
+    unit = "epoch" if opts.epochs else "iteration"
+    progress = Progress(number_of_iterations, unit=unit) if verbose else None
     if validation is not None:
         validation.start(theta)
 

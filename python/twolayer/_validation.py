@@ -312,7 +312,8 @@ def check_sample_weight(value: Any, n_samples: int, dtype: np.dtype) -> np.ndarr
             f"sample_weight must have shape ({n_samples},), one weight per sample (column of X); "
             f"got shape {array.shape}"
         )
-    weights = np.array(array, dtype=dtype, order="C")  # a copy: the caller's array stays as is
+    with np.errstate(over="ignore"):  # beyond float32's range: refused just below
+        weights = np.array(array, dtype=dtype, order="C")  # a copy: the caller's stays as is
     if not np.isfinite(weights).all():
         raise ValueError("sample_weight must be finite (it holds NaN or infinity, possibly "
                          f"after conversion to {np.dtype(dtype)})")

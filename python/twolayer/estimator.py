@@ -15,6 +15,7 @@ the same ``get_params``/``set_params``/``score`` behaviour.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
@@ -98,11 +99,24 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         only (a global score is the caller's reduction, e.g. ``comm.allreduce``
         of the hit counts).
 
+    alpha, solver, momentum, nesterovs_momentum, batch_size, shuffle, beta_1, beta_2,
+    epsilon, schedule, power_t
+        ``twolayer.fit``'s training options, scikit-learn's names and meanings
+        (``learning_rate`` stays the rate itself; ``schedule`` "constant" or
+        "invscaling"). The defaults train as before, bit for bit. ``partial_fit``
+        and warm starts restart the optimizer's velocities or moments from zero.
+        Not supported with ``comm``.
+    output : {"auto", "sigmoid", "softmax"}, default "auto"
+        Multiclass targets: "auto" and "softmax" train one softmax over the K
+        outputs (categorical cross-entropy, as MLPClassifier; one-vs-rest with
+        ``comm``), "sigmoid" K one-vs-rest sigmoid outputs. Binary and
+        multi-label targets always have sigmoid outputs.
+
     Targets: any two labels make one sigmoid output; K > 2 labels make K
-    outputs trained together one-vs-rest (``predict`` takes the largest,
-    ``predict_proba`` normalises rows to sum to 1); a 2-D 0/1 indicator
-    matrix is a multi-label problem (independent outputs, ``predict``
-    returns the indicator matrix).
+    outputs (``predict`` takes the largest; ``predict_proba`` is their
+    softmax, or for ``output="sigmoid"`` the sigmoids normalised to sum to 1);
+    a 2-D 0/1 indicator matrix is a multi-label problem (independent outputs,
+    ``predict`` returns the indicator matrix).
 
     Attributes
     ----------
@@ -115,6 +129,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         initial parameters and after each update (``early_stopping=True``)
     n_iter_ : int, iterations run (summed over warm-started fits and partial_fit calls)
     n_features_in_ : int
+    out_activation_ : "softmax" or "logistic"; n_outputs_ : int; n_layers_ : 3
+    loss_ : float, the last training cost
     feature_names_in_ : names of the columns of a DataFrame X (scikit-learn installed)
     """
 
@@ -138,6 +154,18 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         callback: Any = None,
         warm_start: bool = False,
         comm: Any = None,
+        alpha: float = 0.0,
+        solver: str = "sgd",
+        momentum: float = 0.0,
+        nesterovs_momentum: bool = False,
+        batch_size: int | None = None,
+        shuffle: bool = False,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        schedule: str = "constant",
+        power_t: float = 0.5,
+        output: str = "auto",
     ) -> None:
         self.hidden_size = hidden_size
         self.learning_rate = learning_rate
@@ -154,6 +182,18 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.callback = callback
         self.warm_start = warm_start
         self.comm = comm
+        self.alpha = alpha
+        self.solver = solver
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.schedule = schedule
+        self.power_t = power_t
+        self.output = output
 
     # ------------------------------------------------------------------ tags
     def __sklearn_tags__(self) -> Any:  # scikit-learn >= 1.6
@@ -166,20 +206,29 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         return {"multilabel": True, "multioutput": True}
 
     # ------------------------------------------------------------- training
-    def fit(self, X: Any, y: Any) -> TwoLayerClassifier:
-        """Train on X (n_samples, n_features) and labels y; returns self."""
-        return self._train(X, y, partial=False, classes=None)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TwoLayerClassifier:
+        """Train on X (n_samples, n_features) and labels y; returns self.
 
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> TwoLayerClassifier:
+        ``sample_weight`` (n_samples,), >= 0: weighted cost and gradients, as
+        scikit-learn's MLP weighs them (the validation cost of early stopping is unweighted).
+        """
+        return self._train(X, y, partial=False, classes=None, sample_weight=sample_weight)
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> TwoLayerClassifier:
         """Run ``max_iter`` more iterations on (X, y), continuing from the current parameters.
 
         The first call initialises the network; ``classes`` (all labels that
         will ever appear) may be given then, as scikit-learn's incremental
-        learners expect. Early stopping does not apply to ``partial_fit``.
+        learners expect. Early stopping does not apply to ``partial_fit``. The
+        optimizer's velocities or moments start from zero in every call.
         """
-        return self._train(X, y, partial=True, classes=classes)
+        return self._train(X, y, partial=True, classes=classes, sample_weight=sample_weight)
 
-    def _train(self, X: Any, y: Any, *, partial: bool, classes: Any) -> TwoLayerClassifier:
+    def _train(
+        self, X: Any, y: Any, *, partial: bool, classes: Any, sample_weight: Any = None
+    ) -> TwoLayerClassifier:
         fitted = hasattr(self, "coefs_")
         resume = fitted and (partial or bool(self.warm_start))
         if y is None:
@@ -187,7 +236,10 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"{type(self).__name__} requires y to be passed, but the target y is None"
             )
         if self.comm is not None:
-            return self._train_distributed(X, y, partial=partial, classes=classes, resume=resume)
+            return self._train_distributed(
+                X, y, partial=partial, classes=classes, resume=resume, weighted=sample_weight
+                is not None
+            )
         X = self._validate_X(X, reset=not resume)
         if resume:
             kind, Y = _encode_targets(y, X.shape[0], self._kind, self.classes_)
@@ -195,15 +247,18 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         else:
             given = None if classes is None or not partial else np.asarray(classes)
             kind, class_labels, Y = _fit_targets(y, X.shape[0], given)
+            kind = self._output_kind(kind)
 
         seed = _seed_from(self.random_state)
         max_iter = v.check_positive_int(self.max_iter, "max_iter", minimum=0)
         validation_data = None
-        X_train, Y_train = X, Y
+        X_train, Y_train, sw_train = X, Y, sample_weight
         if self.early_stopping and not partial:
             train, val = _validation_split(Y, kind, self.validation_fraction, seed)
             X_train, Y_train = X[train], Y[:, train]
             validation_data = (X[val].T, Y[:, val])
+            if sample_weight is not None:
+                sw_train = v.check_sample_weight(sample_weight, X.shape[0], X.dtype)[train]
 
         init = self._continued_params() if resume else None
         result = _training._fit(
@@ -222,6 +277,8 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             n_iter_no_change=self.n_iter_no_change,
             validation_data=validation_data,
             init_params=init,
+            sample_weight=sw_train,
+            **self._training_options(kind),
         )
         self._store(
             result.params, result.costs, result.validation_costs, kind, class_labels, resume
@@ -248,10 +305,7 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         class_labels: np.ndarray,
         resume: bool,
     ) -> None:
-        self._kind = kind
-        self.classes_ = class_labels
-        self.coefs_ = [np.ascontiguousarray(p["W1"].T), np.ascontiguousarray(p["W2"].T)]
-        self.intercepts_ = [p["b1"].ravel().copy(), p["b2"].ravel().copy()]
+        self._set_network(p, kind, class_labels)
         if resume:
             self.loss_curve_ = np.concatenate([self.loss_curve_, costs])
             self.n_iter_ = self.n_iter_ + costs.size
@@ -259,6 +313,19 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             self.loss_curve_ = costs
             self.n_iter_ = costs.size
         self.validation_loss_curve_ = validation_costs
+        if self.loss_curve_.size:
+            self.loss_ = float(self.loss_curve_[-1])
+
+    def _set_network(self, p: dict[str, np.ndarray], kind: str, class_labels: np.ndarray) -> None:
+        """The fitted network's attributes (also set by ``twolayer.load``)."""
+        self._kind = kind
+        self.classes_ = class_labels
+        self.coefs_ = [np.ascontiguousarray(p["W1"].T), np.ascontiguousarray(p["W2"].T)]
+        self.intercepts_ = [p["b1"].ravel().copy(), p["b2"].ravel().copy()]
+        self.out_activation_ = "softmax" if kind == "softmax" else "logistic"
+        self.n_outputs_ = p["W2"].shape[0]
+        self.n_layers_ = 3
+        self.n_features_in_ = p["W1"].shape[1]
 
     def _continued_params(self) -> dict[str, np.ndarray]:
         """The parameters a warm start or ``partial_fit`` continues from, checked."""
@@ -270,9 +337,29 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             )
         return init
 
+    def _output_kind(self, kind: str) -> str:
+        """The target kind a first fit trains: "softmax" for multiclass labels with
+        ``output`` "auto" (as MLPClassifier; one-vs-rest over MPI) or "softmax"."""
+        output = self.output
+        if output not in ("auto", "sigmoid", "softmax"):
+            raise ValueError(f"output must be 'auto', 'sigmoid' or 'softmax', got {output!r}")
+        if output == "softmax" and kind != "multiclass":
+            raise ValueError(
+                "output='softmax' needs 1-D labels of more than two classes (one softmax "
+                f"over the classes); y is {kind}"
+            )
+        softmax = output == "softmax" or (output == "auto" and self.comm is None)
+        return "softmax" if kind == "multiclass" and softmax else kind
+
+    def _training_options(self, kind: str) -> dict[str, Any]:
+        """``twolayer.fit``'s training options (it checks them, naming each)."""
+        options = {name: getattr(self, name) for name in _TRAINING_OPTIONS}
+        options["output"] = "softmax" if kind == "softmax" else "sigmoid"
+        return options
+
     # ---------------------------------------------------------- over MPI
     def _train_distributed(
-        self, X: Any, y: Any, *, partial: bool, classes: Any, resume: bool
+        self, X: Any, y: Any, *, partial: bool, classes: Any, resume: bool, weighted: bool
     ) -> TwoLayerClassifier:
         """``fit``/``partial_fit`` with ``comm``: every rank holds its own samples.
 
@@ -302,6 +389,12 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
             "tol": self.tol is not None and not partial,
             "verbose": bool(self.verbose),
             "callback": self.callback is not None,
+            "sample_weight": weighted,
+            "output='softmax'": self.output == "softmax" or (resume and self._kind == "softmax"),
+            **{
+                name: getattr(self, name) != _DEFAULTS[name]
+                for name in _TRAINING_OPTIONS
+            },
         }
         params, costs = fit_distributed(
             X.T,
@@ -423,15 +516,18 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         """Class probabilities, shape (n_samples, n_classes).
 
         Binary: ``[1 - p, p]`` (each computed as a sigmoid: no cancellation).
-        Multiclass: the K one-vs-rest sigmoids normalised to sum to 1 per row.
-        Multi-label: the independent sigmoid of each label.
+        Multiclass: the softmax over the K outputs (``output`` "auto" or
+        "softmax"), or the K one-vs-rest sigmoids normalised to sum to 1 per row
+        (``output="sigmoid"``). Multi-label: the independent sigmoid of each label.
         """
         self._check_fitted()
         if self._kind == "binary":
             return self._outputs(X, _predict.PAIR)
         if self._kind == "multilabel":
             return self._outputs(X, _predict.PROBA)
-        return class_probabilities(self._outputs(X, _predict.LOGITS), "multiclass")
+        if self._kind == "softmax":
+            return self._outputs(X, _predict.SOFTMAX)
+        return class_probabilities(self._outputs(X, _predict.LOGITS), self._kind)
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels (n_samples,), or the 0/1 indicator matrix for multi-label targets."""
@@ -464,6 +560,17 @@ class TwoLayerClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                     f"{self.n_features_in_} features as input."
                 )
         return X
+
+
+# twolayer.fit's training options, passed through under the same names.
+_TRAINING_OPTIONS = (
+    "alpha", "solver", "momentum", "nesterovs_momentum", "batch_size", "shuffle",
+    "beta_1", "beta_2", "epsilon", "schedule", "power_t",
+)  # fmt: skip
+_DEFAULTS = {
+    name: p.default
+    for name, p in inspect.signature(TwoLayerClassifier.__init__).parameters.items()
+}
 
 
 def _seed_from(random_state: Any) -> int | None:

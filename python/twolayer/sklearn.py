@@ -128,6 +128,10 @@ class _Optimizer:
         return bool(self.schedule.trigger_stopping(msg, verbose))
 
 
+# The held-out part of early stopping: X_val, y_val (labels), sample_weight_val or None.
+_Validation = tuple[np.ndarray, np.ndarray, Any]
+
+
 class _Epoch(NamedTuple):
     """One fit's data in the kernels' layout, and the call that trains one epoch."""
 
@@ -137,7 +141,7 @@ class _Epoch(NamedTuple):
     weights: np.ndarray | None
     theta: np.ndarray  # the packed parameters, updated in place
     batch_size: int
-    softmax: int
+    softmax: bool
     n_threads: int
 
     @classmethod
@@ -165,7 +169,7 @@ class _Epoch(NamedTuple):
             weights=weights,
             theta=layout.pack(est._network_params(), dtype),
             batch_size=batch_size,
-            softmax=int(est.out_activation_ == "softmax"),
+            softmax=est.out_activation_ == "softmax",
             # A batch runs in blocks of BLOCK samples, one block per thread.
             n_threads=1 if batch_size <= BLOCK else v.check_n_threads(est.n_threads),
         )
@@ -186,7 +190,7 @@ class _Epoch(NamedTuple):
             ) from error
 
 
-class MLPClassifier(_SklearnMLPClassifier):
+class MLPClassifier(_SklearnMLPClassifier):  # type: ignore[misc]  # sklearn is untyped
     """scikit-learn's MLPClassifier with one tanh hidden layer, trained by twolayer's kernels.
 
     Parameters are scikit-learn's (see ``sklearn.neural_network.MLPClassifier``),
@@ -208,11 +212,12 @@ class MLPClassifier(_SklearnMLPClassifier):
     weights holding the last finite values.
     """
 
-    _parameter_constraints: ClassVar[dict] = {
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **_SklearnMLPClassifier._parameter_constraints,
         "backend": [StrOptions({"auto", *BACKENDS})],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
     }
+    _no_improvement_count: int  # scikit-learn's stopping counter (set by its _initialize)
 
     def __init__(
         self,
@@ -315,7 +320,7 @@ class MLPClassifier(_SklearnMLPClassifier):
             X_train, X_val, y_train, y_val, sw_train, sw_val = self._validation_split(
                 X, y, sample_weight
             )
-            validation: tuple | None = (X_val, y_val, sw_val)
+            validation: _Validation | None = (X_val, y_val, sw_val)
         else:
             X_train, y_train, sw_train, validation = X, y, sample_weight, None
         epoch = _Epoch.of(self, X_train, y_train, sw_train, layout)
@@ -328,7 +333,7 @@ class MLPClassifier(_SklearnMLPClassifier):
             self.coefs_ = self._best_coefs
             self.intercepts_ = self._best_intercepts
 
-    def _run_epochs(self, epoch: _Epoch, incremental: bool, validation: tuple | None) -> None:
+    def _run_epochs(self, epoch: _Epoch, incremental: bool, validation: _Validation | None) -> None:
         """The epoch loop of scikit-learn's ``_fit_stochastic``, statement for statement."""
         early_stopping = validation is not None
         X_val, y_val, sw_val = validation if validation is not None else (None, None, None)
@@ -368,7 +373,9 @@ class MLPClassifier(_SklearnMLPClassifier):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=6)
 
-    def _validation_split(self, X: np.ndarray, y: np.ndarray, sample_weight: Any) -> tuple:
+    def _validation_split(
+        self, X: np.ndarray, y: np.ndarray, sample_weight: Any
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, Any, Any]:
         """scikit-learn's split of the validation set (same draws from ``_random_state``)."""
         stratify = y if self.n_outputs_ == 1 else None  # not for multi-label
         arrays = [X, y] if sample_weight is None else [X, y, sample_weight]
@@ -417,13 +424,7 @@ class MLPClassifier(_SklearnMLPClassifier):
         if X.dtype not in v.SUPPORTED_DTYPES:
             X = X.astype(np.float64)
         params = {k: p.astype(X.dtype, copy=False) for k, p in self._network_params().items()}
-        softmax = self.out_activation_ == "softmax"
-        mode = _predict.LOGITS if softmax else _predict.PROBA
-        out = _predict.outputs(
+        mode = _predict.SOFTMAX if self.out_activation_ == "softmax" else _predict.PROBA
+        return _predict.outputs(
             params, X.T, mode, self.backend, self.n_threads, samples_first=True
         ).T
-        if softmax:  # scikit-learn's inplace_softmax
-            out -= out.max(axis=1)[:, None]
-            np.exp(out, out=out)
-            out /= out.sum(axis=1)[:, None]
-        return out
