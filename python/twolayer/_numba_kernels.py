@@ -1029,15 +1029,17 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     g_b2 = acc[h * f + h + o * h : n_params]
     g_cost = acc[n_params]
     wt_row = wt.reshape((1, TILE))
-    if sw is None:
+    # Statements, not expressions: Numba prunes an `if x is None` branch, not a
+    # conditional expression, and a pruned branch is never typed (so never compiled).
+    if sw is None:  # noqa: SIM108
         weighted = False
     else:
         weighted = sw.shape[0] > 0
-    if order is None:
+    if order is None:  # noqa: SIM108
         ordered = False
     else:
         ordered = order.shape[0] > 0
-    if softmax is None:
+    if softmax is None:  # noqa: SIM108
         one_softmax = False
     else:
         one_softmax = softmax != 0
@@ -1055,7 +1057,7 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
         else:
             _gather_tile(X, t0, count, xt)
             _gather_tile(Y, t0, count, yt)
-        if sw is not None:
+        if sw is not None:  # noqa: SIM102 (pruned when None, see above)
             if weighted:
                 sw_row = sw.reshape((1, sw.shape[0]))
                 if ordered:
