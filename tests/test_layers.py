@@ -22,7 +22,8 @@ import twolayer
 
 LAYERS: list[tuple[str, set[str]]] = [
     ("entry points", {"__main__", "cli", "_cli_csv", "_bench", "_bench_workloads",
-                      "_bench_measure", "_bench_report", "_bench_predict", "_warmup"}),
+                      "_bench_measure", "_bench_report", "_bench_predict", "_bench_epochs",
+                      "_warmup"}),
     ("public API", {"__init__", "_api", "estimator", "sklearn", "_convert", "_io",
                     "_show_config", "datasets"}),
     ("training driver", {"_training", "_mpi"}),
