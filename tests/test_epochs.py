@@ -263,6 +263,10 @@ def test_forward_softmax(backend, dtype):
     tol = 1e-14 if dtype == np.float64 else 2e-6
     np.testing.assert_allclose(out, expected, rtol=0, atol=tol)
     np.testing.assert_allclose(out.sum(axis=0), 1, atol=tol)
+    reference = np.empty((o, n), dtype)
+    assert load_backend("numpy").forward_chunk(X, p["W1"], p["b1"], p["W2"], p["b2"], reference,
+                                               0, n, 3, 1) == 0  # fmt: skip
+    np.testing.assert_allclose(out, reference, rtol=0, atol=tol)
 
     p["W2"][...] = 0
     p["b2"][:, 0] = [1000, -1000, 0]

@@ -4,6 +4,7 @@ import numpy as np
 import numpy.typing as npt
 
 TILE: int
+SMALL_TILE: int
 LANES: int
 TILES_PER_BLOCK: int
 BLOCK: int

@@ -913,32 +913,36 @@ def _copy_full_row(typingctx, A, r, start, out):
     return types.void(A, r, start, out), codegen
 
 
+@_jit()
+def _gather_at(A, order, start, count, out):
+    """Copy the columns order[start:start + count] of A into the contiguous tile out
+    (rows x TILE), zero-padded: a shuffled batch, gathered tile by tile (C:
+    _gather_tile with idx not NULL; out of line here, and compiled only for epochs)."""
+    zero = out.dtype.type(0)
+    if A.strides[0] < A.strides[1]:
+        # A sample's values are close together: visit them sample by sample.
+        for s in range(count):
+            c = order[start + s]
+            for r in range(A.shape[0]):
+                out[r, s] = A[r, c]
+    else:
+        for r in range(A.shape[0]):
+            for s in range(count):
+                out[r, s] = A[r, order[start + s]]
+    for r in range(A.shape[0]):
+        for s in range(count, TILE):
+            out[r, s] = zero
+
+
 @_jit(inline=True)
-def _gather_tile(A, order, start, count, out):
-    """Copy columns [start, start + count) of A, or the columns order[start:start + count]
-    when order is not empty (C: idx not NULL), into the contiguous tile out (rows x TILE),
+def _gather_tile(A, start, count, out):
+    """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
     zero-padded.
 
     Reading through A's strides lets X stay in the caller's layout (C, Fortran
-    or any view) with no full copy; the tile is small and stays in cache. A
-    shuffled batch is gathered through order here, tile by tile.
+    or any view) with no full copy; the tile is small and stays in cache.
     """
     zero = out.dtype.type(0)
-    if order.shape[0] > 0:
-        if A.strides[0] < A.strides[1]:
-            # A sample's values are close together: visit them sample by sample.
-            for s in range(count):
-                c = order[start + s]
-                for r in range(A.shape[0]):
-                    out[r, s] = A[r, c]
-        else:
-            for r in range(A.shape[0]):
-                for s in range(count):
-                    out[r, s] = A[r, order[start + s]]
-        for r in range(A.shape[0]):
-            for s in range(count, TILE):
-                out[r, s] = zero
-        return
     contiguous = A.strides[1] == A.itemsize
     for r in range(A.shape[0]):
         if contiguous and count == TILE:
@@ -989,6 +993,11 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     when sw is not empty; softmax: 0 sigmoid outputs, 1 one softmax. Without
     order, weights and softmax this is train_chunk's pass, bit for bit.
     work: this slot's scratch, work_size() elements (twolayer._geometry).
+
+    train_chunk passes None for order, sw and softmax: Numba then prunes their
+    branches when it compiles, so a default fit does not compile the epochs'
+    code (it added 6 s to a cold start). Epochs pass arrays (maybe empty) and
+    an int, one compiled version for every option.
     """
     f = X.shape[0]
     h = hidden
@@ -1019,9 +1028,21 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     g_W2 = acc[h * f + h : h * f + h + o * h]
     g_b2 = acc[h * f + h + o * h : n_params]
     g_cost = acc[n_params]
-    weighted = sw.shape[0] > 0
-    sw_row = sw.reshape((1, sw.shape[0]))
     wt_row = wt.reshape((1, TILE))
+    # Statements, not expressions: Numba prunes an `if x is None` branch, not a
+    # conditional expression, and a pruned branch is never typed (so never compiled).
+    if sw is None:  # noqa: SIM108
+        weighted = False
+    else:
+        weighted = sw.shape[0] > 0
+    if order is None:  # noqa: SIM108
+        ordered = False
+    else:
+        ordered = order.shape[0] > 0
+    if softmax is None:  # noqa: SIM108
+        one_softmax = False
+    else:
+        one_softmax = softmax != 0
 
     for i in range(n_params + 1):
         for l in range(LANES):
@@ -1030,10 +1051,19 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     for tile in range((stop - start + TILE - 1) // TILE):
         t0 = start + tile * TILE
         count = min(TILE, stop - t0)
-        _gather_tile(X, order, t0, count, xt)
-        _gather_tile(Y, order, t0, count, yt)
-        if weighted:
-            _gather_tile(sw_row, order, t0, count, wt_row)
+        if ordered:
+            _gather_at(X, order, t0, count, xt)
+            _gather_at(Y, order, t0, count, yt)
+        else:
+            _gather_tile(X, t0, count, xt)
+            _gather_tile(Y, t0, count, yt)
+        if sw is not None:  # noqa: SIM102 (pruned when None, see above)
+            if weighted:
+                sw_row = sw.reshape((1, sw.shape[0]))
+                if ordered:
+                    _gather_at(sw_row, order, t0, count, wt_row)
+                else:
+                    _gather_tile(sw_row, t0, count, wt_row)
 
         # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
         # Wide inputs go a chunk of feature rows at a time for every hidden unit.
@@ -1045,7 +1075,7 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
 
         # Output layer: residuals dy = p - y (times the weights), loss and their sums;
         # p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs.
-        if softmax:
+        if one_softmax:
             _softmax_outputs(W2, b2, a1, h, o, yt, count, wt, weighted, dy, g_cost, g_b2, g_W2)
         else:
             for i in range(o):
@@ -1128,15 +1158,11 @@ def _scratch(f, hidden, o, n, n_threads, size, like):
     return work, partials
 
 
-# An empty order: consecutive columns (C: NULL). A global, so a constant to Numba.
-_NO_ORDER = np.empty(0, dtype=np.int64)
-
-
 @_jit()
 def _sums(X, Y, theta, hidden, work, partials, out):
-    """Gradient sums, then the cost sum, of all samples into out (unweighted: theta[:0],
-    an empty array of theta's type that costs no allocation)."""
-    _all_sums(X, Y, _NO_ORDER, theta[:0], 0, theta, hidden, 0, X.shape[1], work, partials,
+    """Gradient sums, then the cost sum, of all samples into out (no order, no weights,
+    sigmoid outputs: None, see _block_sums)."""
+    _all_sums(X, Y, None, None, None, theta, hidden, 0, X.shape[1], work, partials,
               work.shape[0])  # fmt: skip
     _reduce_blocks(partials, partials.shape[0], out)
 
@@ -1403,7 +1429,7 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     for tile in range((stop - start + TILE - 1) // TILE):
         t0 = start + tile * TILE
         count = min(TILE, stop - t0)
-        _gather_tile(X, _NO_ORDER, t0, count, xt)
+        _gather_tile(X, t0, count, xt)
         if _any_beyond(xt, limit):
             flags |= X_BEYOND_LIMIT
         if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
