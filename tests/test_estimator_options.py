@@ -1,6 +1,11 @@
 """TwoLayerClassifier's training options (issue 15): passed through to twolayer.fit, and
 the same model as scikit-learn's MLPClassifier started from the same weights."""
 
+import importlib.util
+import json
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -169,3 +174,40 @@ def test_early_stopping_takes_the_training_part_of_the_weights():
     other_train = sw.copy()
     other_train[np.setdiff1d(np.arange(X.shape[0]), val)[:10]] = 7.0
     assert not np.array_equal(fitted(other_train).loss_curve_, base.loss_curve_)
+
+
+_COMM_SCRIPT = """
+import json, numpy as np
+from mpi4py import MPI
+from sklearn.datasets import load_iris
+from twolayer import TwoLayerClassifier
+X, y = load_iris(return_X_y=True)
+out = {}
+for name, kwargs, weighted in [("alpha", dict(alpha=0.1), False),
+                               ("output", dict(output="softmax"), False),
+                               ("solver", dict(solver="adam"), False),
+                               ("weights", {}, True)]:
+    try:
+        TwoLayerClassifier(comm=MPI.COMM_SELF, max_iter=3, **kwargs).fit(
+            X, y, sample_weight=np.ones(150) if weighted else None)
+        out[name] = None
+    except ValueError as exc:
+        out[name] = str(exc)
+clf = TwoLayerClassifier(comm=MPI.COMM_SELF, max_iter=3).fit(X, y)
+out["auto"] = clf.out_activation_
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mpi4py") is None, reason="needs mpi4py")
+def test_training_options_are_refused_by_name_over_mpi():
+    # A fresh interpreter: MPI is initialised there, not in the test process.
+    run = subprocess.run([sys.executable, "-c", _COMM_SCRIPT], capture_output=True, text=True,
+                         check=True, env={**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1",
+                                          "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"})  # fmt: skip
+    out = json.loads(run.stdout.strip().splitlines()[-1])
+    assert "alpha not supported with comm" in out["alpha"]
+    assert "output='softmax' not supported with comm" in out["output"]
+    assert "solver not supported with comm" in out["solver"]
+    assert "sample_weight not supported with comm" in out["weights"]
+    assert out["auto"] == "logistic"  # multiclass stays one-vs-rest over MPI

@@ -206,6 +206,17 @@ def test_batches_split_over_threads_give_the_same_bits():
 
 
 @SHORT_FITS
+def test_verbose_prints_what_sklearn_prints(capsys):
+    X, y = _data("multiclass")
+    theirs, ours = _pair(dict(verbose=True, early_stopping=True), "auto", max_iter=4)
+    theirs.fit(X, y)
+    printed = capsys.readouterr().out
+    ours.fit(X, y)
+    assert capsys.readouterr().out == printed
+    assert printed.count("Iteration") == 4 and printed.count("Validation score") == 4
+
+
+@SHORT_FITS
 def test_inputs_and_global_random_state_untouched():
     X, y = _data("binary")
     X_before, y_before, sw = X.copy(), y.copy(), _weights(X.shape[0])
