@@ -37,7 +37,7 @@ RTOL = {np.float64: 1e-10, np.float32: 2e-3}
 
 
 def _hyper(learning_rate, momentum=0.0, alpha=0.0, t=0.0):
-    """[lr, momentum, beta_1, beta_2, epsilon, alpha, t, 0] (CONTRACT-15 section 1)."""
+    """[lr, momentum, beta_1, beta_2, epsilon, alpha, t, 0] (see _reference.train_epoch)."""
     return np.array([learning_rate, momentum, 0.9, 0.999, 1e-8, alpha, t, 0.0])
 
 

@@ -2,7 +2,7 @@
 
 Same initial weights, shuffle off, no early stopping: the epoch costs equal
 ``loss_curve_`` and the weights equal ``coefs_`` / ``intercepts_`` within 1e-9
-relative in float64 (CONTRACT-15).
+relative in float64 (``_reference.train_epoch``'s contract).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Used by ``fit`` for its non-default options and by ``twolayer.sklearn.MLPClassifier``,
 which brings its own shuffling, schedule and stopping rules. Every backend's
-``train_epoch`` (CONTRACT-15; ``_reference.train_epoch`` is the oracle) runs
+``train_epoch`` (``_reference.train_epoch`` is the oracle and states the contract) runs
 the batches; this module keeps what lives between epochs.
 """
 

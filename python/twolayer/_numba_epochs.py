@@ -33,7 +33,7 @@ from ._numba_kernels import (
     _work_elements,
 )
 
-# hyper's slots, and the solver codes (CONTRACT-15 section 1)
+# hyper's slots, and the solver codes (the contract: _reference.train_epoch)
 _LR, _MOMENTUM, _BETA_1, _BETA_2, _EPSILON, _ALPHA, _STEP = range(7)
 _SGD, _NESTEROV, _ADAM = 0, 1, 2
 

@@ -148,7 +148,7 @@ def train_chunk(
     return costs.shape[0]
 
 
-# train_epoch's solver codes and the slots of its ``hyper`` vector (CONTRACT-15).
+# train_epoch's solver codes and the slots of its ``hyper`` vector (see train_epoch).
 SGD, NESTEROV, ADAM = 0, 1, 2
 LR, MOMENTUM, BETA_1, BETA_2, EPSILON, ALPHA, STEP = range(7)
 
@@ -219,15 +219,41 @@ def train_epoch(
     softmax: int,
     n_threads: int,
 ) -> tuple[int, float]:
-    """One epoch of mini-batch sgd / Nesterov / adam, scikit-learn's arithmetic (CONTRACT-15).
+    """One epoch of mini-batch sgd / Nesterov / adam, scikit-learn's arithmetic.
 
-    Batch k is the samples at positions [k B, (k+1) B) of ``order`` (shape (0,):
-    0..n-1); ``sample_weight`` of shape (0,) means unweighted. ``theta``,
-    ``state`` (the optimizer's memory) and ``hyper[6]`` (adam's step count) are
-    updated in place. A weighted batch whose weights sum to 0 is skipped (no
-    update, no loss). Returns (batches completed, sum of batch cost x batch
-    length); fewer batches than the epoch has means that batch gave a
-    non-finite cost or update, and nothing of it was written.
+    The contract of every backend's ``train_epoch`` (the compiled ones mirror this):
+
+    X (f, n), Y (o, n)   any strides, the dtype T of theta                     IN
+    sample_weight        T (n,) contiguous, finite, >= 0; shape (0,): unweighted
+                         (no multiply at all, so unweighted bits never depend on it)  IN
+    order                int64 (n,), a permutation of 0..n-1; shape (0,): 0..n-1. Batch k
+                         is the samples at positions [k B, min((k+1) B, n)) of it, gathered
+                         tile by tile (never copied whole)                       IN
+    theta                T (n_params,), packed as ``_params.Layout``              IN/OUT
+    state                T (2, n_params) C-contiguous, zeros at the start: sgd's
+                         velocities in row 0; adam's m and v in rows 0 and 1      IN/OUT
+    hyper                float64 (8,): [LR, MOMENTUM, BETA_1, BETA_2, EPSILON, ALPHA,
+                         STEP (adam's t, written back), unused]                   IN/OUT
+    solver               SGD, NESTEROV or ADAM;  batch_size B in [1, n]
+    softmax              0: one sigmoid and binary cross-entropy per output; 1: one softmax
+                         over the outputs of each sample, categorical cross-entropy
+    n_threads            the result is bitwise the same for every value (blocks of BLOCK
+                         positions counted from each batch's start, reduced in order)
+
+    Per batch, S = its length (or weight sum) and P the parameters before it:
+    cost = sum_s w_s loss_s / S + alpha / 2 (|W1|^2 + |W2|^2) / S, the losses from
+    the logits (``log_loss_from_logits``, ``softmax_loss_from_logits``); gradient
+    g = (sums of the weighted terms + alpha P on W1, W2) / S (scikit-learn's
+    ``_backprop``); then ``_stochastic_optimizers``' step:
+    sgd v = momentum v - lr g, P += v (Nesterov: P += momentum v - lr g);
+    adam t += 1, m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+    P += -lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + epsilon).
+
+    A weighted batch whose weights sum to 0 is skipped (no update, no loss:
+    scikit-learn would divide by zero). Returns (batches completed, sum of batch
+    cost x batch length, in float64: scikit-learn's ``accumulated_loss``); fewer
+    batches than the epoch has means that batch gave a non-finite cost or
+    update, and nothing of it was written (theta, state, hyper[STEP]).
     """
     layout = _layout(X, Y, theta)
     n = X.shape[1]

@@ -10,7 +10,7 @@
 # vector. The update goes into candidates first: a batch whose cost or update
 # is not finite writes nothing.
 
-# hyper's slots (see CONTRACT: [7] unused)
+# hyper's slots ([7] unused; the contract: twolayer._reference.train_epoch)
 cdef enum:
     _LR = 0
     _MOMENTUM = 1
@@ -165,7 +165,7 @@ def train_epoch(const floating[:, :] X, const floating[:, :] Y,
     weights sum to 0 is skipped (no update, adds 0). A batch whose cost or
     update is not finite stops the epoch before writing anything: completed is
     its index and theta, state and hyper[6] hold the values from before it.
-    The full contract is in CONTRACT-15 section 1; the Python layer validates.
+    The full contract is twolayer._reference.train_epoch's; the Python layer validates.
     """
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = theta.shape[0]
