@@ -116,6 +116,10 @@ def _run_script(script: str, backend: str, timeout: int) -> str:
 _INTERRUPT_SCRIPT = textwrap.dedent(
     """
     import signal, sys, time, threading, os
+    # Python turns SIGINT into KeyboardInterrupt only if SIGINT was not ignored when it
+    # started, and a runner started as a background job (``pytest &``) ignores it, which
+    # its children inherit: restore the handler so that the test does not depend on that.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     import numpy as np
     import twolayer
     backend = sys.argv[1]
