@@ -57,7 +57,7 @@ class Optimizer:
         self.hyper[_BETA_1] = v.check_real(beta_1, "beta_1", 0.0, 1.0, high_open=True)
         self.hyper[_BETA_2] = v.check_real(beta_2, "beta_2", 0.0, 1.0, high_open=True)
         self.hyper[_EPSILON] = v.check_real(epsilon, "epsilon", 0.0, low_open=True)
-        self.hyper[_ALPHA] = v.check_real(alpha, "alpha", 0.0)
+        self.alpha = alpha
         self.epochs = 0  # epochs run with this state
 
     @property
@@ -68,6 +68,15 @@ class Optimizer:
     @learning_rate.setter
     def learning_rate(self, value: float) -> None:
         self.hyper[_LR] = v.check_real(value, "learning_rate", 0.0, low_open=True)
+
+    @property
+    def alpha(self) -> float:
+        """The L2 penalty (the drop-in reads scikit-learn's ``alpha`` again each epoch)."""
+        return float(self.hyper[_ALPHA])
+
+    @alpha.setter
+    def alpha(self, value: float) -> None:
+        self.hyper[_ALPHA] = v.check_real(value, "alpha", 0.0)
 
     @property
     def t(self) -> int:

@@ -113,7 +113,7 @@ class _Optimizer:
         if self.kernel.state.dtype != dtype:  # partial_fit on data of another dtype
             self.kernel.state = self.kernel.state.astype(dtype)
         self.kernel.learning_rate = float(self.schedule.learning_rate)
-        self.kernel.hyper[5] = alpha  # the kernels' alpha slot (CONTRACT-15 section 1)
+        self.kernel.alpha = alpha
         return self.kernel
 
     # scikit-learn's optimizer interface, for code that calls it on ``_optimizer``.
