@@ -305,7 +305,9 @@ def forward_chunk(
     """
     layout = Layout(X.shape[0], W1.shape[0], W2.shape[0])
     theta = layout.pack({"W1": W1, "b1": b1, "W2": W2, "b2": b2}, X.dtype)
-    part = X[:, start:stop]
+    # One layout for BLAS whatever X's strides: NumPy (2.2, for one) rounds its products
+    # differently for strided operands, and the result must not depend on the layout.
+    part = np.ascontiguousarray(X[:, start:stop])
     if not np.isfinite(theta).all():
         return 2
     quarter = np.finfo(theta.dtype).max / 4
