@@ -7,6 +7,7 @@ classes), or one per label of a 0/1 indicator matrix (multi-label).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -63,19 +64,31 @@ def _fit_targets(
     if _label_kind(y) == "multilabel":
         classes_ = np.arange(y.shape[1])
         return "multilabel", classes_, np.ascontiguousarray(y.T, dtype=np.float64)
-    try:
-        classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-    except TypeError:
-        raise TypeError(
-            "y mixes label types that cannot be sorted (e.g. strings and numbers)"
-        ) from None
-    if classes_.size < 2:
-        raise ValueError(
-            f"TwoLayerClassifier needs samples of at least 2 classes in y; got 1 class "
-            f"({classes_[0]!r})"
-        )
-    kind = "binary" if classes_.size == 2 else "multiclass"
+    kind, classes_ = class_kind(
+        [y if classes is None else np.asarray(classes)],
+        mixed="y mixes label types that cannot be sorted (e.g. strings and numbers)",
+        needs="TwoLayerClassifier needs samples of at least 2 classes in y",
+    )
     return (kind, classes_, *_encode_targets(y, n_samples, kind, classes_)[1:])
+
+
+def class_kind(
+    labels: Sequence[np.ndarray], *, mixed: str, needs: str
+) -> tuple[str, np.ndarray]:
+    """("binary" or "multiclass", the sorted distinct labels) of a first fit's labels
+    (one array, or one per MPI rank).
+
+    Refuses labels that cannot be sorted together (TypeError ``mixed``) and a
+    single class (ValueError starting with ``needs``); fit and the MPI ranks'
+    agreement word these for their callers.
+    """
+    try:
+        classes_ = np.unique(np.concatenate(labels))
+    except TypeError:  # also numpy's DTypePromotionError
+        raise TypeError(mixed) from None
+    if classes_.size < 2:
+        raise ValueError(f"{needs}; got 1 class ({classes_[0]!r})")
+    return ("binary" if classes_.size == 2 else "multiclass"), classes_
 
 
 def _encode_targets(

@@ -48,6 +48,7 @@ import numpy as np
 
 from . import _validation as v
 from ._errors import DivergenceError
+from ._labels import class_kind
 from ._params import Layout
 from ._setup import _prepare, _start
 
@@ -250,21 +251,14 @@ def agree_targets(records: list[dict[str, Any]], name: str) -> tuple[str, np.nda
                     f"{describe_ranks([None if g is None else g.tolist() for g in given])}"
                 )
             classes_ = given[0]
+            kind = "binary" if classes_.size == 2 else "multiclass"
         else:
-            labels = [rec["labels"] for rec in records if rec["labels"] is not None]
-            try:
-                classes_ = np.unique(np.concatenate(labels))
-            except TypeError:  # also numpy's DTypePromotionError
-                raise TypeError(
-                    f"{where}: the ranks' labels mix types that cannot be sorted together "
-                    "(e.g. strings and numbers)"
-                ) from None
-            if classes_.size < 2:
-                raise ValueError(
-                    f"{name} needs samples of at least 2 classes in y over all ranks; "
-                    f"got 1 class ({classes_[0]!r})"
-                )
-        kind = "binary" if classes_.size == 2 else "multiclass"
+            kind, classes_ = class_kind(
+                [rec["labels"] for rec in records if rec["labels"] is not None],
+                mixed=f"{where}: the ranks' labels mix types that cannot be sorted together "
+                "(e.g. strings and numbers)",
+                needs=f"{name} needs samples of at least 2 classes in y over all ranks",
+            )
     # Every rank's targets must fit the classes: checked here, from every rank's
     # record, so that encoding them afterwards cannot fail on one rank alone.
     for r, rec in enumerate(records):
