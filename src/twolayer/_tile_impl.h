@@ -146,16 +146,6 @@ static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict a
 /* ---- fused per-tile steps: one call per hidden unit or output, rows kept in
  * registers between the pieces above (no store and reload of z or dz). ---- */
 
-/* Hidden unit forward: out[s] = tanh(bias + sum_k w[k] x[k][s]). */
-static inline void TL_NAME(tl_hidden_forward)(
-    const TL_T* restrict w, const TL_T* restrict xt, ptrdiff_t n_features,
-    TL_T bias, TL_T* restrict out)
-{
-    TL_T z[TL_W];
-    TL_NAME(tl_combine_rows)(w, 1, xt, n_features, bias, z);
-    for (ptrdiff_t s = 0; s < TL_W; s++) out[s] = TL_MATH(tl_tanh)(z[s]);
-}
-
 /* row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only, so
  * that the unweighted sums keep their bits). */
 static inline void TL_NAME(tl_scale_tile)(TL_T* restrict row, const TL_T* restrict w)
@@ -350,17 +340,6 @@ static inline void TL_NAME(tl_hidden_layer_backward)(
         TL_NAME(tl_grad_units)(dz, xt, n_features, j0, TL_GRAD_UNITS, acc_W1);
     for (; j0 < hidden; j0++)
         TL_NAME(tl_grad_units)(dz, xt, n_features, j0, 1, acc_W1);
-}
-
-/* Hidden unit backward: dz and its sums, b1 and the W1 row's gradient. */
-static inline void TL_NAME(tl_hidden_backward)(
-    const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
-    ptrdiff_t n_outputs, const TL_T* restrict a, const TL_T* restrict xt,
-    ptrdiff_t n_features, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
-{
-    TL_T dz[TL_W];
-    TL_NAME(tl_hidden_delta)(w2_column, stride, dy, n_outputs, a, dz, acc_b1);
-    TL_NAME(tl_delta_dots)(dz, xt, n_features, acc_W1);
 }
 
 /* ---- wide inputs: feature rows in chunks that stay in L1 ----
