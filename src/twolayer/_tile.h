@@ -68,6 +68,9 @@
 #define TL_T double
 #define TL_V tl_vd
 #define TL_VEC(name) name##d
+#define TL_S tl_sd
+#define TL_SVEC(name) name##sd
+#define TL_S_WIDTH TL_SD_WIDTH
 #define TL_MATH(name) name
 #define TL_NAME(name) name
 #include "_tile_impl.h"
@@ -75,12 +78,18 @@
 #undef TL_T
 #undef TL_V
 #undef TL_VEC
+#undef TL_S
+#undef TL_SVEC
+#undef TL_S_WIDTH
 #undef TL_MATH
 #undef TL_NAME
 
 #define TL_T float
 #define TL_V tl_vf
 #define TL_VEC(name) name##f
+#define TL_S tl_sf
+#define TL_SVEC(name) name##sf
+#define TL_S_WIDTH TL_SF_WIDTH
 #define TL_MATH(name) name##f
 #define TL_NAME(name) name##f
 #include "_tile_impl.h"
@@ -88,6 +97,9 @@
 #undef TL_T
 #undef TL_V
 #undef TL_VEC
+#undef TL_S
+#undef TL_SVEC
+#undef TL_S_WIDTH
 #undef TL_MATH
 #undef TL_NAME
 #undef TL_W
@@ -102,24 +114,36 @@
 #define TL_T double
 #define TL_V tl_vd
 #define TL_VEC(name) name##d
+#define TL_S tl_sd
+#define TL_SVEC(name) name##sd
+#define TL_S_WIDTH TL_SD_WIDTH
 #define TL_MATH(name) name
 #define TL_NAME(name) name##_s
 #include "_tile_impl.h"
 #undef TL_T
 #undef TL_V
 #undef TL_VEC
+#undef TL_S
+#undef TL_SVEC
+#undef TL_S_WIDTH
 #undef TL_MATH
 #undef TL_NAME
 
 #define TL_T float
 #define TL_V tl_vf
 #define TL_VEC(name) name##f
+#define TL_S tl_sf
+#define TL_SVEC(name) name##sf
+#define TL_S_WIDTH TL_SF_WIDTH
 #define TL_MATH(name) name##f
 #define TL_NAME(name) name##f_s
 #include "_tile_impl.h"
 #undef TL_T
 #undef TL_V
 #undef TL_VEC
+#undef TL_S
+#undef TL_SVEC
+#undef TL_S_WIDTH
 #undef TL_MATH
 #undef TL_NAME
 #undef TL_W

@@ -238,38 +238,38 @@ static inline void TL_NAME(tl_delta_dots)(
 /* ---- register-blocked layer products (block sizes: _tile.h) ---- */
 
 /* z rows of hidden units j0 .. j0 + n_units - 1 over the samples [p, p +
- * n_vecs LANES): z = b1 + sum over k of W1[j][k] x[k], bias first and then
- * the features in order, which is tl_combine_rows' sum. The partial sums stay
- * in n_units x n_vecs lane vectors; each x vector loaded serves n_units units
- * and each weight n_vecs vectors. n_units and n_vecs are constants at every
- * call: the loops unroll and the arrays live in registers. */
+ * n_vecs TL_S_WIDTH): z = b1 + sum over k of W1[j][k] x[k], bias first and
+ * then the features in order, which is tl_combine_rows' sum. The partial sums
+ * stay in n_units x n_vecs sample vectors (_vector.h); each x vector loaded
+ * serves n_units units and each weight n_vecs vectors. n_units and n_vecs are
+ * constants at every call: the loops unroll and the arrays live in registers. */
 static inline __attribute__((always_inline)) void TL_NAME(tl_forward_block)(
     const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
     ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t j0, ptrdiff_t p, int n_units,
     int n_vecs, TL_T* restrict z)
 {
-    TL_V acc[TL_FWD_UNITS][TL_FWD_VECS], x[TL_FWD_VECS];
-    for (int v = 0; v < n_vecs; v++) x[v] = TL_VEC(tl_vload)(xt + p + v * TL_LANES);
+    TL_S acc[TL_FWD_UNITS][TL_FWD_VECS], x[TL_FWD_VECS];
+    for (int v = 0; v < n_vecs; v++) x[v] = TL_SVEC(tl_vload)(xt + p + v * TL_S_WIDTH);
     for (int u = 0; u < n_units; u++) {
-        TL_V w = TL_VEC(tl_vset)(W1[(j0 + u) * n_features]);
-        TL_V bias = TL_VEC(tl_vset)(b1[j0 + u]);
-        for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_VEC(tl_vfma)(w, x[v], bias);
+        TL_S w = TL_SVEC(tl_vset)(W1[(j0 + u) * n_features]);
+        TL_S bias = TL_SVEC(tl_vset)(b1[j0 + u]);
+        for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_SVEC(tl_vfma)(w, x[v], bias);
     }
     for (ptrdiff_t k = 1; k < n_features; k++) {
         for (int v = 0; v < n_vecs; v++)
-            x[v] = TL_VEC(tl_vload)(xt + k * x_stride + p + v * TL_LANES);
+            x[v] = TL_SVEC(tl_vload)(xt + k * x_stride + p + v * TL_S_WIDTH);
         for (int u = 0; u < n_units; u++) {
-            TL_V w = TL_VEC(tl_vset)(W1[(j0 + u) * n_features + k]);
-            for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_VEC(tl_vfma)(w, x[v], acc[u][v]);
+            TL_S w = TL_SVEC(tl_vset)(W1[(j0 + u) * n_features + k]);
+            for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_SVEC(tl_vfma)(w, x[v], acc[u][v]);
         }
     }
     for (int u = 0; u < n_units; u++)
         for (int v = 0; v < n_vecs; v++)
-            TL_VEC(tl_vstore)(z + (j0 + u) * TL_W + p + v * TL_LANES, acc[u][v]);
+            TL_SVEC(tl_vstore)(z + (j0 + u) * TL_W + p + v * TL_S_WIDTH, acc[u][v]);
 }
 
-/* Lane vectors of samples per forward block: TL_FWD_VECS, or the whole of a small tile. */
-#define TL_FWD_VECS_W (TL_W / TL_LANES < TL_FWD_VECS ? TL_W / TL_LANES : TL_FWD_VECS)
+/* Sample vectors per forward block: TL_FWD_VECS, or the whole of a small tile. */
+#define TL_FWD_VECS_W (TL_W / TL_S_WIDTH < TL_FWD_VECS ? TL_W / TL_S_WIDTH : TL_FWD_VECS)
 
 /* The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), in blocks
  * of TL_FWD_UNITS units (then single units) by TL_FWD_VECS_W lane vectors,
@@ -280,7 +280,7 @@ static inline void TL_NAME(tl_hidden_layer_forward)(
     const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
     ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t hidden, TL_T* restrict a1)
 {
-    const int span = TL_FWD_VECS_W * TL_LANES;
+    const int span = TL_FWD_VECS_W * TL_S_WIDTH;
     ptrdiff_t j0 = 0;
     for (; j0 + TL_FWD_UNITS <= hidden; j0 += TL_FWD_UNITS)
         for (ptrdiff_t p = 0; p < TL_W; p += span) {

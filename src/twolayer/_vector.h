@@ -138,6 +138,30 @@ TL_VECTOR_OPS(tl_vd, double, d, TL_VD_PARTS, TL_VD_WIDTH, tl_pd_load, tl_pd_stor
               tl_pd_fma, tl_pd_fnma, tl_pd_mul, tl_pd_add)
 TL_VECTOR_OPS(tl_vf, float, f, TL_VF_PARTS, TL_VF_WIDTH, tl_ps_load, tl_ps_store, tl_ps_set,
               tl_ps_fma, tl_ps_fnma, tl_ps_mul, tl_ps_add)
+
+/* Sample vectors: the forward product's unit, where samples are independent
+ * and no lane sum fixes the width. The widest register of the build: a lane
+ * vector, but for floats with AVX-512 two of them in one 16-wide register
+ * (a lane vector of floats is only half an AVX-512 register). */
+typedef tl_vd tl_sd;
+#define TL_SD_WIDTH 8
+#define tl_vloadsd tl_vloadd
+#define tl_vstoresd tl_vstored
+#define tl_vsetsd tl_vsetd
+#define tl_vfmasd tl_vfmad
+#if defined(__AVX512F__) && defined(__FMA__)
+typedef struct { __m512 p[1]; } tl_sf;
+#define TL_SF_WIDTH 16
+TL_VECTOR_OPS(tl_sf, float, sf, 1, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+              _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_mul_ps, _mm512_add_ps)
+#else
+typedef tl_vf tl_sf;
+#define TL_SF_WIDTH 8
+#define tl_vloadsf tl_vloadf
+#define tl_vstoresf tl_vstoref
+#define tl_vsetsf tl_vsetf
+#define tl_vfmasf tl_vfmaf
+#endif
 #undef TL_VECTOR_OPS
 
 #endif
