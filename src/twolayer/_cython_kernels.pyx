@@ -22,12 +22,14 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   TILE - SMALL_TILE), they go in small tiles of SMALL_TILE instead: the same
   sums, bit for bit, with less padding (a batch of 200: 208 slots, not 256;
   one sigmoid output or softmax only, see _block_sums).
-* Within a tile, three fused steps do the work: ``tl_hidden_forward`` (one
-  hidden unit: W1 x + b1 and tanh), ``tl_output_unit`` (one output: logits,
-  loss, residual and their sums; or ``tl_softmax_outputs``) and
-  ``tl_hidden_backward`` (one hidden unit: back through W2 and tanh, and its
-  sums), called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``),
-  where ``restrict`` lets the compiler keep a tile row in registers.
+* Within a tile, three fused steps do the work: ``tl_hidden_layer_forward``
+  (W1 x + b1 in register blocks of hidden units x samples, then tanh),
+  ``tl_output_unit`` (one output: logits, loss, residual and their sums; or
+  ``tl_softmax_outputs``) and ``tl_hidden_layer_backward`` (back through W2
+  and tanh, then the W1 sums in register blocks of hidden units x features),
+  called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``, lane
+  vectors from ``_vector.h``), where the blocks of partial sums stay in
+  registers.
 * Wide inputs (more than FEATURE_CHUNK features): a tile's feature rows no
   longer fit in L1, so the two layer products over them go a chunk of rows at
   a time for every hidden unit; each sum adds the same terms in the same

@@ -146,16 +146,6 @@ static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict a
 /* ---- fused per-tile steps: one call per hidden unit or output, rows kept in
  * registers between the pieces above (no store and reload of z or dz). ---- */
 
-/* Hidden unit forward: out[s] = tanh(bias + sum_k w[k] x[k][s]). */
-static inline void TL_NAME(tl_hidden_forward)(
-    const TL_T* restrict w, const TL_T* restrict xt, ptrdiff_t n_features,
-    TL_T bias, TL_T* restrict out)
-{
-    TL_T z[TL_W];
-    TL_NAME(tl_combine_rows)(w, 1, xt, n_features, bias, z);
-    for (ptrdiff_t s = 0; s < TL_W; s++) out[s] = TL_MATH(tl_tanh)(z[s]);
-}
-
 /* row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only, so
  * that the unweighted sums keep their bits). */
 static inline void TL_NAME(tl_scale_tile)(TL_T* restrict row, const TL_T* restrict w)
@@ -233,15 +223,123 @@ static inline void TL_NAME(tl_delta_dots)(
         TL_NAME(tl_lane_dot)(dz, rows + k * TL_W, acc + k * TL_LANES);
 }
 
-/* Hidden unit backward: dz and its sums, b1 and the W1 row's gradient. */
-static inline void TL_NAME(tl_hidden_backward)(
-    const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
-    ptrdiff_t n_outputs, const TL_T* restrict a, const TL_T* restrict xt,
-    ptrdiff_t n_features, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
+/* ---- register-blocked layer products (block sizes: _tile.h) ---- */
+
+/* z rows of hidden units j0 .. j0 + n_units - 1 over the samples [p, p +
+ * n_vecs LANES): z = b1 + sum over k of W1[j][k] x[k], bias first and then
+ * the features in order, which is tl_combine_rows' sum. The partial sums stay
+ * in n_units x n_vecs lane vectors; each x vector loaded serves n_units units
+ * and each weight n_vecs vectors. n_units and n_vecs are constants at every
+ * call: the loops unroll and the arrays live in registers. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_forward_block)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
+    ptrdiff_t n_features, ptrdiff_t j0, ptrdiff_t p, int n_units, int n_vecs,
+    TL_T* restrict z)
 {
-    TL_T dz[TL_W];
-    TL_NAME(tl_hidden_delta)(w2_column, stride, dy, n_outputs, a, dz, acc_b1);
-    TL_NAME(tl_delta_dots)(dz, xt, n_features, acc_W1);
+    TL_V acc[TL_FWD_UNITS][TL_FWD_VECS], x[TL_FWD_VECS];
+    for (int v = 0; v < n_vecs; v++) x[v] = TL_VEC(tl_vload)(xt + p + v * TL_LANES);
+    for (int u = 0; u < n_units; u++) {
+        TL_V w = TL_VEC(tl_vset)(W1[(j0 + u) * n_features]);
+        TL_V bias = TL_VEC(tl_vset)(b1[j0 + u]);
+        for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_VEC(tl_vfma)(w, x[v], bias);
+    }
+    for (ptrdiff_t k = 1; k < n_features; k++) {
+        for (int v = 0; v < n_vecs; v++)
+            x[v] = TL_VEC(tl_vload)(xt + k * TL_W + p + v * TL_LANES);
+        for (int u = 0; u < n_units; u++) {
+            TL_V w = TL_VEC(tl_vset)(W1[(j0 + u) * n_features + k]);
+            for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_VEC(tl_vfma)(w, x[v], acc[u][v]);
+        }
+    }
+    for (int u = 0; u < n_units; u++)
+        for (int v = 0; v < n_vecs; v++)
+            TL_VEC(tl_vstore)(z + (j0 + u) * TL_W + p + v * TL_LANES, acc[u][v]);
+}
+
+/* Lane vectors of samples per forward block: TL_FWD_VECS, or the whole of a small tile. */
+#define TL_FWD_VECS_W (TL_W / TL_LANES < TL_FWD_VECS ? TL_W / TL_LANES : TL_FWD_VECS)
+
+/* The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), in blocks
+ * of TL_FWD_UNITS units (then single units), each block's rows through tanh
+ * as soon as they are done, while they are in L1 (and so that the divider's
+ * work of tanh overlaps the next block's multiply-adds). */
+static inline void TL_NAME(tl_hidden_layer_forward)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
+    ptrdiff_t n_features, ptrdiff_t hidden, TL_T* restrict a1)
+{
+    ptrdiff_t j0 = 0;
+    for (; j0 + TL_FWD_UNITS <= hidden; j0 += TL_FWD_UNITS) {
+        for (ptrdiff_t p = 0; p < TL_W; p += TL_FWD_VECS_W * TL_LANES)
+            TL_NAME(tl_forward_block)(W1, b1, xt, n_features, j0, p, TL_FWD_UNITS,
+                                      TL_FWD_VECS_W, a1);
+        for (int u = 0; u < TL_FWD_UNITS; u++) TL_NAME(tl_tanh_tile)(a1 + (j0 + u) * TL_W);
+    }
+    for (; j0 < hidden; j0++) {
+        for (ptrdiff_t p = 0; p < TL_W; p += TL_FWD_VECS_W * TL_LANES)
+            TL_NAME(tl_forward_block)(W1, b1, xt, n_features, j0, p, 1, TL_FWD_VECS_W, a1);
+        TL_NAME(tl_tanh_tile)(a1 + j0 * TL_W);
+    }
+}
+
+/* acc[(j f + k) LANES + l] += lane sums of dz[j] x[k] for the n_units hidden
+ * units from j0 and n_rows feature rows from k0: tl_lane_dot's sums (each
+ * lane's samples in order), n_units x n_rows of them side by side in
+ * registers, each dz and x vector loaded once per block. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
+    const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t n_features, ptrdiff_t j0,
+    ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
+{
+    TL_V sum[TL_GRAD_UNITS][TL_GRAD_FEATURES], d[TL_GRAD_UNITS], x[TL_GRAD_FEATURES];
+    for (int u = 0; u < n_units; u++)
+        for (int k = 0; k < n_rows; k++)
+            sum[u][k] = TL_VEC(tl_vload)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES);
+    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES) {
+        for (int u = 0; u < n_units; u++) d[u] = TL_VEC(tl_vload)(dz + (j0 + u) * TL_W + s);
+        for (int k = 0; k < n_rows; k++) x[k] = TL_VEC(tl_vload)(xt + (k0 + k) * TL_W + s);
+        for (int u = 0; u < n_units; u++)
+            for (int k = 0; k < n_rows; k++) sum[u][k] = TL_VEC(tl_vfma)(d[u], x[k], sum[u][k]);
+    }
+    for (int u = 0; u < n_units; u++)
+        for (int k = 0; k < n_rows; k++)
+            TL_VEC(tl_vstore)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES, sum[u][k]);
+}
+
+/* The W1 sums of n_units (a constant) hidden units from j0 over all feature
+ * rows: blocks of TL_GRAD_FEATURES rows, then the rest as one smaller block. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
+    const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t n_features, ptrdiff_t j0,
+    int n_units, TL_T* restrict acc)
+{
+    ptrdiff_t k0 = 0;
+    for (; k0 + TL_GRAD_FEATURES <= n_features; k0 += TL_GRAD_FEATURES)
+        TL_NAME(tl_grad_block)(dz, xt, n_features, j0, k0, n_units, TL_GRAD_FEATURES, acc);
+    switch (n_features - k0) {   /* constant row counts, so that each block unrolls */
+    case 1: TL_NAME(tl_grad_block)(dz, xt, n_features, j0, k0, n_units, 1, acc); break;
+    case 2: if (TL_GRAD_FEATURES > 2)
+                TL_NAME(tl_grad_block)(dz, xt, n_features, j0, k0, n_units, 2, acc);
+            break;
+    case 3: if (TL_GRAD_FEATURES > 3)
+                TL_NAME(tl_grad_block)(dz, xt, n_features, j0, k0, n_units, 3, acc);
+            break;
+    default: break;
+    }
+}
+
+/* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
+ * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
+static inline void TL_NAME(tl_hidden_layer_backward)(
+    const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
+    const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t n_features, ptrdiff_t hidden,
+    TL_T* restrict dz, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
+{
+    for (ptrdiff_t j = 0; j < hidden; j++)
+        TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_W,
+                                 dz + j * TL_W, acc_b1 + j * TL_LANES);
+    ptrdiff_t j0 = 0;
+    for (; j0 + TL_GRAD_UNITS <= hidden; j0 += TL_GRAD_UNITS)
+        TL_NAME(tl_grad_units)(dz, xt, n_features, j0, TL_GRAD_UNITS, acc_W1);
+    for (; j0 < hidden; j0++)
+        TL_NAME(tl_grad_units)(dz, xt, n_features, j0, 1, acc_W1);
 }
 
 /* ---- wide inputs: feature rows in chunks that stay in L1 ----
@@ -337,8 +435,7 @@ static inline void TL_NAME(tl_tile_sums)(
     if (f > TL_FEATURE_CHUNK)
         TL_NAME(tl_wide_forward)(W1, b1, xt, f, h, a1);
     else
-        for (ptrdiff_t j = 0; j < h; j++)
-            TL_NAME(tl_hidden_forward)(W1 + j * f, xt, f, b1[j], a1 + j * TL_W);
+        TL_NAME(tl_hidden_layer_forward)(W1, b1, xt, f, h, a1);
 
     /* Output layer: residuals dy = p - y (times the weights), loss and their sums;
      * p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs. */
@@ -354,9 +451,7 @@ static inline void TL_NAME(tl_tile_sums)(
     if (f > TL_FEATURE_CHUNK)
         TL_NAME(tl_wide_backward)(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1);
     else
-        for (ptrdiff_t j = 0; j < h; j++)
-            TL_NAME(tl_hidden_backward)(W2 + j, h, dy, o, a1 + j * TL_W, xt, f,
-                                        g_b1 + j * TL_LANES, g_W1 + j * f * TL_LANES);
+        TL_NAME(tl_hidden_layer_backward)(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1);
 }
 
 /* ---- prediction: the forward pass alone, on the primitives above (so that
@@ -486,9 +581,7 @@ static inline int TL_NAME(tl_forward_tile)(
     if (n_features > TL_FEATURE_CHUNK)
         TL_NAME(tl_wide_forward)(W1, b1, xt, n_features, hidden, a1);
     else
-        for (ptrdiff_t j = 0; j < hidden; j++)
-            TL_NAME(tl_hidden_forward)(W1 + j * n_features, xt, n_features, b1[j],
-                                       a1 + j * TL_W);
+        TL_NAME(tl_hidden_layer_forward)(W1, b1, xt, n_features, hidden, a1);
     int nan = 0;
     for (ptrdiff_t i = 0; i < n_outputs; i++) {
         TL_T z[TL_W];
