@@ -37,6 +37,9 @@ typedef struct { __m512d p[1]; } tl_vd;
 #define tl_pd_store _mm512_storeu_pd
 #define tl_pd_set _mm512_set1_pd
 #define tl_pd_fma _mm512_fmadd_pd
+#define tl_pd_fnma _mm512_fnmadd_pd
+#define tl_pd_mul _mm512_mul_pd
+#define tl_pd_add _mm512_add_pd
 #else
 typedef struct { __m256d p[2]; } tl_vd;
 #define TL_VD_PARTS 2
@@ -45,6 +48,9 @@ typedef struct { __m256d p[2]; } tl_vd;
 #define tl_pd_store _mm256_storeu_pd
 #define tl_pd_set _mm256_set1_pd
 #define tl_pd_fma _mm256_fmadd_pd
+#define tl_pd_fnma _mm256_fnmadd_pd
+#define tl_pd_mul _mm256_mul_pd
+#define tl_pd_add _mm256_add_pd
 #endif
 typedef struct { __m256 p[1]; } tl_vf;
 #define TL_VF_PARTS 1
@@ -53,6 +59,9 @@ typedef struct { __m256 p[1]; } tl_vf;
 #define tl_ps_store _mm256_storeu_ps
 #define tl_ps_set _mm256_set1_ps
 #define tl_ps_fma _mm256_fmadd_ps
+#define tl_ps_fnma _mm256_fnmadd_ps
+#define tl_ps_mul _mm256_mul_ps
+#define tl_ps_add _mm256_add_ps
 
 #else   /* baseline: 16-byte generic vectors, two roundings per multiply-add */
 typedef double tl_d2 __attribute__((vector_size(16)));
@@ -72,10 +81,16 @@ static inline tl_f4 tl_ps_set(float x) { tl_f4 v = {x, x, x, x}; return v; }
 /* -ffp-contract=off keeps these two roundings, as tl_fma's fallback. */
 static inline tl_d2 tl_pd_fma(tl_d2 a, tl_d2 b, tl_d2 c) { return a * b + c; }
 static inline tl_f4 tl_ps_fma(tl_f4 a, tl_f4 b, tl_f4 c) { return a * b + c; }
+static inline tl_d2 tl_pd_fnma(tl_d2 a, tl_d2 b, tl_d2 c) { return c - a * b; }
+static inline tl_f4 tl_ps_fnma(tl_f4 a, tl_f4 b, tl_f4 c) { return c - a * b; }
+static inline tl_d2 tl_pd_mul(tl_d2 a, tl_d2 b) { return a * b; }
+static inline tl_f4 tl_ps_mul(tl_f4 a, tl_f4 b) { return a * b; }
+static inline tl_d2 tl_pd_add(tl_d2 a, tl_d2 b) { return a + b; }
+static inline tl_f4 tl_ps_add(tl_f4 a, tl_f4 b) { return a + b; }
 #endif
 
 /* The lane-vector operations, part by part. */
-#define TL_VECTOR_OPS(V, T, sfx, PARTS, WIDTH, load, store, set, fma)                    \
+#define TL_VECTOR_OPS(V, T, sfx, PARTS, WIDTH, load, store, set, fma, fnma, mul, add)       \
     static inline V tl_vload##sfx(const T* p)                                          \
     {                                                                                  \
         V v;                                                                           \
@@ -98,12 +113,31 @@ static inline tl_f4 tl_ps_fma(tl_f4 a, tl_f4 b, tl_f4 c) { return a * b + c; }
         V r;                                                                           \
         for (int i = 0; i < PARTS; i++) r.p[i] = fma(a.p[i], b.p[i], c.p[i]);          \
         return r;                                                                      \
+    }                                                                                  \
+    /* c - a * b, fused where tl_fma is: tl_fma(-a, b, c) (negation is exact). */        \
+    static inline V tl_vfnma##sfx(V a, V b, V c)                                       \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = fnma(a.p[i], b.p[i], c.p[i]);         \
+        return r;                                                                      \
+    }                                                                                  \
+    static inline V tl_vmul##sfx(V a, V b)                                             \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = mul(a.p[i], b.p[i]);                  \
+        return r;                                                                      \
+    }                                                                                  \
+    static inline V tl_vadd##sfx(V a, V b)                                             \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = add(a.p[i], b.p[i]);                  \
+        return r;                                                                      \
     }
 
 TL_VECTOR_OPS(tl_vd, double, d, TL_VD_PARTS, TL_VD_WIDTH, tl_pd_load, tl_pd_store, tl_pd_set,
-              tl_pd_fma)
+              tl_pd_fma, tl_pd_fnma, tl_pd_mul, tl_pd_add)
 TL_VECTOR_OPS(tl_vf, float, f, TL_VF_PARTS, TL_VF_WIDTH, tl_ps_load, tl_ps_store, tl_ps_set,
-              tl_ps_fma)
+              tl_ps_fma, tl_ps_fnma, tl_ps_mul, tl_ps_add)
 #undef TL_VECTOR_OPS
 
 #endif
