@@ -9,7 +9,7 @@ one). Calls with small inputs are dominated by Python-side set-up, so:
   are finite as it reads them; only when it reports a problem do the full
   checks of ``_validation`` run, to raise exactly the error they always raised;
 * anything else goes through those full checks (and conversions) first;
-* the resolved backend and its module are kept per backend name;
+* the resolved backend's forward_chunk is kept per backend name;
 * at most one block of samples runs on one thread whatever ``n_threads``
   says, so the default thread count is not even looked up.
 
@@ -233,7 +233,8 @@ def outputs(
     if n <= _BLOCK:  # one block, so one chunk (as _run's first): no chunk loop
         flags = forward(X_checked, *arrays, out, 0, n, mode, threads)
     else:
-        layout = layout or _layout(X_checked, arrays)
+        if layout is None:
+            layout = _layout(X_checked, arrays)
         flags = _run(forward, X_checked, arrays, layout, mode, threads, out)
     if flags:
         raise_for(flags, params, X, X_checked, X_checked.dtype, recheck_X)

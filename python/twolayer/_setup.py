@@ -103,4 +103,3 @@ def _targets_ok(Y: Any, X: np.ndarray) -> bool:
     ):  # fmt: skip
         return False
     return bool(np.minimum.reduce(Y, axis=None) >= 0 and np.maximum.reduce(Y, axis=None) <= 1)
-
