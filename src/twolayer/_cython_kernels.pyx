@@ -86,18 +86,16 @@ cdef extern from "_tile.h" nogil:
                               Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
     void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
     void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
-    int tl_scale_gradient(double* g, const double* P, Py_ssize_t n, double alpha, double S)
-    int tl_scale_gradientf(float* g, const float* P, Py_ssize_t n, float alpha, float S)
-    int tl_sgd_step(const double* g, const double* P, const double* vel, Py_ssize_t n,
-                    double lr, double momentum, int nesterov, double* P_new, double* vel_new)
-    int tl_sgd_stepf(const float* g, const float* P, const float* vel, Py_ssize_t n,
-                     float lr, float momentum, int nesterov, float* P_new, float* vel_new)
-    int tl_adam_step(const double* g, const double* P, const double* m, const double* v,
-                     Py_ssize_t n, double b1, double one_b1, double b2, double one_b2,
-                     double lr_t, double eps, double* P_new, double* m_new, double* v_new)
-    int tl_adam_stepf(const float* g, const float* P, const float* m, const float* v,
-                      Py_ssize_t n, float b1, float one_b1, float b2, float one_b2,
-                      float lr_t, float eps, float* P_new, float* m_new, float* v_new)
+    int tl_batch_step(double* acc, const double* sums, const double* P, const double* m,
+                      const double* v, Py_ssize_t n, double alpha, double S, int solver,
+                      double lr, double momentum, double b1, double one_b1, double b2,
+                      double one_b2, double eps, int penalise, double* penalty, double* P_new,
+                      double* m_new, double* v_new)
+    int tl_batch_stepf(float* acc, const float* sums, const float* P, const float* m,
+                       const float* v, Py_ssize_t n, float alpha, float S, int solver,
+                       float lr, float momentum, float b1, float one_b1, float b2,
+                       float one_b2, float eps, int penalise, float* penalty, float* P_new,
+                       float* m_new, float* v_new)
     enum:
         TL_TILE
         TL_SMALL_TILE
@@ -269,7 +267,13 @@ cdef inline void _prefetch_columns(const floating* base, Py_ssize_t rows, Py_ssi
         tl_prefetch_columnsf(base, rows, row_stride, col_stride, idx, count)
 
 
-cdef void _block_sums(
+cdef inline floating* _lanes(floating* work, Py_ssize_t f, Py_ssize_t h,
+                             Py_ssize_t o) noexcept nogil:
+    """The lane sums' place in a slot's scratch: after the tiles (see _block_tiles)."""
+    return work + (f + o + h + o + h + 1) * _TILE
+
+
+cdef void _block_tiles(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
     const int64_t* order,                                   # IN  sample of each position, or NULL
@@ -280,16 +284,15 @@ cdef void _block_sums(
     Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
     Py_ssize_t n_positions,                                 # IN  order's length (to read ahead)
     floating* work,                                         # scratch, work_size() elements
-    floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
-    """Gradient and cost sums of the samples at positions [start, stop).
+    """Add the gradient and cost sums of the samples at positions [start, stop) to the
+    lane sums (_lanes(work): LANES per packed parameter, then the cost's).
 
     Position p is sample order[p] (p when order is NULL); weighted sums when sw
     is not NULL. Without order, weights and softmax this is train_chunk's pass,
     bit for bit: the extra steps are skipped, never multiplied by one.
     """
     cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
-    cdef Py_ssize_t n_params = h * f + h + o * h + o
     cdef const floating* W1 = theta
     cdef const floating* b1 = theta + h * f
     cdef const floating* W2 = b1 + h
@@ -302,13 +305,10 @@ cdef void _block_sums(
     cdef floating* dy = a1 + h * _TILE
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
-    cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
-    cdef Py_ssize_t i, t0 = start, count, width, last_full
+    cdef floating* acc = _lanes(work, f, h, o)   # (n_params + 1) x LANES
+    cdef Py_ssize_t t0 = start, count, width, last_full
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
-
-    for i in range((n_params + 1) * _LANES):
-        acc[i] = 0
 
     # Small tiles keep every sum's order but one: with several sigmoid outputs, a
     # lane of the cost takes the tile's samples output by output, and so in
@@ -337,6 +337,23 @@ cdef void _block_sums(
                    a1, dy, dz, acc)
         t0 += count
 
+
+cdef void _block_sums(
+    const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs, const floating* Y, Py_ssize_t y_rs,
+    Py_ssize_t y_cs, const int64_t* order, const floating* sw, int softmax,
+    const floating* theta, Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t n_positions, floating* work,
+    floating* out,                                          # OUT n_params gradient sums + cost sum
+) noexcept nogil:
+    """The gradient and cost sums of the samples at positions [start, stop) (see
+    _block_tiles), from zeroed lanes, reduced to scalars."""
+    cdef Py_ssize_t n_params = hidden * n_features + hidden + n_outputs * hidden + n_outputs
+    cdef floating* acc = _lanes(work, n_features, hidden, n_outputs)
+    cdef Py_ssize_t i
+    for i in range((n_params + 1) * _LANES):
+        acc[i] = 0
+    _block_tiles(X, x_rs, x_cs, Y, y_rs, y_cs, order, sw, softmax, theta, n_features, hidden,
+                 n_outputs, start, stop, n_positions, work)
     # Lanes to scalars, in a fixed order.
     if floating is double:
         tl_reduce_lanes(acc, n_params + 1, out)
