@@ -84,6 +84,12 @@ cdef extern from "_tile.h" nogil:
                              Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
     void tl_prefetch_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t row_stride,
                               Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
+    void tl_gather_columns(const double* base, Py_ssize_t rows, Py_ssize_t col_stride,
+                           const int64_t* idx, Py_ssize_t start, Py_ssize_t count,
+                           Py_ssize_t width, double* out)
+    void tl_gather_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t col_stride,
+                            const int64_t* idx, Py_ssize_t start, Py_ssize_t count,
+                            Py_ssize_t width, float* out)
     void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
     void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
     int tl_batch_step(double* acc, const double* sums, const double* P, const double* m,
@@ -223,6 +229,17 @@ cdef inline void _gather_tile(
     """
     cdef Py_ssize_t r, s
     cdef const floating* row
+    if row_stride == 1 and col_stride > 1:
+        # A sample's values are contiguous (X.T of a C-ordered array): blocks of
+        # samples through registers (_gather_impl.h), in order or through idx.
+        if floating is double:
+            tl_gather_columns(base, rows, col_stride, idx, start, count, width, out)
+        else:
+            tl_gather_columnsf(base, rows, col_stride, idx, start, count, width, out)
+        for r in range(rows):
+            for s in range(count, width):
+                out[r * width + s] = 0
+        return
     if idx != NULL:
         if row_stride < col_stride:
             # A sample's values are close together (X.T of a C-ordered array):

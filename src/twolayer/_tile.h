@@ -47,6 +47,7 @@
 #define TL_NAME(name) name
 #include "_tile_impl.h"
 #include "_optimizer_impl.h"
+#include "_gather_impl.h"
 #undef TL_T
 #undef TL_MATH
 #undef TL_NAME
@@ -56,6 +57,7 @@
 #define TL_NAME(name) name##f
 #include "_tile_impl.h"
 #include "_optimizer_impl.h"
+#include "_gather_impl.h"
 #undef TL_T
 #undef TL_MATH
 #undef TL_NAME
