@@ -22,12 +22,14 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   TILE - SMALL_TILE), they go in small tiles of SMALL_TILE instead: the same
   sums, bit for bit, with less padding (a batch of 200: 208 slots, not 256;
   one sigmoid output or softmax only, see _block_sums).
-* Within a tile, three fused steps do the work: ``tl_hidden_forward`` (one
-  hidden unit: W1 x + b1 and tanh), ``tl_output_unit`` (one output: logits,
-  loss, residual and their sums; or ``tl_softmax_outputs``) and
-  ``tl_hidden_backward`` (one hidden unit: back through W2 and tanh, and its
-  sums), called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``),
-  where ``restrict`` lets the compiler keep a tile row in registers.
+* Within a tile, three fused steps do the work: ``tl_hidden_layer_forward``
+  (W1 x + b1 in register blocks of hidden units x samples, then tanh),
+  ``tl_output_unit`` (one output: logits, loss, residual and their sums; or
+  ``tl_softmax_outputs``) and ``tl_hidden_layer_backward`` (back through W2
+  and tanh, then the W1 sums in register blocks of hidden units x features),
+  called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``, lane
+  vectors from ``_vector.h``), where the blocks of partial sums stay in
+  registers.
 * Wide inputs (more than FEATURE_CHUNK features): a tile's feature rows no
   longer fit in L1, so the two layer products over them go a chunk of rows at
   a time for every hidden unit; each sum adds the same terms in the same
@@ -65,19 +67,19 @@ cdef extern from "_tile.h" nogil:
     double tl_sigmoid(double z, double e)
     float tl_sigmoidf(float z, float e)
     void tl_tile_sums(const double* W1, const double* b1, const double* W2, const double* b2,
-                      const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                      const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt, Py_ssize_t f,
                       Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
                       double* dy, double* dz, double* acc)
     void tl_tile_sumsf(const float* W1, const float* b1, const float* W2, const float* b2,
-                       const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                       const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt, Py_ssize_t f,
                        Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                        float* dy, float* dz, float* acc)
     void tl_tile_sums_s(const double* W1, const double* b1, const double* W2, const double* b2,
-                        const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                        const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt, Py_ssize_t f,
                         Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
                         double* dy, double* dz, double* acc)
     void tl_tile_sumsf_s(const float* W1, const float* b1, const float* W2, const float* b2,
-                         const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                         const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt, Py_ssize_t f,
                          Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                          float* dy, float* dz, float* acc)
     void tl_prefetch_columns(const double* base, Py_ssize_t rows, Py_ssize_t row_stride,
@@ -192,7 +194,8 @@ cdef inline floating _loss_and_residual(floating z, floating y, floating* residu
 
 
 cdef inline void _tile_sums(const floating* W1, const floating* b1, const floating* W2,
-                            const floating* b2, const floating* xt, const floating* yt,
+                            const floating* b2, const floating* xt, Py_ssize_t x_stride,
+                            const floating* yt,
                             const floating* wt, Py_ssize_t f, Py_ssize_t h, Py_ssize_t o,
                             Py_ssize_t count, int softmax, bint small, floating* a1,
                             floating* dy, floating* dz, floating* acc) noexcept nogil:
@@ -200,14 +203,18 @@ cdef inline void _tile_sums(const floating* W1, const floating* b1, const floati
     SMALL_TILE samples)."""
     if floating is double:
         if small:
-            tl_tile_sums_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sums_s(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                           dz, acc)
         else:
-            tl_tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sums(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                         dz, acc)
     else:
         if small:
-            tl_tile_sumsf_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sumsf_s(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                            dz, acc)
         else:
-            tl_tile_sumsf(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sumsf(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                          dz, acc)
 
 
 cdef inline void _gather_tile(
@@ -323,9 +330,16 @@ cdef void _block_tiles(
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
     cdef floating* acc = _lanes(work, f, h, o)   # (n_params + 1) x LANES
-    cdef Py_ssize_t t0 = start, count, width, last_full
+    cdef Py_ssize_t t0 = start, count, width, last_full, x_stride
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
+    cdef const floating* xp
+    # Full tiles of consecutive samples read X in place when its samples are
+    # contiguous along a row (X C-ordered, the tutorial's layout): no copy, and
+    # X streams through the cache once (measured: the copy was a tenth of an
+    # iteration on 100,000 x 20). Wide inputs keep gathered tiles (their
+    # feature-chunk loops assume them).
+    cdef bint in_place = order == NULL and x_cs == 1 and f <= _CHUNK
 
     # Small tiles keep every sum's order but one: with several sigmoid outputs, a
     # lane of the cost takes the tile's samples output by output, and so in
@@ -340,7 +354,13 @@ cdef void _block_tiles(
         count = min(width, count)
         if order != NULL:
             idx = order + t0
-        _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+        if in_place and count == _TILE:
+            xp = X + t0       # X's rows, read where they are
+            x_stride = x_rs
+        else:
+            _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+            xp = xt
+            x_stride = width
         _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, width, yt)
         if sw != NULL:
             _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
@@ -350,8 +370,8 @@ cdef void _block_tiles(
                               min(_TILE, n_positions - t0 - count))
             _prefetch_columns(Y, o, y_rs, y_cs, idx + count,
                               min(_TILE, n_positions - t0 - count))
-        _tile_sums(W1, b1, W2, b2, xt, yt, weights, f, h, o, count, softmax, width == _SMALL,
-                   a1, dy, dz, acc)
+        _tile_sums(W1, b1, W2, b2, xp, x_stride, yt, weights, f, h, o, count, softmax,
+                   width == _SMALL, a1, dy, dz, acc)
         t0 += count
 
 
@@ -607,11 +627,13 @@ cdef extern from "_tile.h" nogil:
     int tl_outputs_overflowf(const float* W2, const float* b2, Py_ssize_t hidden,
                              Py_ssize_t n_outputs)
     int tl_forward_tile(const double* W1, const double* b1, const double* W2,
-                        const double* b2, const double* xt, Py_ssize_t n_features,
+                        const double* b2, const double* xt, Py_ssize_t x_stride,
+                        Py_ssize_t n_features,
                         Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, double* a1,
                         double* out)
     int tl_forward_tilef(const float* W1, const float* b1, const float* W2,
-                         const float* b2, const float* xt, Py_ssize_t n_features,
+                         const float* b2, const float* xt, Py_ssize_t x_stride,
+                         Py_ssize_t n_features,
                          Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, float* a1,
                          float* out)
 
@@ -655,14 +677,16 @@ cdef inline int _outputs_overflow(const floating* W2, const floating* b2, Py_ssi
 
 
 cdef inline int _forward_tile(const floating* W1, const floating* b1, const floating* W2,
-                              const floating* b2, const floating* xt, Py_ssize_t n_features,
-                              Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, floating* a1,
-                              floating* out) noexcept nogil:
+                              const floating* b2, const floating* xt, Py_ssize_t x_stride,
+                              Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+                              int mode, floating* a1, floating* out) noexcept nogil:
     """One tile forward: hidden layer into a1, logits or probabilities into out."""
     if floating is double:
-        return tl_forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out)
+        return tl_forward_tile(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
+                               mode, a1, out)
     else:
-        return tl_forward_tilef(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out)
+        return tl_forward_tilef(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
+                                mode, a1, out)
 
 
 cdef Py_ssize_t _forward_work_size(Py_ssize_t f, Py_ssize_t h, Py_ssize_t rows) noexcept nogil:
@@ -689,16 +713,27 @@ cdef int _block_forward(
     cdef floating* xt = work
     cdef floating* a1 = xt + f * _TILE
     cdef floating* zt = a1 + h * _TILE
-    cdef Py_ssize_t tile, t0, count, r, s
+    cdef Py_ssize_t tile, t0, count, r, s, x_stride
     cdef floating* target
+    cdef const floating* xp
     cdef int flags = 0
+    cdef bint in_place = x_cs == 1 and f <= _CHUNK
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
-        if _any_beyond(xt, f * _TILE, limit):
-            flags |= 1
-        if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
+        if in_place and count == _TILE:
+            xp = X + t0       # as in _block_sums: X's rows where they are
+            x_stride = x_rs
+            for r in range(f):
+                if _any_beyond(xp + r * x_rs, _TILE, limit):
+                    flags |= 1
+        else:
+            _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
+            xp = xt
+            x_stride = _TILE
+            if _any_beyond(xt, f * _TILE, limit):
+                flags |= 1
+        if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, a1, zt):
             flags |= 4
         for r in range(rows):
             target = out + r * o_rs + t0 * o_cs
