@@ -86,20 +86,24 @@ cdef extern from "_tile.h" nogil:
                              Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
     void tl_prefetch_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t row_stride,
                               Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
+    void tl_gather_columns(const double* base, Py_ssize_t rows, Py_ssize_t col_stride,
+                           const int64_t* idx, Py_ssize_t start, Py_ssize_t count,
+                           Py_ssize_t width, double* out)
+    void tl_gather_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t col_stride,
+                            const int64_t* idx, Py_ssize_t start, Py_ssize_t count,
+                            Py_ssize_t width, float* out)
     void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
     void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
-    int tl_scale_gradient(double* g, const double* P, Py_ssize_t n, double alpha, double S)
-    int tl_scale_gradientf(float* g, const float* P, Py_ssize_t n, float alpha, float S)
-    int tl_sgd_step(const double* g, const double* P, const double* vel, Py_ssize_t n,
-                    double lr, double momentum, int nesterov, double* P_new, double* vel_new)
-    int tl_sgd_stepf(const float* g, const float* P, const float* vel, Py_ssize_t n,
-                     float lr, float momentum, int nesterov, float* P_new, float* vel_new)
-    int tl_adam_step(const double* g, const double* P, const double* m, const double* v,
-                     Py_ssize_t n, double b1, double one_b1, double b2, double one_b2,
-                     double lr_t, double eps, double* P_new, double* m_new, double* v_new)
-    int tl_adam_stepf(const float* g, const float* P, const float* m, const float* v,
-                      Py_ssize_t n, float b1, float one_b1, float b2, float one_b2,
-                      float lr_t, float eps, float* P_new, float* m_new, float* v_new)
+    int tl_batch_step(double* acc, const double* sums, const double* P, const double* m,
+                      const double* v, Py_ssize_t n, double alpha, double S, int solver,
+                      double lr, double momentum, double b1, double one_b1, double b2,
+                      double one_b2, double eps, int penalise, double* penalty, double* P_new,
+                      double* m_new, double* v_new)
+    int tl_batch_stepf(float* acc, const float* sums, const float* P, const float* m,
+                       const float* v, Py_ssize_t n, float alpha, float S, int solver,
+                       float lr, float momentum, float b1, float one_b1, float b2,
+                       float one_b2, float eps, int penalise, float* penalty, float* P_new,
+                       float* m_new, float* v_new)
     enum:
         TL_TILE
         TL_SMALL_TILE
@@ -232,6 +236,17 @@ cdef inline void _gather_tile(
     """
     cdef Py_ssize_t r, s
     cdef const floating* row
+    if row_stride == 1 and col_stride > 1:
+        # A sample's values are contiguous (X.T of a C-ordered array): blocks of
+        # samples through registers (_gather_impl.h), in order or through idx.
+        if floating is double:
+            tl_gather_columns(base, rows, col_stride, idx, start, count, width, out)
+        else:
+            tl_gather_columnsf(base, rows, col_stride, idx, start, count, width, out)
+        for r in range(rows):
+            for s in range(count, width):
+                out[r * width + s] = 0
+        return
     if idx != NULL:
         if row_stride < col_stride:
             # A sample's values are close together (X.T of a C-ordered array):
@@ -276,7 +291,13 @@ cdef inline void _prefetch_columns(const floating* base, Py_ssize_t rows, Py_ssi
         tl_prefetch_columnsf(base, rows, row_stride, col_stride, idx, count)
 
 
-cdef void _block_sums(
+cdef inline floating* _lanes(floating* work, Py_ssize_t f, Py_ssize_t h,
+                             Py_ssize_t o) noexcept nogil:
+    """The lane sums' place in a slot's scratch: after the tiles (see _block_tiles)."""
+    return work + (f + o + h + o + h + 1) * _TILE
+
+
+cdef void _block_tiles(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
     const int64_t* order,                                   # IN  sample of each position, or NULL
@@ -287,16 +308,15 @@ cdef void _block_sums(
     Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
     Py_ssize_t n_positions,                                 # IN  order's length (to read ahead)
     floating* work,                                         # scratch, work_size() elements
-    floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
-    """Gradient and cost sums of the samples at positions [start, stop).
+    """Add the gradient and cost sums of the samples at positions [start, stop) to the
+    lane sums (_lanes(work): LANES per packed parameter, then the cost's).
 
     Position p is sample order[p] (p when order is NULL); weighted sums when sw
     is not NULL. Without order, weights and softmax this is train_chunk's pass,
     bit for bit: the extra steps are skipped, never multiplied by one.
     """
     cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
-    cdef Py_ssize_t n_params = h * f + h + o * h + o
     cdef const floating* W1 = theta
     cdef const floating* b1 = theta + h * f
     cdef const floating* W2 = b1 + h
@@ -309,8 +329,8 @@ cdef void _block_sums(
     cdef floating* dy = a1 + h * _TILE
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
-    cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
-    cdef Py_ssize_t i, t0 = start, count, width, last_full, x_stride
+    cdef floating* acc = _lanes(work, f, h, o)   # (n_params + 1) x LANES
+    cdef Py_ssize_t t0 = start, count, width, last_full, x_stride
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
     cdef const floating* xp
@@ -320,9 +340,6 @@ cdef void _block_sums(
     # iteration on 100,000 x 20). Wide inputs keep gathered tiles (their
     # feature-chunk loops assume them).
     cdef bint in_place = order == NULL and x_cs == 1 and f <= _CHUNK
-
-    for i in range((n_params + 1) * _LANES):
-        acc[i] = 0
 
     # Small tiles keep every sum's order but one: with several sigmoid outputs, a
     # lane of the cost takes the tile's samples output by output, and so in
@@ -357,6 +374,23 @@ cdef void _block_sums(
                    width == _SMALL, a1, dy, dz, acc)
         t0 += count
 
+
+cdef void _block_sums(
+    const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs, const floating* Y, Py_ssize_t y_rs,
+    Py_ssize_t y_cs, const int64_t* order, const floating* sw, int softmax,
+    const floating* theta, Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t n_positions, floating* work,
+    floating* out,                                          # OUT n_params gradient sums + cost sum
+) noexcept nogil:
+    """The gradient and cost sums of the samples at positions [start, stop) (see
+    _block_tiles), from zeroed lanes, reduced to scalars."""
+    cdef Py_ssize_t n_params = hidden * n_features + hidden + n_outputs * hidden + n_outputs
+    cdef floating* acc = _lanes(work, n_features, hidden, n_outputs)
+    cdef Py_ssize_t i
+    for i in range((n_params + 1) * _LANES):
+        acc[i] = 0
+    _block_tiles(X, x_rs, x_cs, Y, y_rs, y_cs, order, sw, softmax, theta, n_features, hidden,
+                 n_outputs, start, stop, n_positions, work)
     # Lanes to scalars, in a fixed order.
     if floating is double:
         tl_reduce_lanes(acc, n_params + 1, out)

@@ -75,6 +75,7 @@
 #define TL_NAME(name) name
 #include "_tile_impl.h"
 #include "_optimizer_impl.h"
+#include "_gather_impl.h"
 #undef TL_T
 #undef TL_V
 #undef TL_VEC
@@ -94,6 +95,7 @@
 #define TL_NAME(name) name##f
 #include "_tile_impl.h"
 #include "_optimizer_impl.h"
+#include "_gather_impl.h"
 #undef TL_T
 #undef TL_V
 #undef TL_VEC
