@@ -89,7 +89,8 @@ def test_warmup_compiles_so_that_a_later_process_compiles_nothing(tmp_path):
     assert first.returncode == 0, first.stderr
     lines = {k: v.strip() for k, v in (line.split(": ", 1) for line in first.stdout.splitlines())}
     dtypes = ("float64", "float32")
-    entries = [f"{f}[{d}]" for f in ("train_chunk", "gradient_sums") for d in dtypes]
+    entries = [f"{f}[{d}{v}]" for f in ("train_chunk", "gradient_sums") for d in dtypes
+               for v in ("", ", threaded")]  # fmt: skip
     assert all(lines[e] == "compiled" for e in entries), first.stdout
     assert lines["cache"].startswith(str(cache))
     later = subprocess.run(
@@ -100,10 +101,11 @@ def test_warmup_compiles_so_that_a_later_process_compiles_nothing(tmp_path):
         timeout=600,
     )
     assert later.returncode == 0, later.stderr
-    # Both dtypes of both entry points loaded from the cache, nothing compiled.
+    # Both dtypes of both entry points (one-slot variants: 300 samples) loaded from the
+    # cache, nothing compiled.
     assert json.loads(later.stdout) == {"hits": 4, "misses": 0}
     again = _twolayer("warmup", NUMBA_CACHE_DIR=str(cache))
-    assert again.stdout.count("loaded from the cache") == 4
+    assert again.stdout.count("loaded from the cache") == 8
 
 
 def test_warmup_says_when_nothing_could_be_saved(monkeypatch, capsys):

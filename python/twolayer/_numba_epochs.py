@@ -23,6 +23,7 @@ from ._geometry import BLOCK
 from ._numba_kernels import (
     _all_sums,
     _compiled,
+    _copy,
     _jit,
     _matrix,
     _read_only,
@@ -118,7 +119,7 @@ def _update(g, theta, state, n_params, solver, hyper, t, candidate):
 
 @_jit()
 def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hidden, work,
-           partials, sums, candidate):  # fmt: skip
+           partials, sums, candidate, threads):  # fmt: skip
     """The batches of one epoch; returns (completed, accumulated) (see train_epoch)."""
     f = X.shape[0]
     o = Y.shape[0]
@@ -141,7 +142,7 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
         else:
             S = T(stop - start)
         _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials,
-                  work.shape[0])  # fmt: skip
+                  threads)  # fmt: skip
         _reduce_blocks(partials, (stop - start + BLOCK - 1) // BLOCK, sums)
         cost = sums[n_params] / S
         if alpha != 0:
@@ -153,20 +154,20 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
         if not finite:
             hyper[_STEP] = t - 1 if solver == _ADAM else t
             return k, total
-        theta[:] = candidate[0]
+        _copy(candidate[0], theta)
         for r in range(1, rows):
-            state[r - 1, :] = candidate[r]
+            _copy(candidate[r], state[r - 1])
         total += float(cost) * float(stop - start)
     hyper[_STEP] = t
     return n_batches, total
 
 
-def _signature(t: types.Float) -> Any:
-    """_train_epoch's signature for element type t (see _jit)."""
+def _signature(t: types.Float, threads: types.Type) -> Any:
+    """_train_epoch's signature for element type t and n_threads' type (see _compiled)."""
     return types.Tuple((types.intp, types.float64))(
         _matrix(t), _matrix(t), types.Array(t, 1, "C", readonly=True),
         types.Array(types.int64, 1, "C", readonly=True), _vector(t), types.Array(t, 2, "C"),
-        types.Array(types.float64, 1, "C"), types.intp, types.intp, types.intp, types.intp,
+        types.Array(types.float64, 1, "C"), types.intp, types.intp, types.intp, threads,
         types.intp,
     )  # fmt: skip
 
@@ -178,12 +179,16 @@ def _train_epoch(X, Y, sample_weight, order, theta, state, hyper, solver, batch_
     o = Y.shape[0]
     n_params = theta.shape[0]
     hidden = (n_params - o) // (f + 1 + o)
+    if n_threads is None:  # noqa: SIM108 (statements: Numba prunes them, see _block_sums)
+        slots = 1
+    else:
+        slots = n_threads
     # Scratch is allocated here, by the caller of the loops: blocks of one batch.
-    work, partials = _scratch(f, hidden, o, batch_size, n_threads, work_elements, theta)
+    work, partials = _scratch(f, hidden, o, batch_size, slots, work_elements, theta)
     sums = np.empty(n_params + 1, dtype=theta.dtype)
     candidate = np.empty((3, n_params), dtype=theta.dtype)
     return _epoch(X, Y, sample_weight, order, theta, state, hyper, solver, batch_size, softmax,
-                  hidden, work, partials, sums, candidate)  # fmt: skip
+                  hidden, work, partials, sums, candidate, n_threads)  # fmt: skip
 
 
 def train_epoch(
@@ -202,11 +207,11 @@ def train_epoch(
     """One epoch of mini-batch training, updating theta, state and hyper[6] in place;
     returns (completed_batches, accumulated_loss). The contract is that of the Cython
     ``train_epoch`` (src/twolayer/_epochs.pxi)."""
-    _use_threads(n_threads)
-    kernel = _compiled(_train_epoch, theta.dtype)
+    threads = _use_threads(n_threads, min(batch_size, X.shape[1]))
+    kernel = _compiled(_train_epoch, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
     completed, accumulated = kernel(
         _read_only(X), _read_only(Y), _read_only(sample_weight), _read_only(order), theta, state,
-        hyper, int(solver), int(batch_size), int(softmax), int(n_threads), size,
+        hyper, int(solver), int(batch_size), int(softmax), threads, size,
     )  # fmt: skip
     return int(completed), float(accumulated)

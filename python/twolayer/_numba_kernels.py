@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 
 import numba
 import numpy as np
@@ -59,12 +60,13 @@ from llvmlite import binding as llvm_binding
 from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
+from numba.core.errors import NumbaPerformanceWarning
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
 from ._fork import note_threads_started
 from ._geometry import ALIGN as _ALIGN
-from ._geometry import BLOCK, FEATURE_CHUNK, LANES, TILE, TILES_PER_BLOCK, work_size
+from ._geometry import BLOCK, FEATURE_CHUNK, LANES, TILE, TILES_PER_BLOCK, n_blocks, work_size
 
 __all__ = ["BLOCK", "FEATURE_CHUNK", "LANES", "TILE", "TILES_PER_BLOCK"]
 
@@ -125,10 +127,15 @@ _READY = {}
 _COMPILE_LOCK = threading.Lock()
 
 
-def _compiled(dispatcher, dtype):
+def _compiled(dispatcher, dtype, threaded=None):
     """The compiled code of ``dispatcher``'s explicit signature for ``dtype``.
 
-    Compiled (or loaded from the cache) on first use. Calls go to that code
+    Compiled (or loaded from the cache) on first use. ``threaded`` (entry points
+    that take n_threads): False for the one-slot variant, whose n_threads is
+    None and whose parallel region is pruned (no parallel code compiled, no
+    threads launched: what a fit on one block of samples needs), True for the
+    threaded one; their signature builders take (element type, type of
+    n_threads). Calls go to that code
     directly rather than through the dispatcher: a C- or F-contiguous X then
     runs the 'A'-layout code without compiling (and caching) a specialisation
     of its own, and calls from other threads are safe while this one compiles
@@ -138,16 +145,25 @@ def _compiled(dispatcher, dtype):
     once it is off again; tests/test_reliability.py starts every backend from
     four threads at once.)
     """
-    key = (dispatcher, np.dtype(dtype))
+    key = (dispatcher, np.dtype(dtype), threaded)
     kernel = _READY.get(key)
     if kernel is None:
         with _COMPILE_LOCK:
             kernel = _READY.get(key)
             if kernel is None:
-                signature = _SIGNATURES[dispatcher](numba.from_dtype(dtype))
+                build = _SIGNATURES[dispatcher]
+                t = numba.from_dtype(dtype)
+                if threaded is None:
+                    signature = build(t)
+                else:
+                    signature = build(t, types.intp if threaded else types.none)
                 dispatcher.disable_compile(False)
                 try:
-                    dispatcher.compile(signature)
+                    with warnings.catch_warnings():
+                        # The one-slot variant: parallel=True with its parallel region
+                        # pruned, which Numba reports as a missed transformation.
+                        warnings.simplefilter("ignore", NumbaPerformanceWarning)
+                        dispatcher.compile(signature)
                 finally:
                     dispatcher.disable_compile(True)
                 kernel = dispatcher.overloads[tuple(signature.args)].entry_point
@@ -466,58 +482,45 @@ def _sigmoid(z, e):
     raise NotImplementedError("jitted code only")
 
 
+def _pick(t, double, single):
+    """The overload of a per-point helper for element type t: the double or the float
+    routine's own Python function, so that Numba compiles that routine once per caller
+    and not a wrapper around it as well (one library fewer each: a cold start's time)."""
+    if t == types.float64:
+        return double.py_func
+    if t == types.float32:
+        return single.py_func
+    return None
+
+
 @overload(_tanh)
 def _tanh_fused(x):
-    if x == types.float64:
-        return lambda x: _tl_tanh(x)
-    if x == types.float32:
-        return lambda x: _tl_tanhf(x)
-    return None
+    return _pick(x, _tl_tanh, _tl_tanhf)
 
 
 @overload(_exp_neg)
 def _exp_neg_fused(x):
-    if x == types.float64:
-        return lambda x: _tl_exp_neg(x)
-    if x == types.float32:
-        return lambda x: _tl_exp_negf(x)
-    return None
+    return _pick(x, _tl_exp_neg, _tl_exp_negf)
 
 
 @overload(_log1p_unit)
 def _log1p_unit_fused(e):
-    if e == types.float64:
-        return lambda e: _tl_log1p_unit(e)
-    if e == types.float32:
-        return lambda e: _tl_log1p_unitf(e)
-    return None
+    return _pick(e, _tl_log1p_unit, _tl_log1p_unitf)
 
 
 @overload(_log_ge1)
 def _log_ge1_fused(x):
-    if x == types.float64:
-        return lambda x: _tl_log_ge1(x)
-    if x == types.float32:
-        return lambda x: _tl_log_ge1f(x)
-    return None
+    return _pick(x, _tl_log_ge1, _tl_log_ge1f)
 
 
 @overload(_log_loss)
 def _log_loss_fused(z, y, e):
-    if z == types.float64:
-        return lambda z, y, e: _tl_log_loss(z, y, e)
-    if z == types.float32:
-        return lambda z, y, e: _tl_log_lossf(z, y, e)
-    return None
+    return _pick(z, _tl_log_loss, _tl_log_lossf)
 
 
 @overload(_sigmoid)
 def _sigmoid_fused(z, e):
-    if z == types.float64:
-        return lambda z, e: _tl_sigmoid(z, e)
-    if z == types.float32:
-        return lambda z, e: _tl_sigmoidf(z, e)
-    return None
+    return _pick(z, _tl_sigmoid, _tl_sigmoidf)
 
 
 @_jit()
@@ -1098,7 +1101,7 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
         out[i] = total
 
 
-@_jit()
+@_jit(inline=True)
 def _aligned_empty(count, like):
     """An uninitialised 1-d array whose data starts on a 64-byte boundary (as in Cython)."""
     itemsize = like.itemsize
@@ -1107,20 +1110,32 @@ def _aligned_empty(count, like):
     return raw[skip : skip + count]
 
 
+@_jit(inline=True)
+def _serial_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials):
+    """_all_sums on one slot: every block in turn on work[0]."""
+    for b in range((stop - start + BLOCK - 1) // BLOCK):
+        _block_sums(X, Y, order, sw, softmax, theta, hidden, start + b * BLOCK,
+                    min(stop, start + (b + 1) * BLOCK), work[0], partials[b])  # fmt: skip
+
+
 @_jit(parallel=True)
-def _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials, n_slots):
+def _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials, threads):
     """Gradient and cost sums of every block of positions [start, stop) into its row of
     ``partials`` (see _block_sums for order, sw and softmax).
 
     Blocks are counted from start. Slot q handles blocks q, q + n_slots, ...;
     each slot has its own scratch (row q of work). Which thread runs which
     block does not matter: every block's sums land in that block's row.
+    threads None: the one-slot variant of an entry point (see _compiled), whose
+    parallel region Numba prunes before compiling it, so that a fit on one
+    block compiles no parallel code and launches no threads.
     """
     n_blocks = (stop - start + BLOCK - 1) // BLOCK
-    if n_slots <= 1 or n_blocks <= 1:
-        for b in range(n_blocks):
-            _block_sums(X, Y, order, sw, softmax, theta, hidden, start + b * BLOCK,
-                        min(stop, start + (b + 1) * BLOCK), work[0], partials[b])  # fmt: skip
+    n_slots = work.shape[0]
+    if threads is None:  # noqa: SIM114 (apart: Numba prunes `x is None` alone, see _block_sums)
+        _serial_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials)
+    elif n_slots <= 1 or n_blocks <= 1:
+        _serial_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials)
     else:
         for q in prange(n_slots):
             # Cython: b = q; while b < n_blocks: ...; b = b + n_slots
@@ -1130,7 +1145,7 @@ def _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partia
                             partials[b])  # fmt: skip
 
 
-@_jit()
+@_jit(inline=True)
 def _reduce_blocks(partials, n_blocks, out):
     """out[i] = sum over the first n_blocks blocks of partials[b, i], blocks in order."""
     width = partials.shape[1]
@@ -1141,15 +1156,24 @@ def _reduce_blocks(partials, n_blocks, out):
             out[i] += partials[b, i]
 
 
-@_jit()
+@_jit(inline=True)
+def _copy(src, dst):
+    """dst[i] = src[i] for every i of dst: a loop, where ``dst[:] = src`` compiles
+    NumPy's broadcasting and its shape-mismatch message (4 s of a cold start)."""
+    for i in range(dst.shape[0]):
+        dst[i] = src[i]
+
+
+@_jit(inline=True)
 def _n_slots(n, n_threads):
     return max(1, min(n_threads, (n + BLOCK - 1) // BLOCK))
 
 
-@_jit()
+@_jit(inline=True)
 def _scratch(f, hidden, o, n, n_threads, size, like):
     """Scratch of the loops: (work, partials), tile scratch per slot (size elements,
-    twolayer._geometry.work_size, computed by the Python wrapper) and a row per block."""
+    twolayer._geometry.work_size, computed by the Python wrapper) and a row per block.
+    n_threads: a count (an entry point turns its None, the one-slot variant, into 1)."""
     n_params = hidden * f + hidden + o * hidden + o
     n_blocks = (n + BLOCK - 1) // BLOCK
     n_slots = _n_slots(n, n_threads)
@@ -1158,31 +1182,41 @@ def _scratch(f, hidden, o, n, n_threads, size, like):
     return work, partials
 
 
-@_jit()
-def _sums(X, Y, theta, hidden, work, partials, out):
+@_jit(inline=True)
+def _sums(X, Y, theta, hidden, work, partials, threads, out):
     """Gradient sums, then the cost sum, of all samples into out (no order, no weights,
     sigmoid outputs: None, see _block_sums)."""
-    _all_sums(X, Y, None, None, None, theta, hidden, 0, X.shape[1], work, partials,
-              work.shape[0])  # fmt: skip
+    _all_sums(X, Y, None, None, None, theta, hidden, 0, X.shape[1], work, partials, threads)
     _reduce_blocks(partials, partials.shape[0], out)
 
 
-@_jit(lambda t: t(_matrix(t), _matrix(t), _vector(t), _vector(t), types.intp, types.intp))
+def _threaded(t: types.Type, threads: types.Type, *args: types.Type) -> list[types.Type]:
+    """An entry point's arguments: args, then n_threads (None in the one-slot variant), then
+    the scratch size (see _compiled)."""
+    return [*args, threads, types.intp]
+
+
+@_jit(lambda t, threads: t(*_threaded(t, threads, _matrix(t), _matrix(t), _vector(t),
+                                      _vector(t))))  # fmt: skip
 def _gradient_sums(X, Y, theta, grad, n_threads, work_elements):
     o = Y.shape[0]
     f = X.shape[0]
     n_params = theta.shape[0]
     hidden = (n_params - o) // (f + 1 + o)
-    work, partials = _scratch(f, hidden, o, X.shape[1], n_threads, work_elements, theta)
+    if n_threads is None:  # noqa: SIM108 (statements: Numba prunes them, see _block_sums)
+        slots = 1
+    else:
+        slots = n_threads
+    work, partials = _scratch(f, hidden, o, X.shape[1], slots, work_elements, theta)
     sums = np.empty(n_params + 1, dtype=theta.dtype)
-    _sums(X, Y, theta, hidden, work, partials, sums)
-    grad[:] = sums[:n_params]
+    _sums(X, Y, theta, hidden, work, partials, n_threads, sums)
+    _copy(sums, grad)
     return sums[n_params]
 
 
 @_jit(
-    lambda t: types.intp(
-        _matrix(t), _matrix(t), _vector(t), types.float64, _vector(t), types.intp, types.intp
+    lambda t, threads: types.intp(
+        *_threaded(t, threads, _matrix(t), _matrix(t), _vector(t), types.float64, _vector(t))
     )
 )
 def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
@@ -1191,15 +1225,19 @@ def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
     n = X.shape[1]
     n_params = theta.shape[0]
     hidden = (n_params - o) // (f + 1 + o)
+    if n_threads is None:  # noqa: SIM108 (statements: Numba prunes them, see _block_sums)
+        slots = 1
+    else:
+        slots = n_threads
     # Scratch is allocated here, by the caller of the loops.
-    work, partials = _scratch(f, hidden, o, n, n_threads, work_elements, theta)
+    work, partials = _scratch(f, hidden, o, n, slots, work_elements, theta)
     sums = np.empty(n_params + 1, dtype=theta.dtype)
     candidate = np.empty(n_params, dtype=theta.dtype)
     lr = theta.dtype.type(learning_rate)
     inv_m = theta.dtype.type(1) / theta.dtype.type(n)
     completed = costs.shape[0]
     for it in range(costs.shape[0]):
-        _sums(X, Y, theta, hidden, work, partials, sums)
+        _sums(X, Y, theta, hidden, work, partials, n_threads, sums)
         costs[it] = sums[n_params] / theta.dtype.type(n)
         finite = np.isfinite(costs[it])
         # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
@@ -1210,7 +1248,7 @@ def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
         if not finite:
             completed = it
             break
-        theta[:] = candidate
+        _copy(candidate, theta)
     return completed
 
 
@@ -1231,21 +1269,34 @@ def _work_elements(X, Y, theta):
     return work_size(f, hidden, o)
 
 
-def _use_threads(n_threads):
-    # Also for one thread: set_num_threads launches Numba's threading layer, which a
-    # parallel kernel loaded from the cache needs and does not launch itself (numba
-    # issue 8578): gradient_sums(..., n_threads=1) as a process's first call segfaulted.
-    # A launched layer is what a forked child must not use (twolayer._fork).
+def _use_threads(n_threads, n):
+    """n_threads for an entry point that spreads n samples (or positions) over blocks:
+    None (its one-slot variant, see _compiled) when they make one slot, else the count.
+
+    Only the threaded variant launches Numba's threading layer, which a parallel
+    kernel loaded from the cache needs and does not launch itself (numba issue
+    8578: gradient_sums(..., n_threads=1) as a process's first call segfaulted
+    when the one-slot call ran the parallel code). A launched layer is what a
+    forked child must not use (twolayer._fork).
+    """
+    if _n_slots_py(n, n_threads) <= 1:
+        return None
     note_threads_started()
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+    return n_threads
+
+
+def _n_slots_py(n, n_threads):
+    """_n_slots, from Python."""
+    return max(1, min(n_threads, n_blocks(n)))
 
 
 def gradient_sums(X, Y, theta, grad, n_threads):
     """Write the gradient of the summed cost into ``grad``; return the summed cost."""
-    _use_threads(n_threads)
-    kernel = _compiled(_gradient_sums, theta.dtype)
+    threads = _use_threads(n_threads, X.shape[1])
+    kernel = _compiled(_gradient_sums, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
-    return float(kernel(_read_only(X), _read_only(Y), theta, grad, n_threads, size))
+    return float(kernel(_read_only(X), _read_only(Y), theta, grad, threads, size))
 
 
 def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
@@ -1255,11 +1306,11 @@ def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
     iteration j gave a non-finite cost or update, ``costs[j]`` holds that
     cost and ``theta`` keeps the last finite parameters.
     """
-    _use_threads(n_threads)
-    kernel = _compiled(_train_chunk, theta.dtype)
+    threads = _use_threads(n_threads, X.shape[1])
+    kernel = _compiled(_train_chunk, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
     return int(
-        kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, n_threads, size)
+        kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, threads, size)
     )
 
 
@@ -1440,17 +1491,28 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     return flags
 
 
+@_jit(inline=True)
+def _serial_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out, slot_flags):
+    """_all_forward on one slot: every block in turn on work[0]."""
+    for b in range((stop - start + BLOCK - 1) // BLOCK):
+        slot_flags[0] |= _block_forward(X, theta, hidden, n_outputs, mode, limit,
+                                        start + b * BLOCK, min(stop, start + (b + 1) * BLOCK),
+                                        work[0], out)  # fmt: skip
+
+
 @_jit(parallel=True)
-def _all_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out, slot_flags):
+def _all_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out, slot_flags,
+                 threads):  # fmt: skip
     """Every block of [start, stop) forward; slot q takes blocks q, q + n_slots, ...
-    (one slot: no parallel region, as _all_sums)."""
+    (one slot, or threads None: no parallel region, as _all_sums)."""
     n_slots = work.shape[0]
     n_blocks = (stop - start + BLOCK - 1) // BLOCK
-    if n_slots <= 1:
-        for b in range(n_blocks):
-            slot_flags[0] |= _block_forward(X, theta, hidden, n_outputs, mode, limit,
-                                            start + b * BLOCK, min(stop, start + (b + 1) * BLOCK),
-                                            work[0], out)  # fmt: skip
+    if threads is None:  # noqa: SIM114 (apart: Numba prunes `x is None` alone, see _block_sums)
+        _serial_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out,
+                        slot_flags)  # fmt: skip
+    elif n_slots <= 1:
+        _serial_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out,
+                        slot_flags)  # fmt: skip
     else:
         for q in prange(n_slots):
             for b in range(q, n_blocks, n_slots):
@@ -1476,9 +1538,9 @@ def _copy_matrix(A, out):
 
 
 @_jit(
-    lambda t: types.intp(
+    lambda t, threads: types.intp(
         _matrix(t), _matrix(t), _matrix(t), _matrix(t), _matrix(t), types.Array(t, 2, "A"),
-        types.intp, types.intp, types.intp, types.intp,
+        types.intp, types.intp, types.intp, threads,
     )
 )
 def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
@@ -1489,7 +1551,10 @@ def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     rows = 2 if mode == 2 else o
     if stop <= start:
         return 0
-    n_slots = _n_slots(stop - start, n_threads)
+    if n_threads is None:  # noqa: SIM108 (statements: Numba prunes them, see _block_sums)
+        n_slots = 1
+    else:
+        n_slots = _n_slots(stop - start, n_threads)
     size = _forward_work_size(f, hidden, rows)
     work = _aligned_empty(n_slots * size, X).reshape((n_slots, size))
     slot_flags = np.zeros(n_slots, dtype=np.intp)
@@ -1505,7 +1570,8 @@ def _forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
                          hidden, o):  # fmt: skip
         return OVERFLOW
     limit = _input_limit(theta, theta[W1_end:], f, hidden)
-    return _all_forward(X, theta, hidden, o, mode, limit, start, stop, work, out, slot_flags)
+    return _all_forward(X, theta, hidden, o, mode, limit, start, stop, work, out, slot_flags,
+                        n_threads)  # fmt: skip
 
 
 def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
@@ -1515,10 +1581,10 @@ def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     one softmax over the outputs of each sample (mode 3).
     Returns 0, or an OR of X_BEYOND_LIMIT, PARAMS_NOT_FINITE and OVERFLOW; out's values
     are then meaningless."""
-    _use_threads(n_threads)
-    kernel = _compiled(_forward_chunk, X.dtype)
+    threads = _use_threads(n_threads, stop - start)
+    kernel = _compiled(_forward_chunk, X.dtype, threads is not None)
     params = [_read_only(a) for a in (W1, b1, W2, b2)]
-    return int(kernel(_read_only(X), *params, out, start, stop, mode, n_threads))
+    return int(kernel(_read_only(X), *params, out, start, stop, mode, threads))
 
 
 # ================================================================ elementwise access for tests

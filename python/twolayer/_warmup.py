@@ -19,10 +19,11 @@ DTYPES = (np.float64, np.float32)
 
 
 def warmup() -> dict[str, Any]:
-    """Compile (or load) the entry points a fit uses, for both dtypes.
+    """Compile (or load) the entry points a fit uses, for both dtypes, in both variants:
+    one slot (a fit on one block of samples, or one thread) and threaded.
 
-    Returns the cache directory, the seconds taken, and per entry point and
-    dtype whether it was loaded from the cache or compiled.
+    Returns the cache directory, the seconds taken, and per entry point, dtype
+    and variant whether it was loaded from the cache or compiled.
     """
     started = time.perf_counter()
     from . import _numba_kernels as kernels
@@ -31,11 +32,13 @@ def warmup() -> dict[str, Any]:
     cache_dirs = []
     for dispatcher in (kernels._train_chunk, kernels._gradient_sums):
         for dtype in DTYPES:
-            before = sum(dispatcher.stats.cache_hits.values())
-            kernels._compiled(dispatcher, dtype)
-            loaded = sum(dispatcher.stats.cache_hits.values()) > before
-            name = f"{dispatcher.py_func.__name__.lstrip('_')}[{np.dtype(dtype).name}]"
-            entries[name] = "loaded from the cache" if loaded else "compiled"
+            for threaded in (False, True):
+                before = sum(dispatcher.stats.cache_hits.values())
+                kernels._compiled(dispatcher, dtype, threaded)
+                loaded = sum(dispatcher.stats.cache_hits.values()) > before
+                variant = ", threaded" if threaded else ""
+                name = f"{dispatcher.py_func.__name__.lstrip('_')}[{np.dtype(dtype).name}{variant}]"
+                entries[name] = "loaded from the cache" if loaded else "compiled"
         if dispatcher.stats.cache_path not in cache_dirs:
             cache_dirs.append(dispatcher.stats.cache_path)
     return {
