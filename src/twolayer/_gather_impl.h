@@ -4,10 +4,18 @@
  * are not (_gather_tile in _cython_kernels.pyx). Value by value, that took
  * one load and one store per value (60% of the block loop outside the tile
  * steps; GCC does not vectorise the transposition itself). Here blocks of
- * 8 samples x 8 values are loaded as 8 vectors, transposed by shuffles and
- * stored as 8 vectors. Plain copies: no rounding involved. */
+ * K samples x K values (K = TL_GATHER_K, 8 or fewer) are loaded as K vectors,
+ * transposed by shuffles and stored as K vectors. Plain copies: no rounding involved. */
 
 typedef TL_T TL_NAME(tl_v8) __attribute__((vector_size(8 * sizeof(TL_T))));
+typedef TL_T TL_NAME(tl_v4) __attribute__((vector_size(4 * sizeof(TL_T))));
+typedef TL_T TL_NAME(tl_v2) __attribute__((vector_size(2 * sizeof(TL_T))));
+
+/* Samples (and values) per block: as many as one register of the build holds,
+ * at most 8. Wider generic vectors than the registers went through the stack
+ * value by value (gcc 12, AVX2 build, 8 doubles). */
+#define TL_GATHER_K (TL_VECTOR_BYTES / (ptrdiff_t)sizeof(TL_T) < 8 \
+                     ? TL_VECTOR_BYTES / (ptrdiff_t)sizeof(TL_T) : 8)
 
 /* out[j * width + k] = column[k][r + j] for j, k < 8: three rounds of pairwise
  * shuffles (2-source permutes), then the 8 rows stored in the order the
@@ -38,23 +46,62 @@ static inline void TL_NAME(tl_transpose8)(
     }
 }
 
+/* The same for 4 x 4 (two rounds: values 0, 2 from the first pair, 1, 3 from the second). */
+static inline void TL_NAME(tl_transpose4)(
+    const TL_T* const* column, ptrdiff_t r, ptrdiff_t width, TL_T* restrict out)
+{
+    typedef TL_NAME(tl_v4) V;
+    V v[4], a[4], c;
+    for (int k = 0; k < 4; k++) __builtin_memcpy(&v[k], column[k] + r, sizeof(V));
+    for (int i = 0; i < 4; i += 2) {
+        a[i] = __builtin_shufflevector(v[i], v[i + 1], 0, 4, 2, 6);
+        a[i + 1] = __builtin_shufflevector(v[i], v[i + 1], 1, 5, 3, 7);
+    }
+    for (int o = 0; o < 2; o++) {
+        c = __builtin_shufflevector(a[o], a[2 + o], 0, 1, 4, 5);
+        __builtin_memcpy(out + o * width, &c, sizeof(V));
+        c = __builtin_shufflevector(a[o], a[2 + o], 2, 3, 6, 7);
+        __builtin_memcpy(out + (o + 2) * width, &c, sizeof(V));
+    }
+}
+
+/* ... and 2 x 2 (one round). */
+static inline void TL_NAME(tl_transpose2)(
+    const TL_T* const* column, ptrdiff_t r, ptrdiff_t width, TL_T* restrict out)
+{
+    typedef TL_NAME(tl_v2) V;
+    V v0, v1, c;
+    __builtin_memcpy(&v0, column[0] + r, sizeof(V));
+    __builtin_memcpy(&v1, column[1] + r, sizeof(V));
+    c = __builtin_shufflevector(v0, v1, 0, 2);
+    __builtin_memcpy(out, &c, sizeof(V));
+    c = __builtin_shufflevector(v0, v1, 1, 3);
+    __builtin_memcpy(out + width, &c, sizeof(V));
+}
+
 /* out[r * width + s] = column s's value r, for r < rows and s < count; column s
  * starts at base + c * col_stride with c = idx[s], or start + s when idx is
- * NULL. Samples in blocks of 8 (the rest value by value); with rows >= 8, the
- * values in blocks of 8 too, the last block overlapping the one before when
- * rows is not a multiple of 8 (it writes the same values again). */
+ * NULL. Samples in blocks of K (the rest value by value); with rows >= K, the
+ * values in blocks of K too, the last block overlapping the one before when
+ * rows is not a multiple of K (it writes the same values again). */
 static inline void TL_NAME(tl_gather_columns)(
     const TL_T* restrict base, ptrdiff_t rows, ptrdiff_t col_stride, const int64_t* idx,
     ptrdiff_t start, ptrdiff_t count, ptrdiff_t width, TL_T* restrict out)
 {
+    enum { K = TL_GATHER_K };
     ptrdiff_t s = 0;
-    for (; rows >= 8 && s + 8 <= count; s += 8) {
-        const TL_T* column[8];
-        for (int k = 0; k < 8; k++)
+    for (; rows >= K && s + K <= count; s += K) {
+        const TL_T* column[K];
+        for (int k = 0; k < K; k++)
             column[k] = base + (idx ? idx[s + k] : start + s + k) * col_stride;
-        for (ptrdiff_t r = 0; r < rows; r += 8) {
-            ptrdiff_t at = r + 8 <= rows ? r : rows - 8;
-            TL_NAME(tl_transpose8)(column, at, width, out + at * width + s);
+        for (ptrdiff_t r = 0; r < rows; r += K) {
+            ptrdiff_t at = r + K <= rows ? r : rows - K;
+            if (K == 8)
+                TL_NAME(tl_transpose8)(column, at, width, out + at * width + s);
+            else if (K == 4)
+                TL_NAME(tl_transpose4)(column, at, width, out + at * width + s);
+            else
+                TL_NAME(tl_transpose2)(column, at, width, out + at * width + s);
         }
     }
     for (; s < count; s++) {
