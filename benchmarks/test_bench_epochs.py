@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from twolayer._bench_epochs import data, run_epoch, run_iteration
+from twolayer._bench_epochs import (
+    data,
+    run_epoch,
+    run_iteration,
+    sklearn_epoch,
+    sklearn_epoch_model,
+    sklearn_fit,
+)
 
 HIDDEN, FEATURES = 64, 20
 
@@ -57,3 +64,20 @@ def test_full_batch_iteration(benchmark, backend, dtype, threads, full, warm) ->
     benchmark.extra_info.update(backend=backend, threads=threads)
     _, costs = benchmark(run_iteration, backend, X, Y, HIDDEN, threads)
     assert costs.shape == (1,) and np.isfinite(costs[0])
+
+
+@pytest.mark.benchmark(group="epoch")
+@pytest.mark.usefixtures("blas_threads")
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in-order", "shuffled"])
+def test_sklearn_adam_epoch(benchmark, dtype, threads, full, shuffle) -> None:  # type: ignore[no-untyped-def]
+    """scikit-learn's MLPClassifier doing the same epoch from the same weights (max_iter=1;
+    shuffled: its own order); only its fit is timed. In order it must equal ours."""
+    pytest.importorskip("sklearn")
+    X, Y = data(_n(full), FEATURES, np.dtype(dtype))
+    benchmark.extra_info.update(threads=threads, batch_size=200)
+    benchmark.pedantic(
+        sklearn_fit, setup=lambda: (sklearn_epoch_model(X, Y, HIDDEN, shuffle), {}), rounds=3
+    )
+    if not shuffle:
+        _, params, cost = sklearn_epoch(X, Y, HIDDEN, False)
+        _check((params, np.array([cost], dtype=X.dtype)), X, Y, False)

@@ -255,3 +255,60 @@ def test_jax_is_compared_on_the_same_computation_or_reported_missing() -> None:
     else:
         assert jax["status"] == "ok", jax
         assert jax["cost_rel_diff"] < 1e-12  # float64 (x64 enabled), same start
+
+
+# --- ``--workload epoch --compare sklearn`` (issue 15): scikit-learn's MLPClassifier, same epochs
+
+EPOCH_TINY = ["--workload", "epoch", "--n-samples", "700", "--hidden", "8", "--repeat", "1"]
+
+
+def test_epoch_compare_sklearn_times_the_same_epochs() -> None:
+    """The JSON report carries scikit-learn's epoch times next to ours, and its in-order
+    epoch agrees with the reference's (the same start, batches and Adam arithmetic)."""
+    backends = [b for b in twolayer.available_backends() if b != "numpy"][:1] or ["numpy"]
+    proc = bench(*EPOCH_TINY, "--json", "--compare", "sklearn", "--backends", *backends)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    sk = report["sklearn"]
+    if not _bench_workloads.has_module("sklearn"):
+        assert sk["status"] == "missing" and "pip install" in sk["reason"]
+        return
+    assert sk["status"] == "ok", sk
+    assert set(sk["times"]) == {"epoch", "shuffled epoch"}
+    assert all(0 < t < 60 for t in sk["times"].values())
+    assert sk["reference_error"] <= 1e-9  # issue 15's bar for scikit-learn parity
+    assert list(report["times"]) == [b for b in backends if b != "numpy"]  # ours only
+
+
+def test_epoch_sklearn_runner_is_our_epoch() -> None:
+    """sklearn_epoch runs what run_epoch runs: its in-order weights and cost equal our fit's
+    (so the same initial weights reached scikit-learn), and its shuffled epoch differs."""
+    pytest.importorskip("sklearn")
+    from twolayer import _bench_epochs
+
+    X, Y = _bench_epochs.data(900, 5, np.dtype(np.float64))
+    seconds, params, cost = _bench_epochs.sklearn_epoch(X, Y, 6, False)
+    ours, costs = _bench_epochs.run_epoch("numpy", X, Y, 6, False, 1)
+    assert seconds > 0
+    assert cost == pytest.approx(float(costs[0]), rel=1e-12)
+    for key, value in ours.items():
+        np.testing.assert_allclose(params[key], value, rtol=1e-10, atol=1e-14)
+    _, shuffled, shuffled_cost = _bench_epochs.sklearn_epoch(X, Y, 6, True)
+    assert np.isfinite(shuffled_cost) and shuffled_cost != cost
+    assert not np.allclose(shuffled["W1"], params["W1"], rtol=1e-6)
+
+
+def test_epoch_compare_reports_missing_sklearn() -> None:
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "from twolayer._bench import main; sys.exit(main(sys.argv[1:]))"
+    )
+    backends = [b for b in twolayer.available_backends() if b != "numpy"][:1] or ["numpy"]
+    proc = bench(*EPOCH_TINY, "--compare", "sklearn", "--backends", *backends, code=code)
+    assert proc.returncode == 0, proc.stderr
+    assert "scikit-learn: missing (not installed: pip install scikit-learn" in proc.stdout
+
+
+def test_epoch_compare_takes_sklearn_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _bench.main([*EPOCH_TINY, "--compare", "torch"]) == 2
+    assert "--workload epoch compares with sklearn only" in capsys.readouterr().err

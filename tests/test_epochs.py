@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import pytest
 
-from support import relative_error
+from support import in_layout, relative_error
 from twolayer import _geometry as geometry
 from twolayer._backends import available_backends, load_backend
 from twolayer._params import Layout
@@ -119,6 +119,34 @@ def test_epoch_matches_reference(backend, dtype, solver, weighted, output, batch
     _assert_close(results[0], expected, Layout(f, h, o), RTOL[dtype])
     for before, after in zip(inputs, args[:7], strict=True):  # the copies were updated, not these
         np.testing.assert_array_equal(before, after)
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("f", [8, 13, 40])
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_epoch_same_bits_for_every_layout_of_x(backend, dtype, f, shuffled):
+    """X's layout changes how tiles are read, never a result: X.T of a C-ordered array
+    (a sample's values contiguous: gathered by 8 x 8 blocks, the last block of
+    features overlapping when f is not a multiple of 8), a C-ordered X (read in
+    place) and a strided view give the same bits, in order and shuffled, with
+    batches of 37 (tiles whose sample count is not a multiple of 8); and they
+    match the reference. f = 40 is wide (feature rows in chunks)."""
+    n, h, o = 301, 5, 1
+    X, Y, theta = _problem(n, f, h, o, 0, dtype, seed=f)
+    rng = np.random.default_rng(f + 1)
+    order = rng.permutation(n) if shuffled else np.empty(0, np.int64)
+    state = np.zeros((2, theta.size), dtype)
+    args = (Y, np.empty(0, dtype), order, theta, state, _hyper(0.01, alpha=1e-3, t=0.0), 2, 37,
+            0)  # fmt: skip
+    kernels = load_backend(backend)
+    assert X.flags.f_contiguous  # the transpose of a C-ordered array
+    results = {layout: _epoch(kernels, in_layout(X, layout), *args, 1)
+               for layout in ("F", "C", "sliced")}  # fmt: skip
+    for layout in ("C", "sliced"):
+        _assert_same(results[layout], results["F"])
+    expected = _epoch(load_backend("numpy"), X, *args, 1)
+    _assert_close(results["F"], expected, Layout(f, h, o), RTOL[dtype])
 
 
 @pytest.mark.skipif(len(COMPILED) < 2, reason="needs both compiled backends")

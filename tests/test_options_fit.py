@@ -78,6 +78,30 @@ def test_defaults_are_bitwise_todays_fit(moons):
             np.testing.assert_array_equal(explicit[key], params[key])
 
 
+def test_default_values_of_other_types_take_the_full_checks_and_fit_the_same(moons):
+    """fit skips the option checks only when every option is its default of the default's
+    type (issue 12); the same values as NumPy scalars or ints are checked and still are
+    today's fit bit for bit, and a wrong type among defaults is still refused."""
+    from twolayer import _options
+
+    X, Y = moons
+    params, costs = twolayer.fit(X, Y, 0.3, 5, 40, backend="numpy")
+    defaults = _options.TrainingOptions()._asdict()
+    assert _options.all_default(*defaults.values())
+    others = dict(alpha=0, momentum=np.float64(0.0), nesterovs_momentum=np.False_,
+                  beta_1=np.float64(0.9), epsilon=np.float32(1e-8), shuffle=np.False_,
+                  solver=np.str_("sgd"), power_t=np.float64(0.5))  # fmt: skip
+    for name, value in others.items():
+        assert not _options.all_default(*{**defaults, name: value}.values()), name
+        got, got_costs = twolayer.fit(X, Y, 0.3, 5, 40, backend="numpy", **{name: value})
+        np.testing.assert_array_equal(got_costs, costs)
+        for key in params:
+            np.testing.assert_array_equal(got[key], params[key])
+    with pytest.raises(TypeError, match="nesterovs_momentum must be a bool"):
+        twolayer.fit(X, Y, 0.3, 5, 1, nesterovs_momentum=0)
+    with pytest.raises(TypeError, match="alpha must be a real number"):
+        twolayer.fit(X, Y, 0.3, 5, 1, alpha="0.0")
+
 def test_init_params_start_the_fit_and_stay_unmodified(moons):
     X, Y = moons
     start = {"W1": np.full((4, 2), 0.1), "b1": np.zeros((4, 1)),

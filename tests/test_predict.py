@@ -342,3 +342,4 @@ def test_bench_predict_workload_reports_every_runner(capsys):
     assert main([*args, "--no-memory"]) == 0
     table = capsys.readouterr().out
     assert "NumPy fwd / this" in table and "small calls" in table
+    assert "issue 12's targets, compiled backends: 15 us, 60 us, 80 us" in table

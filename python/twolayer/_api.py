@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _predict
 from . import _validation as v
-from ._options import OUTPUTS, non_default
+from ._options import OUTPUTS, all_default, non_default
 from ._training import Callback, _fit
 
 
@@ -153,6 +153,16 @@ def fit(
     With ``comm``, the training options are refused (not supported with comm),
     except ``init_params``.
     """
+    if comm is None and all_default(alpha, solver, momentum, nesterovs_momentum, beta_1, beta_2,
+                                    epsilon, batch_size, shuffle, schedule, power_t,
+                                    sample_weight, output):  # fmt: skip
+        result = _fit(  # the options at their defaults are _fit's own: not passed on
+            X, Y, learning_rate, hidden_size, number_of_iterations, backend=backend,
+            dtype=dtype, n_threads=n_threads, seed=seed, callback=callback, verbose=verbose,
+            tol=tol, n_iter_no_change=n_iter_no_change, validation_data=validation_data,
+            init_params=init_params,
+        )  # fmt: skip
+        return result.params, result.costs
     training_options = dict(
         alpha=alpha, solver=solver, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
         beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, batch_size=batch_size, shuffle=shuffle,

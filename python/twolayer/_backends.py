@@ -8,7 +8,7 @@ the signatures of ``_reference``. Loading happens on first use, so
 from __future__ import annotations
 
 import importlib
-from functools import cache
+from functools import cache, lru_cache
 from types import ModuleType
 
 from ._geometry import n_params, workspace_elements
@@ -95,6 +95,7 @@ def resolve_backend(name: object) -> str:
     return resolved
 
 
+@lru_cache(maxsize=256)  # every fit asks; small fits of one shape ask again and again
 def workspace_bytes(
     name: str,
     n_features: int,

@@ -52,6 +52,33 @@ class TrainingOptions(NamedTuple):
         )
 
 
+_DEFAULTS = TrainingOptions()
+
+
+def all_default(
+    alpha: Any, solver: Any, momentum: Any, nesterovs_momentum: Any, beta_1: Any, beta_2: Any,
+    epsilon: Any, batch_size: Any, shuffle: Any, schedule: Any, power_t: Any,
+    sample_weight: Any, output: Any,
+) -> bool:  # fmt: skip
+    """Every option at its default (the values themselves, with their types): most calls.
+    Then there is nothing to check, nor to pass on (issue 12's per-call cost)."""
+    return (
+        type(alpha) is float and alpha == 0.0
+        and type(solver) is str and solver == "sgd"
+        and type(momentum) is float and momentum == 0.0
+        and nesterovs_momentum is False
+        and type(beta_1) is float and beta_1 == 0.9
+        and type(beta_2) is float and beta_2 == 0.999
+        and type(epsilon) is float and epsilon == 1e-8
+        and batch_size is None
+        and shuffle is False
+        and type(schedule) is str and schedule == "constant"
+        and type(power_t) is float and power_t == 0.5
+        and sample_weight is None
+        and type(output) is str and output == "sigmoid"
+    )  # fmt: skip
+
+
 def check_options(
     X: np.ndarray,
     Y: np.ndarray,
@@ -71,6 +98,9 @@ def check_options(
     output: Any = "sigmoid",
 ) -> TrainingOptions:
     """Every option checked (each error names its argument) against the checked X and Y."""
+    if all_default(alpha, solver, momentum, nesterovs_momentum, beta_1, beta_2, epsilon,
+                   batch_size, shuffle, schedule, power_t, sample_weight, output):  # fmt: skip
+        return _DEFAULTS
     solver = v.check_choice(solver, "solver", tuple(SOLVERS))
     schedule = v.check_choice(schedule, "schedule", SCHEDULES)
     if schedule != "constant" and solver != "sgd":

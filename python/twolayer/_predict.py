@@ -9,7 +9,7 @@ one). Calls with small inputs are dominated by Python-side set-up, so:
   are finite as it reads them; only when it reports a problem do the full
   checks of ``_validation`` run, to raise exactly the error they always raised;
 * anything else goes through those full checks (and conversions) first;
-* the resolved backend and its module are kept per backend name;
+* the resolved backend's forward_chunk is kept per backend name;
 * at most one block of samples runs on one thread whatever ``n_threads``
   says, so the default thread count is not even looked up.
 
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _backends
 from . import _validation as v
 from ._backends import load_backend, resolve_backend
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
@@ -54,35 +55,34 @@ def kernels_for(backend: Any) -> ModuleType:
 Params = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # W1, b1, W2, b2
 
 
-def _fast(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout] | None:
-    """(X, parameters, layout) without any O(size) work, or None if the arguments need
-    the full checks (anything but ndarrays of one float dtype with consistent shapes)."""
+def _fast(params: Any, X: Any) -> tuple[np.ndarray, Params] | None:
+    """(X, parameters) without any O(size) work, or None if the arguments need the
+    full checks (anything but ndarrays of one float dtype with consistent shapes)."""
     if type(params) is not dict or not isinstance(X, np.ndarray):
         return None
     try:
-        W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+        arrays = params["W1"], params["b1"], params["W2"], params["b2"]
     except KeyError:
         return None
+    W1, b1, W2, b2 = arrays
     dtype = X.dtype
-    for a in (W1, b1, W2, b2):
-        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 2:
-            return None
-    if dtype not in _FLOATS or X.ndim != 2:
+    if (
+        dtype not in _FLOATS
+        or not (isinstance(W1, np.ndarray) and isinstance(b1, np.ndarray)
+                and isinstance(W2, np.ndarray) and isinstance(b2, np.ndarray))
+        or W1.dtype != dtype or b1.dtype != dtype or W2.dtype != dtype or b2.dtype != dtype
+        or X.ndim != 2 or W1.ndim != 2 or W2.ndim != 2
+    ):  # fmt: skip
         return None
     h, f = W1.shape
     o = W2.shape[0]
+    n = X.shape[1]
     if (
-        h == 0
-        or f == 0
-        or o == 0
-        or X.shape != (f, X.shape[1])
-        or X.shape[1] == 0
-        or b1.shape != (h, 1)
-        or W2.shape != (o, h)
-        or b2.shape != (o, 1)
-    ):
+        h == 0 or f == 0 or o == 0 or n == 0
+        or X.shape[0] != f or b1.shape != (h, 1) or W2.shape[1] != h or b2.shape != (o, 1)
+    ):  # fmt: skip
         return None
-    return X, (W1, b1, W2, b2), Layout(f, h, o)
+    return X, arrays
 
 
 def _checked(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout]:
@@ -100,7 +100,14 @@ def _checked(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout]:
 def prepare(params: Any, X: Any) -> tuple[np.ndarray, Params, Layout]:
     """X (n_features, n_samples) and the parameters, checked as cheaply as possible."""
     fast = _fast(params, X)
-    return fast if fast is not None else _checked(params, X)
+    if fast is None:
+        return _checked(params, X)
+    X, arrays = fast
+    return X, arrays, _layout(X, arrays)
+
+
+def _layout(X: np.ndarray, arrays: Params) -> Layout:
+    return Layout(X.shape[0], arrays[0].shape[0], arrays[2].shape[0])
 
 
 def run(
@@ -112,7 +119,20 @@ def run(
     n_threads: int,
     out: np.ndarray,
 ) -> int:
-    """forward_chunk over all samples, chunk by chunk; the first nonzero flags, or 0.
+    """forward_chunk over all samples, chunk by chunk; the first nonzero flags, or 0."""
+    return _run(kernels.forward_chunk, X, params, layout, mode, n_threads, out)
+
+
+def _run(
+    forward: Callable[..., int],
+    X: np.ndarray,
+    params: Params,
+    layout: Layout,
+    mode: int,
+    n_threads: int,
+    out: np.ndarray,
+) -> int:
+    """``run`` with the backend's forward_chunk.
 
     Chunks are whole blocks for every thread and grow towards _CHUNK_SECONDS,
     as fit's chunks of iterations do: each chunk is one parallel region, and
@@ -126,7 +146,7 @@ def run(
     while start < n:
         stop = min(n, start + step)
         started = time.perf_counter()
-        flags = kernels.forward_chunk(X, *params, out, start, stop, mode, n_threads)
+        flags = forward(X, *params, out, start, stop, mode, n_threads)
         if flags:
             return int(flags)
         scale = _CHUNK_SECONDS / max(time.perf_counter() - started, 1e-6)
@@ -196,15 +216,40 @@ def outputs(
     ``samples_first``: the result is the transpose of a C-ordered
     (n_samples, rows) array (the estimator's layout, with no copy).
     """
-    kernels = kernels_for(backend)
-    if n_threads is None and isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[1] <= _BLOCK:
+    forward = _forward_for(backend)
+    fast = _fast(params, X)
+    if n_threads is None and fast is not None and X.shape[1] <= _BLOCK:
         threads = 1  # one block: one slot, whatever the default thread count
     else:
         threads = v.check_n_threads(n_threads)
-    X_checked, arrays, layout = prepare(params, X)
-    rows = 2 if mode == PAIR else layout.n_outputs
-    out = allocate(rows, X_checked.shape[1], X_checked.dtype, samples_first)
-    flags = run(kernels, X_checked, arrays, layout, mode, threads, out)
+    if fast is None:
+        X_checked, arrays, layout = _checked(params, X)
+    else:
+        X_checked, arrays = fast
+        layout = None
+    n = X_checked.shape[1]
+    rows = 2 if mode == PAIR else arrays[2].shape[0]
+    out = allocate(rows, n, X_checked.dtype, samples_first)
+    if n <= _BLOCK:  # one block, so one chunk (as _run's first): no chunk loop
+        flags = forward(X_checked, *arrays, out, 0, n, mode, threads)
+    else:
+        if layout is None:
+            layout = _layout(X_checked, arrays)
+        flags = _run(forward, X_checked, arrays, layout, mode, threads, out)
     if flags:
         raise_for(flags, params, X, X_checked, X_checked.dtype, recheck_X)
     return out
+
+
+# The backend argument's forward_chunk, per resolved backend name (kept with
+# _backends' own cache of names, which tests reset to make a backend fail).
+_FORWARD: dict[str, Callable[..., int]] = {}
+
+
+def _forward_for(backend: Any) -> Callable[..., int]:
+    name = _backends._RESOLVED.get(backend) if type(backend) is str else None
+    forward = _FORWARD.get(name) if name is not None else None
+    if forward is None:
+        name = resolve_backend(backend)
+        forward = _FORWARD[name] = load_backend(name).forward_chunk
+    return forward

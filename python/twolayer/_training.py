@@ -156,7 +156,7 @@ def _fit(
     if progress is not None:
         progress.close(done, float(costs[done - 1]) if done else float("nan"), stopped)
     return FitResult(
-        layout.unpack(theta),
+        layout.views(theta),  # theta is this fit's own buffer from here on: no copies
         costs[:done].copy() if done < costs.size else costs,
         stopped,
         best_iteration,

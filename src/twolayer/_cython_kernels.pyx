@@ -22,12 +22,14 @@ in cache, and tiles are grouped in *blocks* of TILES_PER_BLOCK tiles.
   TILE - SMALL_TILE), they go in small tiles of SMALL_TILE instead: the same
   sums, bit for bit, with less padding (a batch of 200: 208 slots, not 256;
   one sigmoid output or softmax only, see _block_sums).
-* Within a tile, three fused steps do the work: ``tl_hidden_forward`` (one
-  hidden unit: W1 x + b1 and tanh), ``tl_output_unit`` (one output: logits,
-  loss, residual and their sums; or ``tl_softmax_outputs``) and
-  ``tl_hidden_backward`` (one hidden unit: back through W2 and tanh, and its
-  sums), called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``),
-  where ``restrict`` lets the compiler keep a tile row in registers.
+* Within a tile, three fused steps do the work: ``tl_hidden_layer_forward``
+  (W1 x + b1 in register blocks of hidden units x samples, then tanh),
+  ``tl_output_unit`` (one output: logits, loss, residual and their sums; or
+  ``tl_softmax_outputs``) and ``tl_hidden_layer_backward`` (back through W2
+  and tanh, then the W1 sums in register blocks of hidden units x features),
+  called by ``tl_tile_sums``. Their loops are C (``_tile_impl.h``, lane
+  vectors from ``_vector.h``), where the blocks of partial sums stay in
+  registers.
 * Wide inputs (more than FEATURE_CHUNK features): a tile's feature rows no
   longer fit in L1, so the two layer products over them go a chunk of rows at
   a time for every hidden unit; each sum adds the same terms in the same
@@ -65,39 +67,43 @@ cdef extern from "_tile.h" nogil:
     double tl_sigmoid(double z, double e)
     float tl_sigmoidf(float z, float e)
     void tl_tile_sums(const double* W1, const double* b1, const double* W2, const double* b2,
-                      const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                      const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt, Py_ssize_t f,
                       Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
                       double* dy, double* dz, double* acc)
     void tl_tile_sumsf(const float* W1, const float* b1, const float* W2, const float* b2,
-                       const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                       const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt, Py_ssize_t f,
                        Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                        float* dy, float* dz, float* acc)
     void tl_tile_sums_s(const double* W1, const double* b1, const double* W2, const double* b2,
-                        const double* xt, const double* yt, const double* wt, Py_ssize_t f,
+                        const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt, Py_ssize_t f,
                         Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
                         double* dy, double* dz, double* acc)
     void tl_tile_sumsf_s(const float* W1, const float* b1, const float* W2, const float* b2,
-                         const float* xt, const float* yt, const float* wt, Py_ssize_t f,
+                         const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt, Py_ssize_t f,
                          Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
                          float* dy, float* dz, float* acc)
     void tl_prefetch_columns(const double* base, Py_ssize_t rows, Py_ssize_t row_stride,
                              Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
     void tl_prefetch_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t row_stride,
                               Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
+    void tl_gather_columns(const double* base, Py_ssize_t rows, Py_ssize_t col_stride,
+                           const int64_t* idx, Py_ssize_t start, Py_ssize_t count,
+                           Py_ssize_t width, double* out)
+    void tl_gather_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t col_stride,
+                            const int64_t* idx, Py_ssize_t start, Py_ssize_t count,
+                            Py_ssize_t width, float* out)
     void tl_reduce_lanes(const double* acc, Py_ssize_t n, double* out)
     void tl_reduce_lanesf(const float* acc, Py_ssize_t n, float* out)
-    int tl_scale_gradient(double* g, const double* P, Py_ssize_t n, double alpha, double S)
-    int tl_scale_gradientf(float* g, const float* P, Py_ssize_t n, float alpha, float S)
-    int tl_sgd_step(const double* g, const double* P, const double* vel, Py_ssize_t n,
-                    double lr, double momentum, int nesterov, double* P_new, double* vel_new)
-    int tl_sgd_stepf(const float* g, const float* P, const float* vel, Py_ssize_t n,
-                     float lr, float momentum, int nesterov, float* P_new, float* vel_new)
-    int tl_adam_step(const double* g, const double* P, const double* m, const double* v,
-                     Py_ssize_t n, double b1, double one_b1, double b2, double one_b2,
-                     double lr_t, double eps, double* P_new, double* m_new, double* v_new)
-    int tl_adam_stepf(const float* g, const float* P, const float* m, const float* v,
-                      Py_ssize_t n, float b1, float one_b1, float b2, float one_b2,
-                      float lr_t, float eps, float* P_new, float* m_new, float* v_new)
+    int tl_batch_step(double* acc, const double* sums, const double* P, const double* m,
+                      const double* v, Py_ssize_t n, double alpha, double S, int solver,
+                      double lr, double momentum, double b1, double one_b1, double b2,
+                      double one_b2, double eps, int penalise, double* penalty, double* P_new,
+                      double* m_new, double* v_new)
+    int tl_batch_stepf(float* acc, const float* sums, const float* P, const float* m,
+                       const float* v, Py_ssize_t n, float alpha, float S, int solver,
+                       float lr, float momentum, float b1, float one_b1, float b2,
+                       float one_b2, float eps, int penalise, float* penalty, float* P_new,
+                       float* m_new, float* v_new)
     enum:
         TL_TILE
         TL_SMALL_TILE
@@ -188,7 +194,8 @@ cdef inline floating _loss_and_residual(floating z, floating y, floating* residu
 
 
 cdef inline void _tile_sums(const floating* W1, const floating* b1, const floating* W2,
-                            const floating* b2, const floating* xt, const floating* yt,
+                            const floating* b2, const floating* xt, Py_ssize_t x_stride,
+                            const floating* yt,
                             const floating* wt, Py_ssize_t f, Py_ssize_t h, Py_ssize_t o,
                             Py_ssize_t count, int softmax, bint small, floating* a1,
                             floating* dy, floating* dz, floating* acc) noexcept nogil:
@@ -196,14 +203,18 @@ cdef inline void _tile_sums(const floating* W1, const floating* b1, const floati
     SMALL_TILE samples)."""
     if floating is double:
         if small:
-            tl_tile_sums_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sums_s(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                           dz, acc)
         else:
-            tl_tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sums(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                         dz, acc)
     else:
         if small:
-            tl_tile_sumsf_s(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sumsf_s(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                            dz, acc)
         else:
-            tl_tile_sumsf(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, softmax, a1, dy, dz, acc)
+            tl_tile_sumsf(W1, b1, W2, b2, xt, x_stride, yt, wt, f, h, o, count, softmax, a1, dy,
+                          dz, acc)
 
 
 cdef inline void _gather_tile(
@@ -225,6 +236,17 @@ cdef inline void _gather_tile(
     """
     cdef Py_ssize_t r, s
     cdef const floating* row
+    if row_stride == 1 and col_stride > 1:
+        # A sample's values are contiguous (X.T of a C-ordered array): blocks of
+        # samples through registers (_gather_impl.h), in order or through idx.
+        if floating is double:
+            tl_gather_columns(base, rows, col_stride, idx, start, count, width, out)
+        else:
+            tl_gather_columnsf(base, rows, col_stride, idx, start, count, width, out)
+        for r in range(rows):
+            for s in range(count, width):
+                out[r * width + s] = 0
+        return
     if idx != NULL:
         if row_stride < col_stride:
             # A sample's values are close together (X.T of a C-ordered array):
@@ -269,7 +291,13 @@ cdef inline void _prefetch_columns(const floating* base, Py_ssize_t rows, Py_ssi
         tl_prefetch_columnsf(base, rows, row_stride, col_stride, idx, count)
 
 
-cdef void _block_sums(
+cdef inline floating* _lanes(floating* work, Py_ssize_t f, Py_ssize_t h,
+                             Py_ssize_t o) noexcept nogil:
+    """The lane sums' place in a slot's scratch: after the tiles (see _block_tiles)."""
+    return work + (f + o + h + o + h + 1) * _TILE
+
+
+cdef void _block_tiles(
     const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs,    # IN  X (n_features, n_samples)
     const floating* Y, Py_ssize_t y_rs, Py_ssize_t y_cs,    # IN  Y (n_outputs, n_samples)
     const int64_t* order,                                   # IN  sample of each position, or NULL
@@ -280,16 +308,15 @@ cdef void _block_sums(
     Py_ssize_t start, Py_ssize_t stop,                      # IN  positions of this block
     Py_ssize_t n_positions,                                 # IN  order's length (to read ahead)
     floating* work,                                         # scratch, work_size() elements
-    floating* out,                                          # OUT n_params gradient sums + cost sum
 ) noexcept nogil:
-    """Gradient and cost sums of the samples at positions [start, stop).
+    """Add the gradient and cost sums of the samples at positions [start, stop) to the
+    lane sums (_lanes(work): LANES per packed parameter, then the cost's).
 
     Position p is sample order[p] (p when order is NULL); weighted sums when sw
     is not NULL. Without order, weights and softmax this is train_chunk's pass,
     bit for bit: the extra steps are skipped, never multiplied by one.
     """
     cdef Py_ssize_t f = n_features, h = hidden, o = n_outputs
-    cdef Py_ssize_t n_params = h * f + h + o * h + o
     cdef const floating* W1 = theta
     cdef const floating* b1 = theta + h * f
     cdef const floating* W2 = b1 + h
@@ -302,13 +329,17 @@ cdef void _block_sums(
     cdef floating* dy = a1 + h * _TILE
     cdef floating* dz = dy + o * _TILE
     cdef floating* wt = dz + h * _TILE         # the tile's sample weights (weighted only)
-    cdef floating* acc = wt + _TILE            # (n_params + 1) x LANES
-    cdef Py_ssize_t i, t0 = start, count, width, last_full
+    cdef floating* acc = _lanes(work, f, h, o)   # (n_params + 1) x LANES
+    cdef Py_ssize_t t0 = start, count, width, last_full, x_stride
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
-
-    for i in range((n_params + 1) * _LANES):
-        acc[i] = 0
+    cdef const floating* xp
+    # Full tiles of consecutive samples read X in place when its samples are
+    # contiguous along a row (X C-ordered, the tutorial's layout): no copy, and
+    # X streams through the cache once (measured: the copy was a tenth of an
+    # iteration on 100,000 x 20). Wide inputs keep gathered tiles (their
+    # feature-chunk loops assume them).
+    cdef bint in_place = order == NULL and x_cs == 1 and f <= _CHUNK
 
     # Small tiles keep every sum's order but one: with several sigmoid outputs, a
     # lane of the cost takes the tile's samples output by output, and so in
@@ -323,7 +354,13 @@ cdef void _block_sums(
         count = min(width, count)
         if order != NULL:
             idx = order + t0
-        _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+        if in_place and count == _TILE:
+            xp = X + t0       # X's rows, read where they are
+            x_stride = x_rs
+        else:
+            _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+            xp = xt
+            x_stride = width
         _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, width, yt)
         if sw != NULL:
             _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
@@ -333,10 +370,27 @@ cdef void _block_sums(
                               min(_TILE, n_positions - t0 - count))
             _prefetch_columns(Y, o, y_rs, y_cs, idx + count,
                               min(_TILE, n_positions - t0 - count))
-        _tile_sums(W1, b1, W2, b2, xt, yt, weights, f, h, o, count, softmax, width == _SMALL,
-                   a1, dy, dz, acc)
+        _tile_sums(W1, b1, W2, b2, xp, x_stride, yt, weights, f, h, o, count, softmax,
+                   width == _SMALL, a1, dy, dz, acc)
         t0 += count
 
+
+cdef void _block_sums(
+    const floating* X, Py_ssize_t x_rs, Py_ssize_t x_cs, const floating* Y, Py_ssize_t y_rs,
+    Py_ssize_t y_cs, const int64_t* order, const floating* sw, int softmax,
+    const floating* theta, Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+    Py_ssize_t start, Py_ssize_t stop, Py_ssize_t n_positions, floating* work,
+    floating* out,                                          # OUT n_params gradient sums + cost sum
+) noexcept nogil:
+    """The gradient and cost sums of the samples at positions [start, stop) (see
+    _block_tiles), from zeroed lanes, reduced to scalars."""
+    cdef Py_ssize_t n_params = hidden * n_features + hidden + n_outputs * hidden + n_outputs
+    cdef floating* acc = _lanes(work, n_features, hidden, n_outputs)
+    cdef Py_ssize_t i
+    for i in range((n_params + 1) * _LANES):
+        acc[i] = 0
+    _block_tiles(X, x_rs, x_cs, Y, y_rs, y_cs, order, sw, softmax, theta, n_features, hidden,
+                 n_outputs, start, stop, n_positions, work)
     # Lanes to scalars, in a fixed order.
     if floating is double:
         tl_reduce_lanes(acc, n_params + 1, out)
@@ -573,11 +627,13 @@ cdef extern from "_tile.h" nogil:
     int tl_outputs_overflowf(const float* W2, const float* b2, Py_ssize_t hidden,
                              Py_ssize_t n_outputs)
     int tl_forward_tile(const double* W1, const double* b1, const double* W2,
-                        const double* b2, const double* xt, Py_ssize_t n_features,
+                        const double* b2, const double* xt, Py_ssize_t x_stride,
+                        Py_ssize_t n_features,
                         Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, double* a1,
                         double* out)
     int tl_forward_tilef(const float* W1, const float* b1, const float* W2,
-                         const float* b2, const float* xt, Py_ssize_t n_features,
+                         const float* b2, const float* xt, Py_ssize_t x_stride,
+                         Py_ssize_t n_features,
                          Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, float* a1,
                          float* out)
 
@@ -621,14 +677,16 @@ cdef inline int _outputs_overflow(const floating* W2, const floating* b2, Py_ssi
 
 
 cdef inline int _forward_tile(const floating* W1, const floating* b1, const floating* W2,
-                              const floating* b2, const floating* xt, Py_ssize_t n_features,
-                              Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, floating* a1,
-                              floating* out) noexcept nogil:
+                              const floating* b2, const floating* xt, Py_ssize_t x_stride,
+                              Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+                              int mode, floating* a1, floating* out) noexcept nogil:
     """One tile forward: hidden layer into a1, logits or probabilities into out."""
     if floating is double:
-        return tl_forward_tile(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out)
+        return tl_forward_tile(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
+                               mode, a1, out)
     else:
-        return tl_forward_tilef(W1, b1, W2, b2, xt, n_features, hidden, n_outputs, mode, a1, out)
+        return tl_forward_tilef(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
+                                mode, a1, out)
 
 
 cdef Py_ssize_t _forward_work_size(Py_ssize_t f, Py_ssize_t h, Py_ssize_t rows) noexcept nogil:
@@ -655,16 +713,27 @@ cdef int _block_forward(
     cdef floating* xt = work
     cdef floating* a1 = xt + f * _TILE
     cdef floating* zt = a1 + h * _TILE
-    cdef Py_ssize_t tile, t0, count, r, s
+    cdef Py_ssize_t tile, t0, count, r, s, x_stride
     cdef floating* target
+    cdef const floating* xp
     cdef int flags = 0
+    cdef bint in_place = x_cs == 1 and f <= _CHUNK
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
-        if _any_beyond(xt, f * _TILE, limit):
-            flags |= 1
-        if _forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
+        if in_place and count == _TILE:
+            xp = X + t0       # as in _block_sums: X's rows where they are
+            x_stride = x_rs
+            for r in range(f):
+                if _any_beyond(xp + r * x_rs, _TILE, limit):
+                    flags |= 1
+        else:
+            _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
+            xp = xt
+            x_stride = _TILE
+            if _any_beyond(xt, f * _TILE, limit):
+                flags |= 1
+        if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, a1, zt):
             flags |= 4
         for r in range(rows):
             target = out + r * o_rs + t0 * o_cs

@@ -37,74 +37,71 @@ cdef inline double _weight_sum(const floating* sw, const int64_t* order, Py_ssiz
     return total
 
 
-cdef inline floating _penalty(const floating* theta, Py_ssize_t f, Py_ssize_t h,
-                              Py_ssize_t o) noexcept nogil:
-    """|W1|^2 + |W2|^2 (the biases are not penalised)."""
-    cdef floating total = 0
-    cdef Py_ssize_t i
-    for i in range(h * f):
-        total += theta[i] * theta[i]
-    for i in range(h * f + h, h * f + h + o * h):
-        total += theta[i] * theta[i]
-    return total
+cdef bint _step(
+    floating* acc, const floating* sums, const floating* theta, const floating* m,
+    const floating* v, Py_ssize_t f, Py_ssize_t h, Py_ssize_t o, floating S, int solver,
+    const double* hyper, double t, floating* penalty, floating* new_theta, floating* new_m,
+    floating* new_v,
+) noexcept nogil:
+    """A batch's step from its sums: the lane sums acc (zeroed on the way), or when acc is
+    NULL the reduced sums; the gradient (sum + alpha P) / S on W1 and W2, sum / S on the
+    biases (scikit-learn: (A.T @ delta + alpha W) / n); the optimizer's step into new_*;
+    and penalty = |W1|^2 + |W2|^2 when alpha is not 0 (the biases are not penalised).
 
-
-cdef inline bint _scale(floating* g, const floating* theta, Py_ssize_t start, Py_ssize_t stop,
-                        floating alpha, floating S) noexcept nogil:
-    """g = (g + alpha P) / S over [start, stop); returns whether it is finite."""
-    if floating is double:
-        return tl_scale_gradient(g + start, theta + start, stop - start, alpha, S)
-    else:
-        return tl_scale_gradientf(g + start, theta + start, stop - start, alpha, S)
-
-
-cdef inline bint _gradient(floating* sums, const floating* theta, Py_ssize_t f, Py_ssize_t h,
-                           Py_ssize_t o, floating alpha, floating S) noexcept nogil:
-    """sums -> the gradient, in place: (sum + alpha P) / S on W1 and W2, sum / S on the
-    biases (scikit-learn: (A.T @ delta + alpha W) / n). Returns whether it is finite."""
-    cdef bint finite = _scale(sums, theta, 0, h * f, alpha, S)            # W1
-    finite = finite & _scale(sums, theta, h * f, h * f + h, 0, S)         # b1
-    finite = finite & _scale(sums, theta, h * f + h, h * f + h + o * h, alpha, S)   # W2
-    return finite & _scale(sums, theta, h * f + h + o * h, h * f + h + o * h + o, 0, S)
-
-
-cdef bint _update(const floating* g, const floating* theta, const floating* state,
-                  Py_ssize_t n_params, int solver, const double* hyper, double t,
-                  floating* candidate) noexcept nogil:
-    """The optimizer's step into candidate (3 x n_params: theta, state rows 0 and 1).
-
-    Returns whether every new value is finite. Constants are rounded to the
-    parameters' type once, as NumPy does with a Python float against a
-    float32 array; lr_t of Adam is computed in double, as scikit-learn does.
-    The loops are C (_optimizer_impl.h).
+    One pass of tl_batch_step per segment of the packed vector, in order. Constants
+    are rounded to the parameters' type once, as NumPy does with a Python float
+    against a float32 array; lr_t of Adam is computed in double, as scikit-learn
+    does. Returns whether the gradient and every new value are finite.
     """
-    cdef floating* new_theta = candidate
-    cdef floating* new_m = candidate + n_params
-    cdef floating* new_v = candidate + 2 * n_params
-    cdef const floating* m = state
-    cdef const floating* v = state + n_params
-    cdef floating lr, momentum, b1, one_b1, b2, one_b2, eps
+    cdef floating alpha = <floating> hyper[_ALPHA]
+    cdef floating lr, momentum = <floating> hyper[_MOMENTUM]
+    cdef floating b1 = <floating> hyper[_BETA_1], b2 = <floating> hyper[_BETA_2]
+    cdef floating one_b1 = <floating> (1 - hyper[_BETA_1])
+    cdef floating one_b2 = <floating> (1 - hyper[_BETA_2])
+    cdef floating eps = <floating> hyper[_EPSILON]
+    cdef Py_ssize_t bounds[5]
+    cdef Py_ssize_t seg, lo, count
+    cdef bint finite = True, weights
     if solver == _ADAM:
-        b1 = <floating> hyper[_BETA_1]
-        b2 = <floating> hyper[_BETA_2]
-        one_b1 = <floating> (1 - hyper[_BETA_1])
-        one_b2 = <floating> (1 - hyper[_BETA_2])
-        eps = <floating> hyper[_EPSILON]
         lr = <floating> (hyper[_LR] * sqrt(1 - hyper[_BETA_2] ** t) / (1 - hyper[_BETA_1] ** t))
-        if floating is double:
-            return tl_adam_step(g, theta, m, v, n_params, b1, one_b1, b2, one_b2, lr, eps,
-                                new_theta, new_m, new_v)
-        else:
-            return tl_adam_stepf(g, theta, m, v, n_params, b1, one_b1, b2, one_b2, lr, eps,
-                                 new_theta, new_m, new_v)
-    lr = <floating> hyper[_LR]
-    momentum = <floating> hyper[_MOMENTUM]
-    if floating is double:
-        return tl_sgd_step(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta,
-                           new_m)
     else:
-        return tl_sgd_stepf(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta,
-                            new_m)
+        lr = <floating> hyper[_LR]
+    bounds[0] = 0                        # W1, b1, W2, b2
+    bounds[1] = h * f
+    bounds[2] = h * f + h
+    bounds[3] = h * f + h + o * h
+    bounds[4] = h * f + h + o * h + o
+    penalty[0] = 0
+    for seg in range(4):
+        lo = bounds[seg]
+        count = bounds[seg + 1] - lo
+        weights = seg % 2 == 0
+        if floating is double:
+            finite = finite & tl_batch_step(
+                acc + lo * _LANES if acc != NULL else NULL, sums + lo, theta + lo, m + lo,
+                v + lo, count, alpha if weights else 0, S, solver, lr, momentum, b1, one_b1,
+                b2, one_b2, eps, weights and alpha != 0, penalty, new_theta + lo, new_m + lo,
+                new_v + lo)
+        else:
+            finite = finite & tl_batch_stepf(
+                acc + lo * _LANES if acc != NULL else NULL, sums + lo, theta + lo, m + lo,
+                v + lo, count, alpha if weights else 0, S, solver, lr, momentum, b1, one_b1,
+                b2, one_b2, eps, weights and alpha != 0, penalty, new_theta + lo, new_m + lo,
+                new_v + lo)
+    return finite
+
+
+cdef floating _lane_cost(floating* acc) noexcept nogil:
+    """The cost's lane sums (LANES at acc) reduced as tl_reduce_lanes does, then zeroed."""
+    cdef floating total
+    cdef Py_ssize_t l
+    if floating is double:
+        tl_reduce_lanes(acc, 1, &total)
+    else:
+        tl_reduce_lanesf(acc, 1, &total)
+    for l in range(_LANES):
+        acc[l] = 0
+    return total
 
 
 cdef Py_ssize_t _epoch(
@@ -113,15 +110,37 @@ cdef Py_ssize_t _epoch(
     int softmax, Py_ssize_t hidden, floating* work, Py_ssize_t work_size, floating* partials,
     Py_ssize_t n_slots, floating* sums, floating* candidate, double* accumulated,
 ) noexcept nogil:
-    """The batches of one epoch; returns the number completed (see train_epoch)."""
+    """The batches of one epoch; returns the number completed (see train_epoch).
+
+    A batch of at most BLOCK positions is one block: its tiles add to slot 0's
+    lane sums, which the step reads and zeroes (no separate zeroing, reducing and
+    copying pass). Larger batches go through _all_sums (threads) and the reduced sums.
+    The parameters and state live in two buffers, the caller's and candidate,
+    swapped after each finite batch (a batch that is not finite writes nothing to
+    the current ones) and copied back at the end when needed.
+    """
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
-    cdef Py_ssize_t k, start, stop
+    cdef Py_ssize_t k, start, stop, i, completed = n_batches
     cdef double t = hyper[_STEP], total = 0
-    cdef floating S, cost, alpha = <floating> hyper[_ALPHA]
-    cdef bint finite
-    cdef Py_ssize_t rows = 3 if solver == _ADAM else 2   # theta, m (velocity), v
+    cdef floating S, cost, penalty, alpha = <floating> hyper[_ALPHA]
+    cdef bint finite, one_block = batch_size <= _BLOCK
+    cdef floating* acc = _lanes(work, f, hidden, o)
+    cdef floating* th = theta
+    cdef floating* m = state
+    cdef floating* v = state + n_params
+    cdef floating* new_th = candidate
+    cdef floating* new_m = candidate + n_params
+    cdef floating* new_v = candidate + 2 * n_params
+    cdef floating* swap
+    cdef Py_ssize_t x_rs = X.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t x_cs = X.strides[1] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t y_rs = Y.strides[0] // <Py_ssize_t> sizeof(floating)
+    cdef Py_ssize_t y_cs = Y.strides[1] // <Py_ssize_t> sizeof(floating)
+    if one_block:
+        for i in range((n_params + 1) * _LANES):
+            acc[i] = 0
     for k in range(n_batches):
         start = k * batch_size
         stop = min(n, start + batch_size)
@@ -131,26 +150,40 @@ cdef Py_ssize_t _epoch(
                 continue   # scikit-learn would divide by zero; nothing to learn from
         else:
             S = <floating> (stop - start)
-        _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, work_size,
-                  partials, n_slots)
-        _reduce_blocks(partials, (stop - start + _BLOCK - 1) // _BLOCK, n_params + 1, sums)
-        cost = sums[n_params] / S
-        if alpha != 0:
-            cost = cost + (<floating> 0.5 * alpha) * _penalty(theta, f, hidden, o) / S
-        finite = isfinite(cost) & _gradient(sums, theta, f, hidden, o, alpha, S)
         if solver == _ADAM:
             t += 1
-        finite = finite & _update(sums, theta, state, n_params, solver, hyper, t, candidate)
-        if not finite:
-            hyper[_STEP] = t - 1 if solver == _ADAM else t
-            accumulated[0] = total
-            return k
-        memcpy(theta, candidate, n_params * sizeof(floating))
-        memcpy(state, candidate + n_params, (rows - 1) * n_params * sizeof(floating))
+        if one_block:
+            _block_tiles(&X[0, 0], x_rs, x_cs, &Y[0, 0], y_rs, y_cs, order, sw, softmax, th, f,
+                         hidden, o, start, stop, n, work)
+            cost = _lane_cost(acc + n_params * _LANES) / S
+            finite = _step(acc, NULL, th, m, v, f, hidden, o, S, solver, hyper, t, &penalty,
+                           new_th, new_m, new_v)
+        else:
+            _all_sums(X, Y, order, sw, softmax, th, hidden, start, stop, work, work_size,
+                      partials, n_slots)
+            _reduce_blocks(partials, (stop - start + _BLOCK - 1) // _BLOCK, n_params + 1, sums)
+            cost = sums[n_params] / S
+            finite = _step(NULL, sums, th, m, v, f, hidden, o, S, solver, hyper, t, &penalty,
+                           new_th, new_m, new_v)
+        if alpha != 0:
+            cost = cost + (<floating> 0.5 * alpha) * penalty / S
+        if not (finite and isfinite(cost)):
+            if solver == _ADAM:
+                t -= 1
+            completed = k
+            break
+        swap = th; th = new_th; new_th = swap
+        swap = m; m = new_m; new_m = swap
+        swap = v; v = new_v; new_v = swap
         total += <double> cost * <double> (stop - start)
+    if th != theta:   # the current values are candidate's: back to the caller's arrays
+        memcpy(theta, th, n_params * sizeof(floating))
+        memcpy(state, m, n_params * sizeof(floating))
+        if solver == _ADAM:
+            memcpy(state + n_params, v, n_params * sizeof(floating))
     hyper[_STEP] = t
     accumulated[0] = total
-    return n_batches
+    return completed
 
 
 def train_epoch(const floating[:, :] X, const floating[:, :] Y,

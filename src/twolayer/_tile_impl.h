@@ -50,6 +50,12 @@ static inline void TL_NAME(tl_tanh_tile)(TL_T* restrict row)
     for (ptrdiff_t s = 0; s < TL_W; s++) row[s] = TL_MATH(tl_tanh)(row[s]);
 }
 
+/* row[s] = tanh(row[s]) for the n (a constant at each call) samples of row. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_tanh_span)(TL_T* restrict row, int n)
+{
+    for (int s = 0; s < n; s++) row[s] = TL_MATH(tl_tanh)(row[s]);
+}
+
 /* From the logits in `row`: loss[s] = binary cross-entropy against y[s], and
  * row[s] = sigmoid(logit) - y[s] (the residual). Samples s >= count are
  * padding: loss and residual 0, so they add exact zeros to every sum. */
@@ -114,12 +120,6 @@ static inline void TL_NAME(tl_softmax_tile)(
     }
 }
 
-/* row[s] *= 1 - a[s]^2: back through tanh, whose derivative is 1 - tanh^2. */
-static inline void TL_NAME(tl_tanh_backward_tile)(TL_T* restrict row, const TL_T* restrict a)
-{
-    for (ptrdiff_t s = 0; s < TL_W; s++) row[s] *= TL_MATH(tl_fma)(-a[s], a[s], 1);
-}
-
 /* acc[l] += sum of u[s] v[s] over the tile's samples s with s % LANES == l.
  * Fixed lanes make the sum vectorise without reassociation: the same
  * rounding for every build and thread count. */
@@ -145,16 +145,6 @@ static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict a
 
 /* ---- fused per-tile steps: one call per hidden unit or output, rows kept in
  * registers between the pieces above (no store and reload of z or dz). ---- */
-
-/* Hidden unit forward: out[s] = tanh(bias + sum_k w[k] x[k][s]). */
-static inline void TL_NAME(tl_hidden_forward)(
-    const TL_T* restrict w, const TL_T* restrict xt, ptrdiff_t n_features,
-    TL_T bias, TL_T* restrict out)
-{
-    TL_T z[TL_W];
-    TL_NAME(tl_combine_rows)(w, 1, xt, n_features, bias, z);
-    for (ptrdiff_t s = 0; s < TL_W; s++) out[s] = TL_MATH(tl_tanh)(z[s]);
-}
 
 /* row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only, so
  * that the unweighted sums keep their bits). */
@@ -211,17 +201,29 @@ static __attribute__((noinline)) void TL_NAME(tl_softmax_outputs)(
 }
 
 /* Hidden unit back through tanh: dz = (sum_i W2[i][j] dy_i)(1 - a^2) into
- * dz, and its lane sums (the b1 gradient) into acc_b1. */
+ * dz, and its lane sums (the b1 gradient) into acc_b1. One pass over the
+ * tile in lane vectors, the sum over outputs from an exact 0 + first term,
+ * as tl_combine_rows gives it; then the product by 1 - a^2 and
+ * tl_lane_sum's sums, bit for bit (measured: the three separate loops cost
+ * a sixth of the whole backward pass). */
 static inline void TL_NAME(tl_hidden_delta)(
     const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
     ptrdiff_t n_outputs, const TL_T* restrict a, TL_T* restrict dz, TL_T* restrict acc_b1)
 {
-    if (n_outputs == 1)   /* the usual case, with the row count known to the compiler */
-        TL_NAME(tl_combine_rows)(w2_column, stride, dy, 1, 0, dz);
-    else
-        TL_NAME(tl_combine_rows)(w2_column, stride, dy, n_outputs, 0, dz);
-    TL_NAME(tl_tanh_backward_tile)(dz, a);
-    TL_NAME(tl_lane_sum)(dz, acc_b1);
+    const TL_V zero = TL_VEC(tl_vset)(0), one = TL_VEC(tl_vset)(1);
+    const TL_V w0 = TL_VEC(tl_vset)(w2_column[0]);
+    TL_V lane = TL_VEC(tl_vload)(acc_b1);
+    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES) {
+        TL_V z = TL_VEC(tl_vfma)(w0, TL_VEC(tl_vload)(dy + s), zero);
+        for (ptrdiff_t i = 1; i < n_outputs; i++)
+            z = TL_VEC(tl_vfma)(TL_VEC(tl_vset)(w2_column[i * stride]),
+                                TL_VEC(tl_vload)(dy + i * TL_W + s), z);
+        TL_V av = TL_VEC(tl_vload)(a + s);
+        TL_V d = TL_VEC(tl_vmul)(z, TL_VEC(tl_vfnma)(av, av, one));
+        TL_VEC(tl_vstore)(dz + s, d);
+        lane = TL_VEC(tl_vadd)(lane, d);
+    }
+    TL_VEC(tl_vstore)(acc_b1, lane);
 }
 
 /* acc[k] += lane sums of dz x[k] over the n_rows feature rows in `rows`: the
@@ -233,15 +235,127 @@ static inline void TL_NAME(tl_delta_dots)(
         TL_NAME(tl_lane_dot)(dz, rows + k * TL_W, acc + k * TL_LANES);
 }
 
-/* Hidden unit backward: dz and its sums, b1 and the W1 row's gradient. */
-static inline void TL_NAME(tl_hidden_backward)(
-    const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
-    ptrdiff_t n_outputs, const TL_T* restrict a, const TL_T* restrict xt,
-    ptrdiff_t n_features, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
+/* ---- register-blocked layer products (block sizes: _tile.h) ---- */
+
+/* z rows of hidden units j0 .. j0 + n_units - 1 over the samples [p, p +
+ * n_vecs TL_S_WIDTH): z = b1 + sum over k of W1[j][k] x[k], bias first and
+ * then the features in order, which is tl_combine_rows' sum. The partial sums
+ * stay in n_units x n_vecs sample vectors (_vector.h); each x vector loaded
+ * serves n_units units and each weight n_vecs vectors. n_units and n_vecs are
+ * constants at every call: the loops unroll and the arrays live in registers. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_forward_block)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
+    ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t j0, ptrdiff_t p, int n_units,
+    int n_vecs, TL_T* restrict z)
 {
-    TL_T dz[TL_W];
-    TL_NAME(tl_hidden_delta)(w2_column, stride, dy, n_outputs, a, dz, acc_b1);
-    TL_NAME(tl_delta_dots)(dz, xt, n_features, acc_W1);
+    TL_S acc[TL_FWD_UNITS][TL_FWD_VECS], x[TL_FWD_VECS];
+    for (int v = 0; v < n_vecs; v++) x[v] = TL_SVEC(tl_vload)(xt + p + v * TL_S_WIDTH);
+    for (int u = 0; u < n_units; u++) {
+        TL_S w = TL_SVEC(tl_vset)(W1[(j0 + u) * n_features]);
+        TL_S bias = TL_SVEC(tl_vset)(b1[j0 + u]);
+        for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_SVEC(tl_vfma)(w, x[v], bias);
+    }
+    for (ptrdiff_t k = 1; k < n_features; k++) {
+        for (int v = 0; v < n_vecs; v++)
+            x[v] = TL_SVEC(tl_vload)(xt + k * x_stride + p + v * TL_S_WIDTH);
+        for (int u = 0; u < n_units; u++) {
+            TL_S w = TL_SVEC(tl_vset)(W1[(j0 + u) * n_features + k]);
+            for (int v = 0; v < n_vecs; v++) acc[u][v] = TL_SVEC(tl_vfma)(w, x[v], acc[u][v]);
+        }
+    }
+    for (int u = 0; u < n_units; u++)
+        for (int v = 0; v < n_vecs; v++)
+            TL_SVEC(tl_vstore)(z + (j0 + u) * TL_W + p + v * TL_S_WIDTH, acc[u][v]);
+}
+
+/* Sample vectors per forward block: TL_FWD_VECS, or the whole of a small tile. */
+#define TL_FWD_VECS_W (TL_W / TL_S_WIDTH < TL_FWD_VECS ? TL_W / TL_S_WIDTH : TL_FWD_VECS)
+
+/* The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), in blocks
+ * of TL_FWD_UNITS units (then single units) by TL_FWD_VECS_W lane vectors,
+ * each block through tanh as soon as it is done: tanh is bound by the
+ * divider, the products by the multiply-add ports, and short alternating
+ * stretches let the CPU run the two side by side. */
+static inline void TL_NAME(tl_hidden_layer_forward)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
+    ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t hidden, TL_T* restrict a1)
+{
+    const int span = TL_FWD_VECS_W * TL_S_WIDTH;
+    ptrdiff_t j0 = 0;
+    for (; j0 + TL_FWD_UNITS <= hidden; j0 += TL_FWD_UNITS)
+        for (ptrdiff_t p = 0; p < TL_W; p += span) {
+            TL_NAME(tl_forward_block)(W1, b1, xt, x_stride, n_features, j0, p, TL_FWD_UNITS,
+                                      TL_FWD_VECS_W, a1);
+            for (int u = 0; u < TL_FWD_UNITS; u++)
+                TL_NAME(tl_tanh_span)(a1 + (j0 + u) * TL_W + p, span);
+        }
+    for (; j0 < hidden; j0++)
+        for (ptrdiff_t p = 0; p < TL_W; p += span) {
+            TL_NAME(tl_forward_block)(W1, b1, xt, x_stride, n_features, j0, p, 1,
+                                      TL_FWD_VECS_W, a1);
+            TL_NAME(tl_tanh_span)(a1 + j0 * TL_W + p, span);
+        }
+}
+
+/* acc[(j f + k) LANES + l] += lane sums of dz[j] x[k] for the n_units hidden
+ * units from j0 and n_rows feature rows from k0: tl_lane_dot's sums (each
+ * lane's samples in order), n_units x n_rows of them side by side in
+ * registers, each dz and x vector loaded once per block. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
+    const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
+    ptrdiff_t j0, ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
+{
+    TL_V sum[TL_GRAD_UNITS][TL_GRAD_FEATURES], d[TL_GRAD_UNITS], x[TL_GRAD_FEATURES];
+    for (int u = 0; u < n_units; u++)
+        for (int k = 0; k < n_rows; k++)
+            sum[u][k] = TL_VEC(tl_vload)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES);
+    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES) {
+        for (int u = 0; u < n_units; u++) d[u] = TL_VEC(tl_vload)(dz + (j0 + u) * TL_W + s);
+        for (int k = 0; k < n_rows; k++) x[k] = TL_VEC(tl_vload)(xt + (k0 + k) * x_stride + s);
+        for (int u = 0; u < n_units; u++)
+            for (int k = 0; k < n_rows; k++) sum[u][k] = TL_VEC(tl_vfma)(d[u], x[k], sum[u][k]);
+    }
+    for (int u = 0; u < n_units; u++)
+        for (int k = 0; k < n_rows; k++)
+            TL_VEC(tl_vstore)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES, sum[u][k]);
+}
+
+/* The W1 sums of n_units (a constant) hidden units from j0 over all feature
+ * rows: blocks of TL_GRAD_FEATURES rows, then the rest as one smaller block. */
+static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
+    const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
+    ptrdiff_t j0, int n_units, TL_T* restrict acc)
+{
+    ptrdiff_t k0 = 0;
+    for (; k0 + TL_GRAD_FEATURES <= n_features; k0 += TL_GRAD_FEATURES)
+        TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, TL_GRAD_FEATURES, acc);
+    switch (n_features - k0) {   /* constant row counts, so that each block unrolls */
+    case 1: TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, 1, acc); break;
+    case 2: if (TL_GRAD_FEATURES > 2)
+                TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, 2, acc);
+            break;
+    case 3: if (TL_GRAD_FEATURES > 3)
+                TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, 3, acc);
+            break;
+    default: break;
+    }
+}
+
+/* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
+ * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
+static inline void TL_NAME(tl_hidden_layer_backward)(
+    const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
+    const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
+    ptrdiff_t hidden, TL_T* restrict dz, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
+{
+    for (ptrdiff_t j = 0; j < hidden; j++)
+        TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_W,
+                                 dz + j * TL_W, acc_b1 + j * TL_LANES);
+    ptrdiff_t j0 = 0;
+    for (; j0 + TL_GRAD_UNITS <= hidden; j0 += TL_GRAD_UNITS)
+        TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, TL_GRAD_UNITS, acc_W1);
+    for (; j0 < hidden; j0++)
+        TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, 1, acc_W1);
 }
 
 /* ---- wide inputs: feature rows in chunks that stay in L1 ----
@@ -318,10 +432,13 @@ static inline void TL_NAME(tl_prefetch_columns)(
 /* ---- one tile's whole step: forward, output layer, backward, and the sums ----
  * acc holds LANES partial sums per packed parameter, then the cost's. wt: the
  * tile's sample weights, or NULL (unweighted); softmax: one softmax output
- * layer instead of independent sigmoids. Samples s >= count are padding. */
+ * layer instead of independent sigmoids. Samples s >= count are padding.
+ * xt: the tile's feature rows, x_stride apart: a gathered tile (x_stride
+ * TL_W), or, for a full tile of consecutive samples, the caller's X read
+ * in place (its row stride; no copy). Wide inputs take gathered tiles only. */
 static inline void TL_NAME(tl_tile_sums)(
     const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict W2,
-    const TL_T* restrict b2, const TL_T* restrict xt, const TL_T* restrict yt,
+    const TL_T* restrict b2, const TL_T* restrict xt, ptrdiff_t x_stride, const TL_T* restrict yt,
     const TL_T* restrict wt, ptrdiff_t f, ptrdiff_t h, ptrdiff_t o, ptrdiff_t count, int softmax,
     TL_T* restrict a1, TL_T* restrict dy, TL_T* restrict dz, TL_T* restrict acc)
 {
@@ -337,8 +454,7 @@ static inline void TL_NAME(tl_tile_sums)(
     if (f > TL_FEATURE_CHUNK)
         TL_NAME(tl_wide_forward)(W1, b1, xt, f, h, a1);
     else
-        for (ptrdiff_t j = 0; j < h; j++)
-            TL_NAME(tl_hidden_forward)(W1 + j * f, xt, f, b1[j], a1 + j * TL_W);
+        TL_NAME(tl_hidden_layer_forward)(W1, b1, xt, x_stride, f, h, a1);
 
     /* Output layer: residuals dy = p - y (times the weights), loss and their sums;
      * p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs. */
@@ -354,9 +470,7 @@ static inline void TL_NAME(tl_tile_sums)(
     if (f > TL_FEATURE_CHUNK)
         TL_NAME(tl_wide_backward)(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1);
     else
-        for (ptrdiff_t j = 0; j < h; j++)
-            TL_NAME(tl_hidden_backward)(W2 + j, h, dy, o, a1 + j * TL_W, xt, f,
-                                        g_b1 + j * TL_LANES, g_W1 + j * f * TL_LANES);
+        TL_NAME(tl_hidden_layer_backward)(W2, dy, o, a1, xt, x_stride, f, h, dz, g_b1, g_W1);
 }
 
 /* ---- prediction: the forward pass alone, on the primitives above (so that
@@ -477,18 +591,17 @@ static inline void TL_NAME(tl_softmax_probs_tile)(TL_T* restrict z, ptrdiff_t n_
  * a binary classifier's two class probabilities, each without cancellation),
  * or one softmax over the outputs (mode 3).
  * Returns nonzero when a logit is NaN: finite inputs and parameters whose
- * products overflow (inf - inf); the caller reports it instead of returning it. */
+ * products overflow (inf - inf); the caller reports it instead of returning it.
+ * xt, x_stride: as in tl_tile_sums. */
 static inline int TL_NAME(tl_forward_tile)(
     const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict W2,
-    const TL_T* restrict b2, const TL_T* restrict xt, ptrdiff_t n_features, ptrdiff_t hidden,
-    ptrdiff_t n_outputs, int mode, TL_T* restrict a1, TL_T* restrict out)
+    const TL_T* restrict b2, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
+    ptrdiff_t hidden, ptrdiff_t n_outputs, int mode, TL_T* restrict a1, TL_T* restrict out)
 {
     if (n_features > TL_FEATURE_CHUNK)
         TL_NAME(tl_wide_forward)(W1, b1, xt, n_features, hidden, a1);
     else
-        for (ptrdiff_t j = 0; j < hidden; j++)
-            TL_NAME(tl_hidden_forward)(W1 + j * n_features, xt, n_features, b1[j],
-                                       a1 + j * TL_W);
+        TL_NAME(tl_hidden_layer_forward)(W1, b1, xt, x_stride, n_features, hidden, a1);
     int nan = 0;
     for (ptrdiff_t i = 0; i < n_outputs; i++) {
         TL_T z[TL_W];

@@ -1,0 +1,167 @@
+/*
+ * Lane vectors: TL_LANES (8) values of one type, the unit of the
+ * register-blocked tile loops (_tile_impl.h). A lane vector holds one lane
+ * sum per lane, or TL_LANES consecutive samples of a tile row.
+ *
+ * Why explicit vectors: the blocked loops keep a dozen or more of them in
+ * registers across a whole layer product; written as plain loops over small
+ * arrays, gcc 12 sometimes kept them in memory or did not vectorise at all
+ * (the float lane dots came out scalar). A lane vector is a struct of the
+ * build's own registers: one AVX-512 register or two AVX2 ones for doubles,
+ * one AVX2/AVX-512VL register for floats, 16-byte generic vectors in the
+ * baseline build (SSE2, or NEON on other CPUs). Structs of registers stay in
+ * registers; a 64-byte generic vector did not where no register is that wide
+ * (the compiler moved it through the stack).
+ *
+ * Rounding: tl_vfma* fuses exactly where tl_fma does (_fastmath.h): one
+ * rounding in the FMA builds, two in the baseline build. Each element is the
+ * scalar operation of the same element, so the blocked loops round as the
+ * scalar loops they replace, bit for bit.
+ */
+#ifndef TWOLAYER_VECTOR_H
+#define TWOLAYER_VECTOR_H
+
+#include <string.h>
+
+#if TL_LANES != 8
+#error "_vector.h: lane vectors are written for TL_LANES == 8"
+#endif
+
+#if defined(__FMA__) && defined(__AVX2__)
+#include <immintrin.h>
+#if defined(__AVX512F__)
+typedef struct { __m512d p[1]; } tl_vd;
+#define TL_VD_PARTS 1
+#define TL_VD_WIDTH 8
+#define tl_pd_load _mm512_loadu_pd
+#define tl_pd_store _mm512_storeu_pd
+#define tl_pd_set _mm512_set1_pd
+#define tl_pd_fma _mm512_fmadd_pd
+#define tl_pd_fnma _mm512_fnmadd_pd
+#define tl_pd_mul _mm512_mul_pd
+#define tl_pd_add _mm512_add_pd
+#else
+typedef struct { __m256d p[2]; } tl_vd;
+#define TL_VD_PARTS 2
+#define TL_VD_WIDTH 4
+#define tl_pd_load _mm256_loadu_pd
+#define tl_pd_store _mm256_storeu_pd
+#define tl_pd_set _mm256_set1_pd
+#define tl_pd_fma _mm256_fmadd_pd
+#define tl_pd_fnma _mm256_fnmadd_pd
+#define tl_pd_mul _mm256_mul_pd
+#define tl_pd_add _mm256_add_pd
+#endif
+typedef struct { __m256 p[1]; } tl_vf;
+#define TL_VF_PARTS 1
+#define TL_VF_WIDTH 8
+#define tl_ps_load _mm256_loadu_ps
+#define tl_ps_store _mm256_storeu_ps
+#define tl_ps_set _mm256_set1_ps
+#define tl_ps_fma _mm256_fmadd_ps
+#define tl_ps_fnma _mm256_fnmadd_ps
+#define tl_ps_mul _mm256_mul_ps
+#define tl_ps_add _mm256_add_ps
+
+#else   /* baseline: 16-byte generic vectors, two roundings per multiply-add */
+typedef double tl_d2 __attribute__((vector_size(16)));
+typedef float tl_f4 __attribute__((vector_size(16)));
+typedef struct { tl_d2 p[4]; } tl_vd;
+typedef struct { tl_f4 p[2]; } tl_vf;
+#define TL_VD_PARTS 4
+#define TL_VD_WIDTH 2
+#define TL_VF_PARTS 2
+#define TL_VF_WIDTH 4
+static inline tl_d2 tl_pd_load(const double* p) { tl_d2 v; memcpy(&v, p, sizeof v); return v; }
+static inline tl_f4 tl_ps_load(const float* p) { tl_f4 v; memcpy(&v, p, sizeof v); return v; }
+static inline void tl_pd_store(double* p, tl_d2 v) { memcpy(p, &v, sizeof v); }
+static inline void tl_ps_store(float* p, tl_f4 v) { memcpy(p, &v, sizeof v); }
+static inline tl_d2 tl_pd_set(double x) { tl_d2 v = {x, x}; return v; }
+static inline tl_f4 tl_ps_set(float x) { tl_f4 v = {x, x, x, x}; return v; }
+/* -ffp-contract=off keeps these two roundings, as tl_fma's fallback. */
+static inline tl_d2 tl_pd_fma(tl_d2 a, tl_d2 b, tl_d2 c) { return a * b + c; }
+static inline tl_f4 tl_ps_fma(tl_f4 a, tl_f4 b, tl_f4 c) { return a * b + c; }
+static inline tl_d2 tl_pd_fnma(tl_d2 a, tl_d2 b, tl_d2 c) { return c - a * b; }
+static inline tl_f4 tl_ps_fnma(tl_f4 a, tl_f4 b, tl_f4 c) { return c - a * b; }
+static inline tl_d2 tl_pd_mul(tl_d2 a, tl_d2 b) { return a * b; }
+static inline tl_f4 tl_ps_mul(tl_f4 a, tl_f4 b) { return a * b; }
+static inline tl_d2 tl_pd_add(tl_d2 a, tl_d2 b) { return a + b; }
+static inline tl_f4 tl_ps_add(tl_f4 a, tl_f4 b) { return a + b; }
+#endif
+
+/* The lane-vector operations, part by part. */
+#define TL_VECTOR_OPS(V, T, sfx, PARTS, WIDTH, load, store, set, fma, fnma, mul, add)       \
+    static inline V tl_vload##sfx(const T* p)                                          \
+    {                                                                                  \
+        V v;                                                                           \
+        for (int i = 0; i < PARTS; i++) v.p[i] = load(p + i * WIDTH);                  \
+        return v;                                                                      \
+    }                                                                                  \
+    static inline void tl_vstore##sfx(T* p, V v)                                       \
+    {                                                                                  \
+        for (int i = 0; i < PARTS; i++) store(p + i * WIDTH, v.p[i]);                  \
+    }                                                                                  \
+    static inline V tl_vset##sfx(T x)                                                  \
+    {                                                                                  \
+        V v;                                                                           \
+        for (int i = 0; i < PARTS; i++) v.p[i] = set(x);                               \
+        return v;                                                                      \
+    }                                                                                  \
+    /* a * b + c element by element, fused where tl_fma is. */                         \
+    static inline V tl_vfma##sfx(V a, V b, V c)                                        \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = fma(a.p[i], b.p[i], c.p[i]);          \
+        return r;                                                                      \
+    }                                                                                  \
+    /* c - a * b, fused where tl_fma is: tl_fma(-a, b, c) (negation is exact). */        \
+    static inline V tl_vfnma##sfx(V a, V b, V c)                                       \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = fnma(a.p[i], b.p[i], c.p[i]);         \
+        return r;                                                                      \
+    }                                                                                  \
+    static inline V tl_vmul##sfx(V a, V b)                                             \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = mul(a.p[i], b.p[i]);                  \
+        return r;                                                                      \
+    }                                                                                  \
+    static inline V tl_vadd##sfx(V a, V b)                                             \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = add(a.p[i], b.p[i]);                  \
+        return r;                                                                      \
+    }
+
+TL_VECTOR_OPS(tl_vd, double, d, TL_VD_PARTS, TL_VD_WIDTH, tl_pd_load, tl_pd_store, tl_pd_set,
+              tl_pd_fma, tl_pd_fnma, tl_pd_mul, tl_pd_add)
+TL_VECTOR_OPS(tl_vf, float, f, TL_VF_PARTS, TL_VF_WIDTH, tl_ps_load, tl_ps_store, tl_ps_set,
+              tl_ps_fma, tl_ps_fnma, tl_ps_mul, tl_ps_add)
+
+/* Sample vectors: the forward product's unit, where samples are independent
+ * and no lane sum fixes the width. The widest register of the build: a lane
+ * vector, but for floats with AVX-512 two of them in one 16-wide register
+ * (a lane vector of floats is only half an AVX-512 register). */
+typedef tl_vd tl_sd;
+#define TL_SD_WIDTH 8
+#define tl_vloadsd tl_vloadd
+#define tl_vstoresd tl_vstored
+#define tl_vsetsd tl_vsetd
+#define tl_vfmasd tl_vfmad
+#if defined(__AVX512F__) && defined(__FMA__)
+typedef struct { __m512 p[1]; } tl_sf;
+#define TL_SF_WIDTH 16
+TL_VECTOR_OPS(tl_sf, float, sf, 1, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps,
+              _mm512_fmadd_ps, _mm512_fnmadd_ps, _mm512_mul_ps, _mm512_add_ps)
+#else
+typedef tl_vf tl_sf;
+#define TL_SF_WIDTH 8
+#define tl_vloadsf tl_vloadf
+#define tl_vstoresf tl_vstoref
+#define tl_vsetsf tl_vsetf
+#define tl_vfmasf tl_vfmaf
+#endif
+#undef TL_VECTOR_OPS
+
+#endif
