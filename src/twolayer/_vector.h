@@ -90,6 +90,22 @@ static inline tl_f4 tl_ps_add(tl_f4 a, tl_f4 b) { return a + b; }
 #endif
 
 /* The lane-vector operations, part by part. */
+#define TL_VECTOR_OP2(V, PARTS, name, op)                                                \
+    static inline V name(V a, V b)                                                     \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = op(a.p[i], b.p[i]);                   \
+        return r;                                                                      \
+    }
+#define TL_VECTOR_OP3(V, PARTS, name, op)                                                \
+    static inline V name(V a, V b, V c)                                                \
+    {                                                                                  \
+        V r;                                                                           \
+        for (int i = 0; i < PARTS; i++) r.p[i] = op(a.p[i], b.p[i], c.p[i]);           \
+        return r;                                                                      \
+    }
+/* tl_vfma: a * b + c, and tl_vfnma: c - a * b = tl_fma(-a, b, c) (negation is
+ * exact), element by element, fused where tl_fma is. */
 #define TL_VECTOR_OPS(V, T, sfx, PARTS, WIDTH, load, store, set, fma, fnma, mul, add)       \
     static inline V tl_vload##sfx(const T* p)                                          \
     {                                                                                  \
@@ -107,32 +123,10 @@ static inline tl_f4 tl_ps_add(tl_f4 a, tl_f4 b) { return a + b; }
         for (int i = 0; i < PARTS; i++) v.p[i] = set(x);                               \
         return v;                                                                      \
     }                                                                                  \
-    /* a * b + c element by element, fused where tl_fma is. */                         \
-    static inline V tl_vfma##sfx(V a, V b, V c)                                        \
-    {                                                                                  \
-        V r;                                                                           \
-        for (int i = 0; i < PARTS; i++) r.p[i] = fma(a.p[i], b.p[i], c.p[i]);          \
-        return r;                                                                      \
-    }                                                                                  \
-    /* c - a * b, fused where tl_fma is: tl_fma(-a, b, c) (negation is exact). */        \
-    static inline V tl_vfnma##sfx(V a, V b, V c)                                       \
-    {                                                                                  \
-        V r;                                                                           \
-        for (int i = 0; i < PARTS; i++) r.p[i] = fnma(a.p[i], b.p[i], c.p[i]);         \
-        return r;                                                                      \
-    }                                                                                  \
-    static inline V tl_vmul##sfx(V a, V b)                                             \
-    {                                                                                  \
-        V r;                                                                           \
-        for (int i = 0; i < PARTS; i++) r.p[i] = mul(a.p[i], b.p[i]);                  \
-        return r;                                                                      \
-    }                                                                                  \
-    static inline V tl_vadd##sfx(V a, V b)                                             \
-    {                                                                                  \
-        V r;                                                                           \
-        for (int i = 0; i < PARTS; i++) r.p[i] = add(a.p[i], b.p[i]);                  \
-        return r;                                                                      \
-    }
+    TL_VECTOR_OP3(V, PARTS, tl_vfma##sfx, fma)                                         \
+    TL_VECTOR_OP3(V, PARTS, tl_vfnma##sfx, fnma)                                       \
+    TL_VECTOR_OP2(V, PARTS, tl_vmul##sfx, mul)                                         \
+    TL_VECTOR_OP2(V, PARTS, tl_vadd##sfx, add)
 
 TL_VECTOR_OPS(tl_vd, double, d, TL_VD_PARTS, TL_VD_WIDTH, tl_pd_load, tl_pd_store, tl_pd_set,
               tl_pd_fma, tl_pd_fnma, tl_pd_mul, tl_pd_add)
@@ -163,5 +157,7 @@ typedef tl_vf tl_sf;
 #define tl_vfmasf tl_vfmaf
 #endif
 #undef TL_VECTOR_OPS
+#undef TL_VECTOR_OP2
+#undef TL_VECTOR_OP3
 
 #endif
