@@ -26,6 +26,7 @@ from ._numba_kernels import (
     _copy,
     _jit,
     _matrix,
+    _prefer_wide_vectors,
     _read_only,
     _reduce_blocks,
     _scratch,
@@ -73,6 +74,7 @@ def _scale(g, theta, start, stop, alpha, S):
 def _gradient(sums, theta, f, h, o, alpha, S):
     """sums -> the gradient, in place: (sum + alpha P) / S on W1 and W2, sum / S on the
     biases. Returns whether it is finite."""
+    _prefer_wide_vectors()
     zero = theta.dtype.type(0)
     finite = _scale(sums, theta, 0, h * f, alpha, S)  # W1
     finite = finite & _scale(sums, theta, h * f, h * f + h, zero, S)  # b1
@@ -85,6 +87,7 @@ def _update(g, theta, state, n_params, solver, hyper, t, candidate):
     """The optimizer's step into candidate (rows: theta, state rows 0 and 1); returns
     whether every new value is finite. Constants rounded to theta's type once; Adam's
     lr_t in double (as _epochs.pxi)."""
+    _prefer_wide_vectors()
     T = theta.dtype.type
     new_theta = candidate[0]
     new_m = candidate[1]

@@ -61,29 +61,42 @@ from llvmlite import ir
 from numba import prange, types
 from numba.core import cgutils
 from numba.core.errors import NumbaPerformanceWarning
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
 from numba.np.arrayobj import populate_array
 
 from ._fork import note_threads_started
 from ._geometry import ALIGN as _ALIGN
-from ._geometry import BLOCK, FEATURE_CHUNK, LANES, TILE, TILES_PER_BLOCK, n_blocks, work_size
+from ._geometry import (
+    BLOCK,
+    FEATURE_CHUNK,
+    LANES,
+    SMALL_TILE,
+    TILE,
+    TILES_PER_BLOCK,
+    n_blocks,
+    work_size,
+)
 
 __all__ = ["BLOCK", "FEATURE_CHUNK", "LANES", "TILE", "TILES_PER_BLOCK"]
 
 _f32 = np.float32
 
 
-def _target_has_fma() -> bool:
-    """Whether the CPU Numba compiles for has FMA (NUMBA_CPU_FEATURES, else the host's)."""
+def _target_features() -> list[str]:
+    """The features of the CPU Numba compiles for (NUMBA_CPU_FEATURES, else the host's)."""
     features = numba.config.CPU_FEATURES
     if features is None:
         if str(numba.config.CPU_NAME).lower() == "generic":
-            return False
+            return []
         features = llvm_binding.get_host_cpu_features().flatten()
-    return "+fma" in features.split(",")
+    return features.split(",")
 
 
-_HAS_FMA = _target_has_fma()
+_FEATURES = _target_features()
+_HAS_FMA = "+fma" in _FEATURES
+# Vector register bytes, for the passes of _combine_more (C: TL_VECTOR_BYTES).
+_VECTOR_BYTES = 64 if "+avx512f" in _FEATURES else 32 if "+avx" in _FEATURES else 16
 
 
 def _jit(signature=None, parallel=False, inline=False):
@@ -542,7 +555,8 @@ def _loss_and_residual(z, y):
 
 @intrinsic
 def _tile_scratch(typingctx, like):
-    """A TILE-long array of like's dtype on the stack (C: ``TL_T part[TL_TILE]``)."""
+    """A tile row of like's dtype on the stack (C: ``TL_T part[TL_W]``): as long as like's
+    rows (TILE, or SMALL_TILE for a small tile), in TILE elements of stack."""
     if not isinstance(like, types.Array):
         return None
     result = types.Array(like.dtype, 1, "C")
@@ -551,10 +565,11 @@ def _tile_scratch(typingctx, like):
         item = context.get_data_type(result.dtype)
         itemsize = context.get_abi_sizeof(item)
         array = context.make_array(result)(context, builder)
+        shape = context.make_array(like)(context, builder, args[0]).shape
         populate_array(
             array,
             data=cgutils.alloca_once(builder, item, size=TILE),
-            shape=[context.get_constant(types.intp, TILE)],
+            shape=[cgutils.unpack_tuple(builder, shape)[like.ndim - 1]],
             strides=[context.get_constant(types.intp, itemsize)],
             itemsize=itemsize,
             meminfo=None,  # not reference counted: it lives in this function's frame
@@ -562,6 +577,23 @@ def _tile_scratch(typingctx, like):
         return array._getvalue()
 
     return result(like), codegen
+
+
+@intrinsic
+def _prefer_wide_vectors(typingctx):
+    """Let LLVM's loop vectoriser use the target's widest vectors in the calling
+    function (the attribute "prefer-vector-width" set to the vector register width).
+    LLVM's tuning for Intel's AVX-512 server cores prefers 256 bits: the Python
+    loops over a tile (tanh, exp, log1p) then ran in halves of the vectors the
+    intrinsics here use, and the native build was 1.3-1.5x slower than the same
+    code compiled for haswell (AVX2)."""
+
+    def codegen(context, builder, signature, args):
+        # llvmlite's attribute set knows no "key"="value" attributes: added as a set item.
+        set.add(builder.function.attributes, f'"prefer-vector-width"="{_VECTOR_BYTES * 8}"')
+        return context.get_dummy_value()
+
+    return types.void(), codegen
 
 
 def _rows(*arrays):
@@ -576,10 +608,14 @@ def _rows(*arrays):
 class _Vectors:
     """For the intrinsics below, which spell a loop over a tile row as LANES-wide
     vector operations (the same IEEE operations, element by element): the data
-    pointers of the array arguments (``data[i]``), and vector load, store, splat."""
+    pointers of the array arguments (``data[i]``), vector load, store, splat, and the
+    loop over the row's width (``per_width``)."""
 
     def __init__(self, context, builder, signature, args):
         dtype = next(a.dtype for a in signature.args if isinstance(a, types.Array))
+        first = next(i for i, a in enumerate(signature.args) if isinstance(a, types.Array))
+        shape = context.make_array(signature.args[first])(context, builder, args[first]).shape
+        self.width = cgutils.unpack_tuple(builder, shape)[0]
         self.builder = builder
         self.element = context.get_data_type(dtype)
         self.vector = ir.VectorType(self.element, LANES)
@@ -602,6 +638,17 @@ class _Vectors:
     def store(self, value, pointer, offset):
         self.builder.store(value, self._address(pointer, offset), align=self.align)
 
+    def per_width(self, emit):
+        """emit(width), the code for a row of that many samples, for the first array
+        argument's width: TILE or SMALL_TILE, the only two (a branch that LLVM folds
+        where the width is known, as in the block loop's tiles)."""
+        full = self.builder.icmp_signed("==", self.width, ir.Constant(self.width.type, TILE))
+        with self.builder.if_else(full) as (then, otherwise):
+            with then:
+                emit(TILE)
+            with otherwise:
+                emit(SMALL_TILE)
+
     def splat(self, scalar):
         if not isinstance(scalar, ir.Value):
             scalar = ir.Constant(self.element, scalar)
@@ -619,36 +666,71 @@ def _copy_tile(typingctx, src, dst):
 
     def codegen(context, builder, signature, args):
         vec = _Vectors(context, builder, signature, args)
-        for s in range(0, TILE, LANES):
-            vec.store(vec.load(vec.data[0], s), vec.data[1], s)
+
+        def emit(width):
+            for s in range(0, width, LANES):
+                vec.store(vec.load(vec.data[0], s), vec.data[1], s)
+
+        vec.per_width(emit)
         return context.get_dummy_value()
 
     return types.void(src, dst), codegen
 
 
-@_jit(inline=True)
-def _combine_more(weights, stride, rows, n_rows, fresh, bias, out):
+@intrinsic
+def _combine_more(typingctx, weights, stride, rows, n_rows, fresh, bias, out):
     """out[s] (+)= sum over r of weights[r * stride] * rows[r, s], r in order: from
     bias when fresh, else continuing the partial sums in out (a chunk of a wider
-    product, rounded as one pass). rows is a (n_rows, TILE) tile, out one tile row.
-    The C goes through the tile in passes of TL_PASS samples (gcc's register
-    allocation on AVX2, see _tile.h); LLVM needs no split, and the sums are the same.
+    product, rounded as one pass). rows is a (n_rows, W) tile, out one tile row of W
+    samples (TILE, or SMALL_TILE for a small tile).
+
+    Spelled as LANES-wide vector operations, the partial sums of a pass of samples in
+    registers across the rows (an LLVM loop over r): the same multiply-adds, each
+    sample's sum in row order. Passes of 8 vector registers of samples, as TL_PASS in
+    _tile.h (AVX2 has 16 registers: a float64 tile in one pass would spill); they
+    reorder samples only, never a sum. As Python loops over the tile, this was most
+    of a cold start's lowering, and LLVM unrolled a small tile's 16 samples into scalar
+    code before it could vectorise them (Numba runs no SLP vectoriser).
     """
-    part = _tile_scratch(out)
-    w = weights[0]
-    x = rows[0]
-    if fresh:
-        for s in range(TILE):
-            part[s] = _fma(w, x[s], bias)
-    else:
-        for s in range(TILE):
-            part[s] = _fma(w, x[s], out[s])
-    for r in range(1, n_rows):
-        w = weights[r * stride]
-        x = rows[r]
-        for s in range(TILE):
-            part[s] = _fma(w, x[s], part[s])
-    _copy_tile(part, out)  # for s: out[s] = part[s]
+    if not (_rows(weights, out) and isinstance(rows, types.Array) and rows.ndim == 2
+            and rows.layout == "C" and rows.dtype == out.dtype == weights.dtype):  # fmt: skip
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = _Vectors(context, builder, signature, args)
+        w_data, _, rows_data, _, _, _, out_data = vec.data
+        vec.width = cgutils.unpack_tuple(
+            builder, context.make_array(out)(context, builder, args[6]).shape
+        )[0]
+        step = cgutils.unpack_tuple(
+            builder, context.make_array(rows)(context, builder, args[2]).strides
+        )[0]
+        stride, n_rows, fresh, bias = args[1], args[3], args[4], args[5]
+        one = context.get_constant(types.intp, 1)
+        per_pass = max(LANES, 8 * _VECTOR_BYTES // context.get_abi_sizeof(vec.element))
+
+        def emit(width):
+            for first in range(0, width, per_pass):
+                offsets = range(first, min(width, first + per_pass), LANES)
+                w0 = vec.splat(builder.load(w_data))
+                sums = [cgutils.alloca_once(builder, vec.vector) for k in offsets]
+                for k, total in zip(offsets, sums, strict=True):
+                    start = builder.select(fresh, vec.splat(bias), vec.load(out_data, k))
+                    builder.store(_fused(builder, w0, vec.load(rows_data, k), start), total)
+                with cgutils.for_range_slice(builder, one, n_rows, one) as (r, _):
+                    at = cgutils.gep(builder, w_data, builder.mul(r, stride))
+                    w = vec.splat(builder.load(at))
+                    row = cgutils.pointer_add(builder, rows_data, builder.mul(r, step))
+                    for k, total in zip(offsets, sums, strict=True):
+                        value = _fused(builder, w, vec.load(row, k), builder.load(total))
+                        builder.store(value, total)
+                for k, total in zip(offsets, sums, strict=True):
+                    vec.store(builder.load(total), out_data, k)
+
+        vec.per_width(emit)
+        return context.get_dummy_value()
+
+    return types.void(weights, stride, rows, n_rows, fresh, bias, out), codegen
 
 
 @_jit(inline=True)
@@ -661,7 +743,7 @@ def _combine_rows(weights, stride, rows, n_rows, bias, out):
 @_jit(inline=True)
 def _tanh_tile(row):
     """row[s] = tanh(row[s])"""
-    for s in range(TILE):
+    for s in range(row.shape[0]):
         row[s] = _tanh(row[s])
 
 
@@ -669,15 +751,16 @@ def _tanh_tile(row):
 def _output_tile(row, y, loss, count):
     """Logits in row -> residuals sigmoid(z) - y in row and losses in loss; padding zeroed."""
     zero = row.dtype.type(0)
+    W = row.shape[0]
     e = _tile_scratch(row)  # two passes, as in C: shorter chains of dependent operations
-    for s in range(TILE):
+    for s in range(W):
         z = row[s]
         e[s] = _exp_neg(z if z < zero else -z)  # exp(-|z|)
-    for s in range(TILE):
+    for s in range(W):
         z = row[s]
         loss[s] = _log_loss(z, y[s], e[s])
         row[s] = _sigmoid(z, e[s]) - y[s]
-    for s in range(count, TILE):
+    for s in range(count, W):
         row[s] = zero
         loss[s] = zero
 
@@ -692,10 +775,15 @@ def _tanh_backward_tile(typingctx, row, a):
         vec = _Vectors(context, builder, signature, args)
         row_data, a_data = vec.data
         one = vec.splat(1.0)
-        for s in range(0, TILE, LANES):
-            x = vec.load(a_data, s)
-            value = builder.fmul(vec.load(row_data, s), _fused(builder, builder.fneg(x), x, one))
-            vec.store(value, row_data, s)
+
+        def emit(width):
+            for s in range(0, width, LANES):
+                x = vec.load(a_data, s)
+                value = builder.fmul(vec.load(row_data, s),
+                                     _fused(builder, builder.fneg(x), x, one))  # fmt: skip
+                vec.store(value, row_data, s)
+
+        vec.per_width(emit)
         return context.get_dummy_value()
 
     return types.void(row, a), codegen
@@ -716,10 +804,14 @@ def _lane_dot(typingctx, u, v, acc):
     def codegen(context, builder, signature, args):
         vec = _Vectors(context, builder, signature, args)
         u_data, v_data, acc_data = vec.data
-        lane = vec.load(acc_data, 0)
-        for s in range(0, TILE, LANES):
-            lane = _fused(builder, vec.load(u_data, s), vec.load(v_data, s), lane)
-        vec.store(lane, acc_data, 0)
+
+        def emit(width):
+            lane = vec.load(acc_data, 0)
+            for s in range(0, width, LANES):
+                lane = _fused(builder, vec.load(u_data, s), vec.load(v_data, s), lane)
+            vec.store(lane, acc_data, 0)
+
+        vec.per_width(emit)
         return context.get_dummy_value()
 
     return types.void(u, v, acc), codegen
@@ -734,10 +826,14 @@ def _lane_sum(typingctx, u, acc):
     def codegen(context, builder, signature, args):
         vec = _Vectors(context, builder, signature, args)
         u_data, acc_data = vec.data
-        lane = vec.load(acc_data, 0)
-        for s in range(0, TILE, LANES):
-            lane = builder.fadd(lane, vec.load(u_data, s))
-        vec.store(lane, acc_data, 0)
+
+        def emit(width):
+            lane = vec.load(acc_data, 0)
+            for s in range(0, width, LANES):
+                lane = builder.fadd(lane, vec.load(u_data, s))
+            vec.store(lane, acc_data, 0)
+
+        vec.per_width(emit)
         return context.get_dummy_value()
 
     return types.void(u, acc), codegen
@@ -751,14 +847,14 @@ def _hidden_forward(w, xt, n_features, bias, out):
     """One hidden unit over a tile: out[s] = tanh(bias + sum_k w[k] xt[k, s])."""
     z = _tile_scratch(out)
     _combine_rows(w, 1, xt, n_features, bias, z)
-    for s in range(TILE):
+    for s in range(out.shape[0]):
         out[s] = _tanh(z[s])
 
 
 @_jit(inline=True)
 def _scale_tile(row, w):
     """row[s] *= w[s]: a weighted sample's residual or loss (weighted fits only)."""
-    for s in range(TILE):
+    for s in range(row.shape[0]):
         row[s] *= w[s]
 
 
@@ -821,7 +917,12 @@ def _softmax_outputs(W2, b2, a1, hidden, n_outputs, y, count, wt, weighted, dy, 
                      acc_b2, acc_W2):  # fmt: skip
     """The softmax output layer over a tile: logits into dy, then residuals and loss
     (times the weights when weighted) and their sums: cost, b2 and W2 (rows of
-    (hidden, LANES) blocks). Out of line, as tl_softmax_outputs."""
+    (hidden, LANES) blocks). Out of line, as tl_softmax_outputs. Full tiles only."""
+    _prefer_wide_vectors()
+    a1 = _full(a1)
+    y = _full(y)
+    wt = _full(wt)
+    dy = _full(dy)
     loss = _tile_scratch(wt)
     for i in range(n_outputs):
         _combine_rows(W2[i * hidden :], 1, a1, hidden, b2[i], dy[i])
@@ -865,6 +966,41 @@ def _hidden_backward(w2_column, stride, dy, n_outputs, a, xt, n_features, acc_b1
     dz = _tile_scratch(a)
     _hidden_delta(w2_column, stride, dy, n_outputs, a, dz, acc_b1)
     _delta_dots(dz, xt, n_features, acc_W1)
+
+
+def _fixed_width(width):
+    """An intrinsic: view(tile), the C-contiguous tile (or tile row) ``tile`` of ``width``
+    samples, with that width a constant of the code. The helpers take a tile's width from
+    its shape, and LLVM does not see through reshape (nor through an argument of an
+    out-of-line helper): with this, their loops have constant trip counts and unroll."""
+
+    @intrinsic
+    def view(typingctx, tile):
+        if not (isinstance(tile, types.Array) and tile.layout == "C"):
+            return None
+
+        def codegen(context, builder, signature, args):
+            source = context.make_array(tile)(context, builder, args[0])
+            result = context.make_array(tile)(context, builder)
+            shape = cgutils.unpack_tuple(builder, source.shape)
+            shape[-1] = context.get_constant(types.intp, width)
+            populate_array(
+                result,
+                data=source.data,
+                shape=shape,
+                strides=cgutils.unpack_tuple(builder, source.strides),
+                itemsize=source.itemsize,
+                meminfo=source.meminfo,
+                parent=source.parent,
+            )
+            return impl_ret_borrowed(context, builder, tile, result._getvalue())
+
+        return tile(tile), codegen
+
+    return view
+
+
+_full = _fixed_width(TILE)  # full tiles (the out-of-line helpers get no others)
 
 
 def _row_start(context, builder, A, value, r, start):
@@ -919,7 +1055,7 @@ def _copy_full_row(typingctx, A, r, start, out):
 @_jit()
 def _gather_at(A, order, start, count, out):
     """Copy the columns order[start:start + count] of A into the contiguous tile out
-    (rows x TILE), zero-padded: a shuffled batch, gathered tile by tile (C:
+    (rows x W), zero-padded: a shuffled batch, gathered tile by tile (C:
     _gather_tile with idx not NULL; out of line here, and compiled only for epochs)."""
     zero = out.dtype.type(0)
     if A.strides[0] < A.strides[1]:
@@ -933,14 +1069,14 @@ def _gather_at(A, order, start, count, out):
             for s in range(count):
                 out[r, s] = A[r, order[start + s]]
     for r in range(A.shape[0]):
-        for s in range(count, TILE):
+        for s in range(count, out.shape[1]):
             out[r, s] = zero
 
 
 @_jit(inline=True)
 def _gather_tile(A, start, count, out):
-    """Copy columns [start, start + count) of A into the contiguous tile out (rows x TILE),
-    zero-padded.
+    """Copy columns [start, start + count) of A into the contiguous tile out (rows x W,
+    W = TILE or SMALL_TILE), zero-padded.
 
     Reading through A's strides lets X stay in the caller's layout (C, Fortran
     or any view) with no full copy; the tile is small and stays in cache.
@@ -957,14 +1093,17 @@ def _gather_tile(A, start, count, out):
             row = A[r, start : start + count]
             for s in range(count):
                 out[r, s] = row[s]
-        for s in range(count, TILE):
+        for s in range(count, out.shape[1]):
             out[r, s] = zero
 
 
 @_jit()
 def _wide_forward(W1, b1, xt, n_features, hidden, a1):
     """The hidden layer forward for wide inputs, feature rows chunk by chunk
-    (C: tl_wide_forward, out of line there too)."""
+    (C: tl_wide_forward, out of line there too). Full tiles only (see _full)."""
+    _prefer_wide_vectors()
+    xt = _full(xt)
+    a1 = _full(a1)
     for chunk in range((n_features + FEATURE_CHUNK - 1) // FEATURE_CHUNK):
         k = chunk * FEATURE_CHUNK
         rows = min(FEATURE_CHUNK, n_features - k)
@@ -977,7 +1116,12 @@ def _wide_forward(W1, b1, xt, n_features, hidden, a1):
 @_jit()
 def _wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1):
     """The hidden layer backward for wide inputs: every unit's dz and b1 sums, then
-    the W1 sums chunk by chunk of feature rows (C: tl_wide_backward)."""
+    the W1 sums chunk by chunk of feature rows (C: tl_wide_backward). Full tiles only."""
+    _prefer_wide_vectors()
+    dy = _full(dy)
+    a1 = _full(a1)
+    xt = _full(xt)
+    dz = _full(dz)
     for j in range(hidden):
         _hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j], acc_b1[j])
     for chunk in range((n_features + FEATURE_CHUNK - 1) // FEATURE_CHUNK):
@@ -985,6 +1129,64 @@ def _wide_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, ac
         rows = min(FEATURE_CHUNK, n_features - k)
         for j in range(hidden):
             _delta_dots(dz[j], xt[k:], rows, acc_W1[j * n_features + k : (j + 1) * n_features])
+
+
+@_jit(inline=True)
+def _tile_views(work, f, o, h, small):
+    """A slot's tiles of X, Y, hidden activations, residuals, hidden deltas and weights,
+    each rows x W at its place in the scratch (regions of TILE columns): W = TILE, or
+    SMALL_TILE when small (the first rows x SMALL_TILE of each region, as in C)."""
+    width = SMALL_TILE if small else TILE
+    p = 0
+    xt = work[p : p + f * width].reshape((f, width))
+    p += f * TILE
+    yt = work[p : p + o * width].reshape((o, width))
+    p += o * TILE
+    a1 = work[p : p + h * width].reshape((h, width))
+    p += h * TILE
+    dy = work[p : p + o * width].reshape((o, width))
+    p += o * TILE
+    dz = work[p : p + h * width].reshape((h, width))  # the wide-input path's
+    p += h * TILE
+    wt = work[p : p + width]  # the tile's sample weights (weighted only)
+    if small:
+        # The width stays a run-time value here: LLVM would unroll loops of 16 constant
+        # trips before vectorising them, and Numba has no SLP vectoriser to make vectors
+        # of the unrolled code again (the small tile's tanh, exp and log1p ran scalar,
+        # slower than a full tile). The intrinsics branch on the width.
+        return xt, yt, a1, dy, dz, wt
+    return _full(xt), _full(yt), _full(a1), _full(dy), _full(dz), _full(wt)
+
+
+@_jit(inline=True)
+def _tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, one_softmax, weighted, a1, dy, dz,
+               g_W1, g_b1, g_W2, g_b2, g_cost):  # fmt: skip
+    """One tile's whole step: forward, output layer, backward, their sums added to the
+    lane sums (C: tl_tile_sums). Samples s >= count are padding."""
+    # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
+    # Wide inputs go a chunk of feature rows at a time for every hidden unit.
+    if f > FEATURE_CHUNK:
+        _wide_forward(W1, b1, xt, f, h, a1)
+    else:
+        for j in range(h):
+            _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
+
+    # Output layer: residuals dy = p - y (times the weights), loss and their sums;
+    # p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs.
+    if one_softmax:
+        _softmax_outputs(W2, b2, a1, h, o, yt, count, wt, weighted, dy, g_cost, g_b2, g_W2)
+    else:
+        for i in range(o):
+            _output_unit(W2[i * h :], a1, h, b2[i], yt[i], count, wt, weighted, dy[i],
+                         g_cost, g_b2[i], g_W2[i * h : i * h + h])  # fmt: skip
+
+    # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
+    if f > FEATURE_CHUNK:
+        _wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
+    else:
+        for j in range(h):
+            _hidden_backward(W2[j:], h, dy, o, a1[j], xt, f,
+                             g_b1[j], g_W1[j * f : j * f + f])  # fmt: skip
 
 
 @_jit()
@@ -995,43 +1197,35 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     Position p is sample order[p] (p when order is empty; C: NULL); weighted sums
     when sw is not empty; softmax: 0 sigmoid outputs, 1 one softmax. Without
     order, weights and softmax this is train_chunk's pass, bit for bit.
-    work: this slot's scratch, work_size() elements (twolayer._geometry).
+    work: this slot's scratch, work_size() elements (twolayer._geometry), its lane
+    sums zero on entry (as _scratch makes them) and left zero.
 
     train_chunk passes None for order, sw and softmax: Numba then prunes their
     branches when it compiles, so a default fit does not compile the epochs'
     code (it added 6 s to a cold start). Epochs pass arrays (maybe empty) and
     an int, one compiled version for every option.
     """
+    _prefer_wide_vectors()
     f = X.shape[0]
     h = hidden
     o = Y.shape[0]
     n_params = h * f + h + o * h + o
-    zero = theta.dtype.type(0)
     W1 = theta[: h * f]
     b1 = theta[h * f : h * f + h]
     W2 = theta[h * f + h : h * f + h + o * h]
     b2 = theta[h * f + h + o * h : n_params]
-    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, lane sums.
-    xt = work[: f * TILE].reshape((f, TILE))
-    p = f * TILE
-    yt = work[p : p + o * TILE].reshape((o, TILE))
-    p += o * TILE
-    a1 = work[p : p + h * TILE].reshape((h, TILE))
-    p += h * TILE
-    dy = work[p : p + o * TILE].reshape((o, TILE))
-    p += o * TILE
-    # dz: used by the wide-input path; wt: the tile's sample weights (weighted only).
-    dz = work[p : p + h * TILE].reshape((h, TILE))
-    p += h * TILE
-    wt = work[p : p + TILE]
-    p += TILE
+    # Scratch: tiles of X, Y, hidden activations, residuals, hidden deltas, weights, then
+    # the lane sums. A small tile uses the first rows x SMALL_TILE of each (as in C).
+    xt, yt, a1, dy, dz, wt = _tile_views(work, f, o, h, False)
+    if softmax is not None:  # epochs only (see below)
+        xs, ys, a1s, dys, dzs, ws = _tile_views(work, f, o, h, True)
+    p = (f + o + h + o + h + 1) * TILE
     acc = work[p : p + (n_params + 1) * LANES].reshape((n_params + 1, LANES))
     g_W1 = acc[: h * f]
     g_b1 = acc[h * f : h * f + h]
     g_W2 = acc[h * f + h : h * f + h + o * h]
     g_b2 = acc[h * f + h + o * h : n_params]
     g_cost = acc[n_params]
-    wt_row = wt.reshape((1, TILE))
     # Statements, not expressions: Numba prunes an `if x is None` branch, not a
     # conditional expression, and a pruned branch is never typed (so never compiled).
     if sw is None:  # noqa: SIM108
@@ -1046,58 +1240,62 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
         one_softmax = False
     else:
         one_softmax = softmax != 0
+    # Small tiles for the last few samples (at most TILE - SMALL_TILE): the same sums,
+    # less padding (see _tile.h). As in C, not with several sigmoid outputs (another
+    # order of the cost's sum); here not for softmax or wide inputs either, whose
+    # out-of-line helpers take full tiles only (the sums are the same bits either way).
+    last_full = 0
+    if o == 1 and f <= FEATURE_CHUNK and not one_softmax:
+        last_full = TILE - SMALL_TILE
 
-    for i in range(n_params + 1):
-        for l in range(LANES):
-            acc[i, l] = zero
-
-    for tile in range((stop - start + TILE - 1) // TILE):
-        t0 = start + tile * TILE
-        count = min(TILE, stop - t0)
+    t0 = start
+    while t0 < stop:
+        count = stop - t0
+        x_tile, y_tile, w_tile = xt, yt, wt
+        small = False
+        # Small tiles in epochs only: train_chunk keeps full tiles, and so compiles one
+        # copy of the tile's step (every test of small below sits under this one, which
+        # Numba prunes before inlining anything: a cold start's time).
+        if softmax is not None:
+            small = count <= last_full
+            if small:
+                x_tile, y_tile, w_tile = xs, ys, ws
+        count = min(SMALL_TILE if small else TILE, count)
         if ordered:
-            _gather_at(X, order, t0, count, xt)
-            _gather_at(Y, order, t0, count, yt)
+            _gather_at(X, order, t0, count, x_tile)
+            _gather_at(Y, order, t0, count, y_tile)
         else:
-            _gather_tile(X, t0, count, xt)
-            _gather_tile(Y, t0, count, yt)
+            _gather_tile(X, t0, count, x_tile)
+            _gather_tile(Y, t0, count, y_tile)
         if sw is not None:  # noqa: SIM102 (pruned when None, see above)
             if weighted:
                 sw_row = sw.reshape((1, sw.shape[0]))
+                w_row = w_tile.reshape((1, w_tile.shape[0]))
                 if ordered:
-                    _gather_at(sw_row, order, t0, count, wt_row)
+                    _gather_at(sw_row, order, t0, count, w_row)
                 else:
-                    _gather_tile(sw_row, t0, count, wt_row)
-
-        # Forward, hidden layer: a1 = tanh(W1 x + b1), vectorised over the tile.
-        # Wide inputs go a chunk of feature rows at a time for every hidden unit.
-        if f > FEATURE_CHUNK:
-            _wide_forward(W1, b1, xt, f, h, a1)
+                    _gather_tile(sw_row, t0, count, w_row)
+        # A copy of the tile's step per width, each compiled for its own (see _tile_views).
+        if softmax is None:  # apart from the last branch: pruned first, see above
+            _tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, one_softmax, weighted, a1,
+                       dy, dz, g_W1, g_b1, g_W2, g_b2, g_cost)  # fmt: skip
+        elif small:
+            _tile_sums(W1, b1, W2, b2, xs, ys, ws, f, h, o, count, one_softmax, weighted, a1s,
+                       dys, dzs, g_W1, g_b1, g_W2, g_b2, g_cost)  # fmt: skip
         else:
-            for j in range(h):
-                _hidden_forward(W1[j * f :], xt, f, b1[j], a1[j])
+            _tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, one_softmax, weighted, a1,
+                       dy, dz, g_W1, g_b1, g_W2, g_b2, g_cost)  # fmt: skip
+        t0 += count
 
-        # Output layer: residuals dy = p - y (times the weights), loss and their sums;
-        # p = sigmoid(W2 a1 + b2) per output, or one softmax over the outputs.
-        if one_softmax:
-            _softmax_outputs(W2, b2, a1, h, o, yt, count, wt, weighted, dy, g_cost, g_b2, g_W2)
-        else:
-            for i in range(o):
-                _output_unit(W2[i * h :], a1, h, b2[i], yt[i], count, wt, weighted, dy[i],
-                             g_cost, g_b2[i], g_W2[i * h : i * h + h])  # fmt: skip
-
-        # Backward, hidden layer: dz = (W2^T dy) * (1 - a1^2) and its sums.
-        if f > FEATURE_CHUNK:
-            _wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
-        else:
-            for j in range(h):
-                _hidden_backward(W2[j:], h, dy, o, a1[j], xt, f,
-                                 g_b1[j], g_W1[j * f : j * f + f])  # fmt: skip
-
-    # Lanes to scalars, in a fixed order.
+    # Lanes to scalars, in a fixed order; each lane sum is cleared as it is read, so
+    # that the next block finds them zero (see _scratch) without a pass of its own
+    # over (n_params + 1) x LANES values (90 kB for the bench's layout) per block.
+    zero = theta.dtype.type(0)
     for i in range(n_params + 1):
         total = zero
         for l in range(LANES):
             total += acc[i, l]
+            acc[i, l] = zero
         out[i] = total
 
 
@@ -1177,9 +1375,12 @@ def _scratch(f, hidden, o, n, n_threads, size, like):
     n_params = hidden * f + hidden + o * hidden + o
     n_blocks = (n + BLOCK - 1) // BLOCK
     n_slots = _n_slots(n, n_threads)
-    work = _aligned_empty(n_slots * size, like).reshape((n_slots, size))
+    work = _aligned_empty(n_slots * size, like)
+    # Zeros: _block_sums expects its lane sums zero, and leaves them so.
+    for i in range(work.shape[0]):
+        work[i] = 0
     partials = np.empty((n_blocks, n_params + 1), dtype=like.dtype)
-    return work, partials
+    return work.reshape((n_slots, size)), partials
 
 
 @_jit(inline=True)
@@ -1465,6 +1666,7 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
 
     work: this slot's scratch, _forward_work_size() elements.
     """
+    _prefer_wide_vectors()
     f = X.shape[0]
     h = hidden
     o = n_outputs
@@ -1473,9 +1675,9 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     b1 = theta[h * f : h * f + h]
     W2 = theta[h * f + h : h * f + h + o * h]
     b2 = theta[h * f + h + o * h : h * f + h + o * h + o]
-    xt = work[: f * TILE].reshape((f, TILE))
-    a1 = work[f * TILE : (f + h) * TILE].reshape((h, TILE))
-    zt = work[(f + h) * TILE : (f + h + rows) * TILE].reshape((rows, TILE))
+    xt = _full(work[: f * TILE].reshape((f, TILE)))
+    a1 = _full(work[f * TILE : (f + h) * TILE].reshape((h, TILE)))
+    zt = _full(work[(f + h) * TILE : (f + h + rows) * TILE].reshape((rows, TILE)))
     flags = 0
     for tile in range((stop - start + TILE - 1) // TILE):
         t0 = start + tile * TILE
