@@ -83,16 +83,23 @@ def test_returned_parameters_do_not_alias_each_other(moons):
     X, Y = moons
     params, costs = twolayer.fit(X, Y, 0.3, 5, 2)
     arrays = {**params, "costs": costs}
+    first = {k: v.copy() for k, v in arrays.items()}
     for a in arrays:
         for b in arrays:
             assert a == b or not np.may_share_memory(arrays[a], arrays[b]), (a, b)
-    # Writing any one of them leaves every other as it was (views into one packed
-    # buffer would not: W1 and b1 are neighbours there).
+    # Writing any one of them leaves every other as it was (they are disjoint views of
+    # the fit's own packed buffer: a wrong offset or shape would show here).
     for key in arrays:
         before = {k: v.copy() for k, v in arrays.items()}
         arrays[key][...] = -7
         for other in arrays.keys() - {key}:
             np.testing.assert_array_equal(arrays[other], before[other], err_msg=f"{key}->{other}")
+    # Nor do they reach another fit's, or the kept initial draw the next fit starts from.
+    again, again_costs = twolayer.fit(X, Y, 0.3, 5, 2)
+    for key in again:
+        assert not np.may_share_memory(again[key], params[key]), key
+        np.testing.assert_array_equal(again[key], first[key], err_msg=key)
+    np.testing.assert_array_equal(again_costs, first["costs"])
 
 
 def test_dtype_rules(moons):

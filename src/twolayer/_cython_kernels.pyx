@@ -46,7 +46,7 @@ Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names) and
 ``python/twolayer/_numba_epochs.py``.
 """
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport isfinite, sqrt
 from libc.stdint cimport int64_t
 from libc.string cimport memcpy
@@ -406,8 +406,9 @@ cdef void _all_sums(
     """Gradient and cost sums of every block of positions [start, stop) into its row
     of ``partials`` (see _block_sums for order, sw and softmax).
 
-    Blocks are counted from start. Slot q handles blocks q, q + n_slots, ...;
-    each slot has its own scratch. Which thread runs which block does not
+    Blocks are counted from start and handed to the threads as they come free
+    (a descheduled thread on a busy machine holds up no one's turn); each
+    thread has its own scratch slot. Which thread runs which block does not
     matter: every block's sums land in that block's row.
     """
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0]
@@ -426,13 +427,11 @@ cdef void _all_sums(
                         start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
                         work, &partials[b * (n_params + 1)])
         return
-    for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
-        b = q
-        while b < n_blocks:
-            _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
-                        start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
-                        &work[q * work_size], &partials[b * (n_params + 1)])
-            b = b + n_slots
+    for b in prange(n_blocks, num_threads=n_slots, schedule="dynamic"):
+        q = threadid()
+        _block_sums(xp, x_rs, x_cs, yp, y_rs, y_cs, order, sw, softmax, theta, f, hidden, o,
+                    start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK), X.shape[1],
+                    &work[q * work_size], &partials[b * (n_params + 1)])
 
 
 cdef inline void _reduce_blocks(
@@ -751,7 +750,8 @@ cdef int _all_forward(
     Py_ssize_t work_size,
     floating[:, :] out, int* slot_flags, Py_ssize_t n_slots,
 ) noexcept nogil:
-    """Every block of [start, stop) forward; slot q takes blocks q, q + n_slots, ...
+    """Every block of [start, stop) forward, handed to the threads as they come free
+    (each thread q has scratch slot q and flags slot_flags[q]).
 
     One slot runs in the calling thread without entering an OpenMP region (the
     fork-safety work relies on that), as _all_sums does.
@@ -772,14 +772,12 @@ cdef int _all_forward(
                                     start + b * _BLOCK, min(stop, start + (b + 1) * _BLOCK),
                                     work, op, o_rs, o_cs)
         return flags
-    for q in prange(n_slots, num_threads=n_slots, schedule="static", chunksize=1):
-        b = q
-        while b < n_blocks:
-            slot_flags[q] |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode,
-                                            limit, start + b * _BLOCK,
-                                            min(stop, start + (b + 1) * _BLOCK),
-                                            &work[q * work_size], op, o_rs, o_cs)
-            b = b + n_slots
+    for b in prange(n_blocks, num_threads=n_slots, schedule="dynamic"):
+        q = threadid()
+        slot_flags[q] |= _block_forward(xp, x_rs, x_cs, theta, f, hidden, n_outputs, mode,
+                                        limit, start + b * _BLOCK,
+                                        min(stop, start + (b + 1) * _BLOCK),
+                                        &work[q * work_size], op, o_rs, o_cs)
     for q in range(n_slots):
         flags |= slot_flags[q]
     return flags
