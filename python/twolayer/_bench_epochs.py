@@ -154,7 +154,7 @@ def isa() -> dict[str, str]:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from . import available_backends
-    from ._bench_workloads import limit_blas_threads, missing_reason
+    from ._bench_workloads import limit_blas_threads, missing_reason, settle
 
     n = args.n_samples or DEFAULTS["n_samples"]
     f = args.features or DEFAULTS["n_features"]
@@ -193,6 +193,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(rounds):  # interleaved: load changes hit every runner alike
             for b, named in runs.items():
                 for name, fn in named.items():
+                    settle(threads)
                     times[b][name] = min(times[b][name], fn())
     if sklearn is not None and sklearn["status"] == "ok":
         sklearn["times"] = times.pop("scikit-learn")

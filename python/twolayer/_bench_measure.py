@@ -28,6 +28,7 @@ from ._bench_workloads import (
     limit_blas_threads,
     make_runner,
     missing_reason,
+    settle,
 )
 
 Elementwise = Callable[[np.ndarray, np.ndarray], object]  # fn(x, out)
@@ -321,6 +322,7 @@ def run_point(
         _log(f"  round {r + 1}/{repeat}", quiet)
         shift = r % max(len(order), 1)
         for name in order[shift:] + order[:shift]:
+            settle(threads)
             started = time.perf_counter()
             final_cost = runners[name]()
             results[name]["times_s"].append(time.perf_counter() - started)

@@ -161,6 +161,7 @@ def extra_memory(name: str, n_samples: int, n_features: int, hidden: int, dtype:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from ._api import fit, predict_proba
     from ._backends import available_backends
+    from ._bench_workloads import settle
     from .estimator import TwoLayerClassifier
 
     n = args.n_samples or DEFAULTS["n_samples"]
@@ -196,9 +197,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(rounds):  # interleaved: load changes hit every runner alike
             for name in runners:
                 one_run = partial(run_once, name, params, X, threads)
+                settle(threads)
                 times[name] = min(times[name], _best(one_run, 1))
             for b in backends:
                 one_fit = partial(fit, X, Y, 0.3, h, 1, backend=b, n_threads=threads)
+                settle(threads)
                 train[b] = min(train[b], _best(one_fit, 1))
                 if b in one_thread:
                     single = partial(predict_proba, params, X, backend=b, n_threads=1)

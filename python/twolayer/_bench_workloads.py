@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -88,6 +89,20 @@ WORKLOADS = {
     "large": Workload("large", 100_000, 20, 64, 1, 10, 0.3),
 }
 
+
+
+# OpenBLAS's worker threads spin for about 2**28 cycles (0.1 s here) after each
+# call before they sleep. With as many threads as cores, a runner timed right
+# after a BLAS-using one shared its cores with them: Cython's 2-thread
+# prediction read 0.89x its 1-thread speed right after the NumPy forward, 1.84x
+# with OPENBLAS_THREAD_TIMEOUT=4 (2-core AVX-512 VM).
+_SETTLE_S = 0.25
+
+
+def settle(threads: int) -> None:
+    """Before a timed multi-threaded run: let other pools' spinning threads park."""
+    if threads > 1:
+        time.sleep(_SETTLE_S)
 
 
 @contextlib.contextmanager
