@@ -100,7 +100,7 @@ class ValidationWatch:
     def cost(self, theta: np.ndarray) -> float:
         Z2 = self._logits
         if self.kernels is None or run(
-            self.kernels, self.X_val, self._params(theta), self.layout,
+            self.kernels.forward_chunk, self.X_val, self._params(theta), self.layout,
             LOGITS, self.n_threads, Z2,
         ):  # fmt: skip
             # No kernels, or X_val too large for these weights: the reference's forward.

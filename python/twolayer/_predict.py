@@ -111,19 +111,6 @@ def _layout(X: np.ndarray, arrays: Params) -> Layout:
 
 
 def run(
-    kernels: ModuleType,
-    X: np.ndarray,
-    params: Params,
-    layout: Layout,
-    mode: int,
-    n_threads: int,
-    out: np.ndarray,
-) -> int:
-    """forward_chunk over all samples, chunk by chunk; the first nonzero flags, or 0."""
-    return _run(kernels.forward_chunk, X, params, layout, mode, n_threads, out)
-
-
-def _run(
     forward: Callable[..., int],
     X: np.ndarray,
     params: Params,
@@ -132,7 +119,8 @@ def _run(
     n_threads: int,
     out: np.ndarray,
 ) -> int:
-    """``run`` with the backend's forward_chunk.
+    """A backend's ``forward_chunk`` over all samples, chunk by chunk; the first nonzero
+    flags, or 0.
 
     Chunks are whole blocks for every thread and grow towards _CHUNK_SECONDS,
     as fit's chunks of iterations do: each chunk is one parallel region, and
@@ -230,12 +218,12 @@ def outputs(
     n = X_checked.shape[1]
     rows = 2 if mode == PAIR else arrays[2].shape[0]
     out = allocate(rows, n, X_checked.dtype, samples_first)
-    if n <= _BLOCK:  # one block, so one chunk (as _run's first): no chunk loop
+    if n <= _BLOCK:  # one block, so one chunk (as run's first): no chunk loop
         flags = forward(X_checked, *arrays, out, 0, n, mode, threads)
     else:
         if layout is None:
             layout = _layout(X_checked, arrays)
-        flags = _run(forward, X_checked, arrays, layout, mode, threads, out)
+        flags = run(forward, X_checked, arrays, layout, mode, threads, out)
     if flags:
         raise_for(flags, params, X, X_checked, X_checked.dtype, recheck_X)
     return out
