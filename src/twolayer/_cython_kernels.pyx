@@ -67,21 +67,21 @@ cdef extern from "_tile.h" nogil:
     double tl_sigmoid(double z, double e)
     float tl_sigmoidf(float z, float e)
     void tl_tile_sums(const double* W1, const double* b1, const double* W2, const double* b2,
-                      const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt, Py_ssize_t f,
-                      Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
-                      double* dy, double* dz, double* acc)
+                      const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt,
+                      Py_ssize_t f, Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax,
+                      double* a1, double* dy, double* dz, double* acc)
     void tl_tile_sumsf(const float* W1, const float* b1, const float* W2, const float* b2,
-                       const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt, Py_ssize_t f,
-                       Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
-                       float* dy, float* dz, float* acc)
+                       const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt,
+                       Py_ssize_t f, Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax,
+                       float* a1, float* dy, float* dz, float* acc)
     void tl_tile_sums_s(const double* W1, const double* b1, const double* W2, const double* b2,
-                        const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt, Py_ssize_t f,
-                        Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, double* a1,
-                        double* dy, double* dz, double* acc)
+                        const double* xt, Py_ssize_t x_stride, const double* yt, const double* wt,
+                        Py_ssize_t f, Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax,
+                        double* a1, double* dy, double* dz, double* acc)
     void tl_tile_sumsf_s(const float* W1, const float* b1, const float* W2, const float* b2,
-                         const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt, Py_ssize_t f,
-                         Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax, float* a1,
-                         float* dy, float* dz, float* acc)
+                         const float* xt, Py_ssize_t x_stride, const float* yt, const float* wt,
+                         Py_ssize_t f, Py_ssize_t h, Py_ssize_t o, Py_ssize_t count, int softmax,
+                         float* a1, float* dy, float* dz, float* acc)
     void tl_prefetch_columns(const double* base, Py_ssize_t rows, Py_ssize_t row_stride,
                              Py_ssize_t col_stride, const int64_t* idx, Py_ssize_t count)
     void tl_prefetch_columnsf(const float* base, Py_ssize_t rows, Py_ssize_t row_stride,
@@ -281,6 +281,30 @@ cdef inline void _gather_tile(
             out[r * width + s] = 0
 
 
+cdef inline bint _reads_x_in_place(Py_ssize_t x_cs, Py_ssize_t f) noexcept nogil:
+    """Whether full tiles of consecutive samples read X where it is: when a row's samples
+    are contiguous (X C-ordered, the tutorial's layout), no copy, and X streams through
+    the cache once (measured: the copy was a tenth of an iteration on 100,000 x 20).
+    Wide inputs keep gathered tiles (their feature-chunk loops assume them)."""
+    return x_cs == 1 and f <= _CHUNK
+
+
+cdef inline const floating* _x_tile(
+    const floating* X, Py_ssize_t f, Py_ssize_t x_rs, Py_ssize_t x_cs,
+    const int64_t* idx, Py_ssize_t t0, Py_ssize_t count, Py_ssize_t width,
+    bint in_place,             # IN  _reads_x_in_place, and no order
+    floating* xt,              # OUT the gathered tile, when not read in place
+    Py_ssize_t* x_stride,      # OUT the rows' stride in the tile returned
+) noexcept nogil:
+    """The tile's feature rows: X's own for a full tile read in place, else gathered."""
+    if in_place and count == _TILE:
+        x_stride[0] = x_rs
+        return X + t0
+    _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
+    x_stride[0] = width
+    return xt
+
+
 cdef inline void _prefetch_columns(const floating* base, Py_ssize_t rows, Py_ssize_t row_stride,
                                    Py_ssize_t col_stride, const int64_t* idx,
                                    Py_ssize_t count) noexcept nogil:
@@ -334,12 +358,7 @@ cdef void _block_tiles(
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
     cdef const floating* xp
-    # Full tiles of consecutive samples read X in place when its samples are
-    # contiguous along a row (X C-ordered, the tutorial's layout): no copy, and
-    # X streams through the cache once (measured: the copy was a tenth of an
-    # iteration on 100,000 x 20). Wide inputs keep gathered tiles (their
-    # feature-chunk loops assume them).
-    cdef bint in_place = order == NULL and x_cs == 1 and f <= _CHUNK
+    cdef bint in_place = order == NULL and _reads_x_in_place(x_cs, f)
 
     # Small tiles keep every sum's order but one: with several sigmoid outputs, a
     # lane of the cost takes the tile's samples output by output, and so in
@@ -354,13 +373,7 @@ cdef void _block_tiles(
         count = min(width, count)
         if order != NULL:
             idx = order + t0
-        if in_place and count == _TILE:
-            xp = X + t0       # X's rows, read where they are
-            x_stride = x_rs
-        else:
-            _gather_tile(X, f, x_rs, x_cs, idx, t0, count, width, xt)
-            xp = xt
-            x_stride = width
+        xp = _x_tile(X, f, x_rs, x_cs, idx, t0, count, width, in_place, xt, &x_stride)
         _gather_tile(Y, o, y_rs, y_cs, idx, t0, count, width, yt)
         if sw != NULL:
             _gather_tile(sw, 1, 0, 1, idx, t0, count, width, wt)
@@ -716,21 +729,13 @@ cdef int _block_forward(
     cdef floating* target
     cdef const floating* xp
     cdef int flags = 0
-    cdef bint in_place = x_cs == 1 and f <= _CHUNK
+    cdef bint in_place = _reads_x_in_place(x_cs, f)
     for tile in range((stop - start + _TILE - 1) // _TILE):
         t0 = start + tile * _TILE
         count = min(_TILE, stop - t0)
-        if in_place and count == _TILE:
-            xp = X + t0       # as in _block_sums: X's rows where they are
-            x_stride = x_rs
-            for r in range(f):
-                if _any_beyond(xp + r * x_rs, _TILE, limit):
-                    flags |= 1
-        else:
-            _gather_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, xt)
-            xp = xt
-            x_stride = _TILE
-            if _any_beyond(xt, f * _TILE, limit):
+        xp = _x_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, in_place, xt, &x_stride)
+        for r in range(f):   # a gathered tile's padding is zeros: within any limit
+            if _any_beyond(xp + r * x_stride, _TILE, limit):
                 flags |= 1
         if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, a1, zt):
             flags |= 4

@@ -44,7 +44,7 @@
 #include "_vector.h"
 
 /* Register blocks of the layer products (tl_forward_block, tl_grad_block): a
- * block of UNITS hidden units times VECS lane vectors of samples (forward),
+ * block of UNITS hidden units times VECS sample vectors (forward; _vector.h),
  * or UNITS hidden units times FEATURES feature rows (W1 sums), keeps its
  * UNITS x VECS (UNITS x FEATURES) partial sums in registers, and every
  * value loaded serves a whole row or column of the block: half a load per

@@ -44,16 +44,16 @@ static inline void TL_NAME(tl_combine_rows)(
     TL_NAME(tl_combine_more)(weights, stride, rows, n_rows, 1, bias, out);
 }
 
-/* row[s] = tanh(row[s]) */
-static inline void TL_NAME(tl_tanh_tile)(TL_T* restrict row)
-{
-    for (ptrdiff_t s = 0; s < TL_W; s++) row[s] = TL_MATH(tl_tanh)(row[s]);
-}
-
 /* row[s] = tanh(row[s]) for the n (a constant at each call) samples of row. */
 static inline __attribute__((always_inline)) void TL_NAME(tl_tanh_span)(TL_T* restrict row, int n)
 {
     for (int s = 0; s < n; s++) row[s] = TL_MATH(tl_tanh)(row[s]);
+}
+
+/* row[s] = tanh(row[s]) over a whole tile row */
+static inline void TL_NAME(tl_tanh_tile)(TL_T* restrict row)
+{
+    TL_NAME(tl_tanh_span)(row, TL_W);
 }
 
 /* From the logits in `row`: loss[s] = binary cross-entropy against y[s], and
@@ -272,10 +272,10 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_forward_block)(
 #define TL_FWD_VECS_W (TL_W / TL_S_WIDTH < TL_FWD_VECS ? TL_W / TL_S_WIDTH : TL_FWD_VECS)
 
 /* The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), in blocks
- * of TL_FWD_UNITS units (then single units) by TL_FWD_VECS_W lane vectors,
- * each block through tanh as soon as it is done: tanh is bound by the
- * divider, the products by the multiply-add ports, and short alternating
- * stretches let the CPU run the two side by side. */
+ * of TL_FWD_UNITS units (then single units) by TL_FWD_VECS_W sample vectors,
+ * each block through tanh as soon as it is stored, while it is in L1.
+ * (Interleaving tanh with the next block's products gained nothing: on
+ * AVX-512 both are bound by the same two vector ports.) */
 static inline void TL_NAME(tl_hidden_layer_forward)(
     const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
     ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t hidden, TL_T* restrict a1)
