@@ -25,7 +25,6 @@ from ._numba_jit import compiled, jit, matrix_type, vector_type
 from ._numba_kernels import (
     _all_sums,
     _copy,
-    _read_only,
     _reduce_blocks,
     _scratch,
     _use_threads,
@@ -193,7 +192,7 @@ def train_epoch(
     kernel = compiled(_train_epoch, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
     completed, accumulated = kernel(
-        _read_only(X), _read_only(Y), _read_only(sample_weight), _read_only(order), theta, state,
-        hyper, int(solver), int(batch_size), int(softmax), threads, size,
+        X, Y, sample_weight, order, theta, state, hyper, int(solver), int(batch_size),
+        int(softmax), threads, size,
     )  # fmt: skip
     return int(completed), float(accumulated)

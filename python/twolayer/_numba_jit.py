@@ -101,7 +101,10 @@ def compiled(dispatcher, dtype, threaded=None):
     threads launched: what a fit on one block of samples needs), True for the
     threaded one; their signature builders take (element type, type of
     n_threads). Calls go to that code
-    directly rather than through the dispatcher: a C- or F-contiguous X then
+    directly rather than through the dispatcher: no type dispatch per call (the
+    entry point unboxes each array with no check but its itemsize, so a writable
+    array runs the read-only signature's code as it is: the wrappers pass the
+    caller's arrays, no read-only views, 0.45 us each), a C- or F-contiguous X then
     runs the 'A'-layout code without compiling (and caching) a specialisation
     of its own, and calls from other threads are safe while this one compiles
     the other dtype. (Through the dispatcher they were not: compilation must be
@@ -137,7 +140,7 @@ def compiled(dispatcher, dtype, threaded=None):
 
 
 def matrix_type(t):
-    """X or Y: 2-D, any strides, read-only (the wrappers pass read-only views)."""
+    """X or Y: 2-D, any strides, read-only (the kernels never write them)."""
     return types.Array(t, 2, "A", readonly=True)
 
 

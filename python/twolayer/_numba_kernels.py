@@ -353,13 +353,6 @@ def _train_chunk(X, Y, theta, learning_rate, costs, n_threads, work_elements):
 # ================================================================ Python entry points
 
 
-def _read_only(a):
-    """A read-only view: one compiled signature per dtype serves every caller."""
-    view = a.view()
-    view.flags.writeable = False
-    return view
-
-
 def _work_elements(X, Y, theta):
     """One slot's scratch size (twolayer._geometry.work_size) for this layout."""
     f, o = X.shape[0], Y.shape[0]
@@ -377,7 +370,7 @@ def _use_threads(n_threads, n):
     when the one-slot call ran the parallel code). A launched layer is what a
     forked child must not use (twolayer._fork).
     """
-    if _n_slots_py(n, n_threads) <= 1:
+    if n <= BLOCK or _n_slots_py(n, n_threads) <= 1:  # one block is one slot: no more to ask
         return None
     note_threads_started()
     numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
@@ -394,7 +387,7 @@ def gradient_sums(X, Y, theta, grad, n_threads):
     threads = _use_threads(n_threads, X.shape[1])
     kernel = compiled(_gradient_sums, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
-    return float(kernel(_read_only(X), _read_only(Y), theta, grad, threads, size))
+    return float(kernel(X, Y, theta, grad, threads, size))
 
 
 def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
@@ -407,9 +400,7 @@ def train_chunk(X, Y, theta, learning_rate, costs, n_threads):
     threads = _use_threads(n_threads, X.shape[1])
     kernel = compiled(_train_chunk, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
-    return int(
-        kernel(_read_only(X), _read_only(Y), theta, float(learning_rate), costs, threads, size)
-    )
+    return int(kernel(X, Y, theta, float(learning_rate), costs, threads, size))
 
 
 # ================================================================ prediction
@@ -429,11 +420,30 @@ def _forward_work_size(f, h, rows):
     return ((f + h + rows) * TILE + _ALIGN - 1) // _ALIGN * _ALIGN
 
 
+@jit(inline=True)
+def _tile_forward(X, W1, b1, W2, b2, f, h, o, mode, limit, t0, count, xt, a1, zt, out):
+    """Outputs of the count samples from t0 (one tile) into their columns of out, through
+    the tiles xt, a1 and zt (full or small); returns flags."""
+    flags = 0
+    gather_tile(X, t0, count, xt)
+    if any_beyond(xt, limit):
+        flags |= X_BEYOND_LIMIT
+    if forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
+        flags |= OVERFLOW
+    for r in range(zt.shape[0]):
+        for s in range(count):
+            out[r, t0 + s] = zt[r, s]
+    return flags
+
+
 @jit()
 def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, out):
     """Outputs of the samples [start, stop) into their columns of out; returns flags.
 
-    work: this slot's scratch, _forward_work_size() elements.
+    work: this slot's scratch, _forward_work_size() elements. The last few samples
+    (at most SMALL_TILE, narrow inputs) go through a small tile, as in training: a
+    one-sample prediction then computes 16 samples' tanh and products, not 64 (each
+    sample's sums are the same either way).
     """
     prefer_wide_vectors()
     f = X.shape[0]
@@ -444,21 +454,26 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     b1 = theta[h * f : h * f + h]
     W2 = theta[h * f + h : h * f + h + o * h]
     b2 = theta[h * f + h + o * h : h * f + h + o * h + o]
-    xt = full_tile(work[: f * TILE].reshape((f, TILE)))
-    a1 = full_tile(work[f * TILE : (f + h) * TILE].reshape((h, TILE)))
-    zt = full_tile(work[(f + h) * TILE : (f + h + rows) * TILE].reshape((rows, TILE)))
+    x_at, a1_at, z_at = 0, f * TILE, (f + h) * TILE
+    xt = full_tile(work[x_at : a1_at].reshape((f, TILE)))
+    a1 = full_tile(work[a1_at : z_at].reshape((h, TILE)))
+    zt = full_tile(work[z_at : z_at + rows * TILE].reshape((rows, TILE)))
+    # Small tiles: the first rows x SMALL_TILE of each region, their width a run-time
+    # value (see _tile_views).
+    xs = work[x_at : x_at + f * SMALL_TILE].reshape((f, SMALL_TILE))
+    a1s = work[a1_at : a1_at + h * SMALL_TILE].reshape((h, SMALL_TILE))
+    zs = work[z_at : z_at + rows * SMALL_TILE].reshape((rows, SMALL_TILE))
+    small_ok = f <= FEATURE_CHUNK  # wide_forward takes full tiles only
     flags = 0
     for tile in range((stop - start + TILE - 1) // TILE):
         t0 = start + tile * TILE
         count = min(TILE, stop - t0)
-        gather_tile(X, t0, count, xt)
-        if any_beyond(xt, limit):
-            flags |= X_BEYOND_LIMIT
-        if forward_tile(W1, b1, W2, b2, xt, f, h, o, mode, a1, zt):
-            flags |= OVERFLOW
-        for r in range(rows):
-            for s in range(count):
-                out[r, t0 + s] = zt[r, s]
+        if small_ok and count <= SMALL_TILE:
+            flags |= _tile_forward(X, W1, b1, W2, b2, f, h, o, mode, limit, t0, count, xs,
+                                   a1s, zs, out)  # fmt: skip
+        else:
+            flags |= _tile_forward(X, W1, b1, W2, b2, f, h, o, mode, limit, t0, count, xt,
+                                   a1, zt, out)  # fmt: skip
     return flags
 
 
@@ -555,8 +570,7 @@ def forward_chunk(X, W1, b1, W2, b2, out, start, stop, mode, n_threads):
     are then meaningless."""
     threads = _use_threads(n_threads, stop - start)
     kernel = compiled(_forward_chunk, X.dtype, threads is not None)
-    params = [_read_only(a) for a in (W1, b1, W2, b2)]
-    return int(kernel(_read_only(X), *params, out, start, stop, mode, threads))
+    return kernel(X, W1, b1, W2, b2, out, start, stop, mode, threads)
 
 
 # ================================================================ elementwise access for tests
