@@ -13,8 +13,7 @@ how Numba spells it:
   lane), because Numba runs LLVM without its SLP vectoriser.
 * C's forward register blocks (``tl_forward_block``) are ``forward_blocks``, in sample
   vectors of the target's full width (C's ``tl_sf``/``tl_sd``: 16 floats on AVX-512).
-  C's gradient blocks (``tl_grad_block``) have no twin: ``hidden_layer_backward`` goes
-  unit by unit, each unit's sums in the same order, so the bits are those of the C.
+  C's gradient blocks (``tl_grad_block``) are ``grad_blocks``, in lane vectors as in C.
 * ``inline=True`` helpers are C's ``static inline`` (inlined in Numba's IR: LLVM's
   inliner leaves functions this size out of line, and a call per tile row with
   array structs and reference counts cost 2.5x); ``jit()`` without inline are
@@ -431,18 +430,87 @@ def delta_dots(dz, rows, n_rows, acc):
         lane_dot(dz, rows[k], acc[k])
 
 
-@jit(inline=True)
-def hidden_layer_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, acc_b1, acc_W1):
-    """The hidden layer of a tile, narrow inputs, backward: each unit's dz (hidden_delta,
-    into a tile row on the stack where C keeps h rows of dz) and its b1 and W1 sums.
+# Gradient register blocks (C: TL_GRAD_UNITS x TL_GRAD_FEATURES in _tile.h): lane vectors
+# of W1 sums, each dz and x vector loaded once per block. A lane vector of doubles is one
+# AVX-512 register but two AVX2 ones, hence 2 x 2 there.
+GRAD_UNITS = GRAD_FEATURES = 4 if VECTOR_BYTES == 64 else 2
 
-    acc_W1 holds the (n_features, LANES) blocks of lane sums of the W1 rows, unit by unit.
-    """
-    f = n_features
+
+@intrinsic
+def grad_blocks(typingctx, dz, xt, n_features, hidden, acc):
+    """acc[j * n_features + k, l] += the lane sums of dz[j] xt[k] (samples s with s % LANES
+    == l, in order) for every hidden unit j and feature k: tl_lane_dot's sums, in blocks of
+    GRAD_UNITS units by GRAD_FEATURES features side by side (then single units, and the
+    last features as one smaller block), as tl_hidden_layer_backward's tl_grad_block.
+    dz (hidden rows) and xt: C-contiguous tiles of one width; acc: (h f, LANES) rows."""
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
+               and a.dtype == dz.dtype for a in (dz, xt, acc)):  # fmt: skip
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = Vectors(context, builder, signature, args)
+        dz_array, x_array, acc_array = (
+            context.make_array(ty)(context, builder, value)
+            for ty, value in ((dz, args[0]), (xt, args[1]), (acc, args[4]))
+        )
+        dz_step = cgutils.unpack_tuple(builder, dz_array.strides)[0]
+        x_step = cgutils.unpack_tuple(builder, x_array.strides)[0]
+        f, h = args[2], args[3]
+
+        def const(value):
+            return context.get_constant(types.intp, value)
+
+        def block(width, j0, n_units, k0, n_rows):
+            units = [builder.add(j0, const(u)) for u in range(n_units)]
+            rows = [builder.add(k0, const(k)) for k in range(n_rows)]
+            at = [[builder.mul(builder.add(builder.mul(j, f), k), const(LANES)) for k in rows]
+                  for j in units]  # fmt: skip
+            sums = [[vec.load(acc_array.data, a) for a in row] for row in at]
+            dz_rows = [cgutils.pointer_add(builder, dz_array.data, builder.mul(j, dz_step))
+                       for j in units]  # fmt: skip
+            x_rows = [cgutils.pointer_add(builder, x_array.data, builder.mul(k, x_step))
+                      for k in rows]  # fmt: skip
+            for s in range(0, width, LANES):
+                d = [vec.load(row, s) for row in dz_rows]
+                x = [vec.load(row, s) for row in x_rows]
+                sums = [[emit_fma(builder, du, xk, total) for xk, total in zip(x, row, strict=True)]
+                        for du, row in zip(d, sums, strict=True)]  # fmt: skip
+            for row, addresses in zip(sums, at, strict=True):
+                for total, a in zip(row, addresses, strict=True):
+                    vec.store(total, acc_array.data, a)
+
+        def units_block(width, j0, n_units):
+            blocked = builder.mul(builder.sdiv(f, const(GRAD_FEATURES)), const(GRAD_FEATURES))
+            with cgutils.for_range_slice(builder, const(0), blocked, const(GRAD_FEATURES)) as (
+                    k0, _):  # fmt: skip
+                block(width, j0, n_units, k0, GRAD_FEATURES)
+            rest = builder.sub(f, blocked)
+            for n_rows in range(1, GRAD_FEATURES):  # constant row counts: each unrolls
+                with builder.if_then(builder.icmp_signed("==", rest, const(n_rows))):
+                    block(width, j0, n_units, blocked, n_rows)
+
+        def emit(width):
+            blocked = builder.mul(builder.sdiv(h, const(GRAD_UNITS)), const(GRAD_UNITS))
+            with cgutils.for_range_slice(builder, const(0), blocked, const(GRAD_UNITS)) as (
+                    j0, _):  # fmt: skip
+                units_block(width, j0, GRAD_UNITS)
+            with cgutils.for_range_slice(builder, blocked, h, const(1)) as (j, _):
+                units_block(width, j, 1)
+
+        vec.width = cgutils.unpack_tuple(builder, dz_array.shape)[1]
+        vec.per_width(emit)
+        return context.get_dummy_value()
+
+    return types.void(dz, xt, n_features, hidden, acc), codegen
+
+
+@jit(inline=True)
+def hidden_layer_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1):
+    """The hidden layer of a tile, narrow inputs, backward: every unit's dz (into dz, h
+    rows) and b1 sums, then the W1 sums in register blocks (grad_blocks)."""
     for j in range(hidden):
-        dz = tile_scratch(a1[j])
-        hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz, acc_b1[j])
-        delta_dots(dz, xt, f, acc_W1[j * f : j * f + f])
+        hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j], acc_b1[j])
+    grad_blocks(dz, xt, n_features, hidden, acc_W1)
 
 
 @jit()
@@ -504,7 +572,7 @@ def tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, one_softmax, weighted,
     if f > FEATURE_CHUNK:
         wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
     else:
-        hidden_layer_backward(W2, dy, o, a1, xt, f, h, g_b1, g_W1)
+        hidden_layer_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
 
 
 @jit(inline=True)
