@@ -581,28 +581,37 @@ def fma_peak(long rounds, bint single=False):
 
 # ---------------------------------------------------------------- elementwise access for tests
 
-def tanh(floating[::1] x, floating[::1] out):
-    """out = tanh(x) with the kernels' approximation."""
+# ``repeats`` > 1 evaluates the whole array again that many times inside one call:
+# the bench's roofline times the kernels' rates there, free of the call's fixed cost.
+
+def tanh(floating[::1] x, floating[::1] out, long repeats=1):
+    """out = tanh(x) with the kernels' approximation (``repeats`` times over)."""
     cdef Py_ssize_t i
+    cdef long r
     with nogil:
-        for i in range(x.shape[0]):
-            out[i] = _tanh(x[i])
+        for r in range(repeats):
+            for i in range(x.shape[0]):
+                out[i] = _tanh(x[i])
 
 
-def exp_neg(floating[::1] x, floating[::1] out):
-    """out = exp(x) for x <= 0 with the kernels' approximation."""
+def exp_neg(floating[::1] x, floating[::1] out, long repeats=1):
+    """out = exp(x) for x <= 0 with the kernels' approximation (``repeats`` times over)."""
     cdef Py_ssize_t i
+    cdef long r
     with nogil:
-        for i in range(x.shape[0]):
-            out[i] = _exp_neg(x[i])
+        for r in range(repeats):
+            for i in range(x.shape[0]):
+                out[i] = _exp_neg(x[i])
 
 
-def log1p_unit(floating[::1] x, floating[::1] out):
-    """out = log1p(x) for x in [0, 1] with the kernels' approximation."""
+def log1p_unit(floating[::1] x, floating[::1] out, long repeats=1):
+    """out = log1p(x) for x in [0, 1] with the kernels' approximation (``repeats`` times)."""
     cdef Py_ssize_t i
+    cdef long r
     with nogil:
-        for i in range(x.shape[0]):
-            out[i] = _log1p_unit(x[i])
+        for r in range(repeats):
+            for i in range(x.shape[0]):
+                out[i] = _log1p_unit(x[i])
 
 
 def loss_and_residual(floating[::1] z, floating[::1] y, floating[::1] loss, floating[::1] residual):
