@@ -111,6 +111,10 @@ cdef extern from "_tile.h" nogil:
         TL_FEATURE_CHUNK
         TL_TILES_PER_BLOCK
         TL_ALIGN
+    enum:  # train_epoch's solver codes (_optimizer_impl.h)
+        TL_SGD
+        TL_NESTEROV
+        TL_ADAM
 
 
 cdef extern from "_peak.h" nogil:
@@ -130,6 +134,10 @@ LANES = TL_LANES
 TILES_PER_BLOCK = TL_TILES_PER_BLOCK
 BLOCK = TL_TILE * TL_TILES_PER_BLOCK
 FEATURE_CHUNK = TL_FEATURE_CHUNK
+# train_epoch's solver codes, as compiled in: the tests check twolayer._solver_codes.
+SGD = TL_SGD
+NESTEROV = TL_NESTEROV
+ADAM = TL_ADAM
 
 cdef enum:
     _TILE = TL_TILE
