@@ -289,6 +289,12 @@ cdef inline void _gather_tile(
             out[r * width + s] = 0
 
 
+cdef inline Py_ssize_t _tile_width(Py_ssize_t left, Py_ssize_t last_full) noexcept nogil:
+    """The next tile's width with ``left`` samples to go: TILE, then SMALL_TILE once at most
+    ``last_full`` are left."""
+    return _TILE if left > last_full else _SMALL
+
+
 cdef inline bint _reads_x_in_place(Py_ssize_t x_cs, Py_ssize_t f) noexcept nogil:
     """Whether full tiles of consecutive samples read X where it is: when a row's samples
     are contiguous (X C-ordered, the tutorial's layout), no copy, and X streams through
@@ -376,9 +382,8 @@ cdef void _block_tiles(
     while t0 < stop:
         # Full tiles, then the last few samples (at most TILE - SMALL_TILE) in small
         # tiles: same sums, less padding (see _tile.h).
-        count = stop - t0
-        width = _TILE if count > last_full else _SMALL
-        count = min(width, count)
+        width = _tile_width(stop - t0, last_full)
+        count = min(width, stop - t0)
         if order != NULL:
             idx = order + t0
         xp = _x_tile(X, f, x_rs, x_cs, idx, t0, count, width, in_place, xt, &x_stride)
@@ -665,6 +670,14 @@ cdef extern from "_tile.h" nogil:
                          Py_ssize_t n_features,
                          Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, float* a1,
                          float* out)
+    int tl_forward_tile_s(const double* W1, const double* b1, const double* W2,
+                          const double* b2, const double* xt, Py_ssize_t x_stride,
+                          Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+                          int mode, double* a1, double* out)
+    int tl_forward_tilef_s(const float* W1, const float* b1, const float* W2,
+                           const float* b2, const float* xt, Py_ssize_t x_stride,
+                           Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+                           int mode, float* a1, float* out)
 
 # forward_chunk's result: bits saying what was wrong (0: nothing). X_BEYOND_LIMIT:
 # X holds a NaN, an infinity, or a value so large that W1 x + b1 could overflow.
@@ -708,12 +721,20 @@ cdef inline int _outputs_overflow(const floating* W2, const floating* b2, Py_ssi
 cdef inline int _forward_tile(const floating* W1, const floating* b1, const floating* W2,
                               const floating* b2, const floating* xt, Py_ssize_t x_stride,
                               Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
-                              int mode, floating* a1, floating* out) noexcept nogil:
-    """One tile forward: hidden layer into a1, logits or probabilities into out."""
+                              int mode, bint small, floating* a1,
+                              floating* out) noexcept nogil:
+    """One tile forward: hidden layer into a1, logits or probabilities into out (small: a
+    tile of SMALL_TILE samples)."""
     if floating is double:
+        if small:
+            return tl_forward_tile_s(W1, b1, W2, b2, xt, x_stride, n_features, hidden,
+                                     n_outputs, mode, a1, out)
         return tl_forward_tile(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
                                mode, a1, out)
     else:
+        if small:
+            return tl_forward_tilef_s(W1, b1, W2, b2, xt, x_stride, n_features, hidden,
+                                      n_outputs, mode, a1, out)
         return tl_forward_tilef(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
                                 mode, a1, out)
 
@@ -742,27 +763,30 @@ cdef int _block_forward(
     cdef floating* xt = work
     cdef floating* a1 = xt + f * _TILE
     cdef floating* zt = a1 + h * _TILE
-    cdef Py_ssize_t tile, t0, count, r, s, x_stride
+    cdef Py_ssize_t t0 = start, count, width, r, s, x_stride
     cdef floating* target
     cdef const floating* xp
     cdef int flags = 0
     cdef bint in_place = _reads_x_in_place(x_cs, f)
-    for tile in range((stop - start + _TILE - 1) // _TILE):
-        t0 = start + tile * _TILE
-        count = min(_TILE, stop - t0)
-        xp = _x_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, in_place, xt, &x_stride)
+    while t0 < stop:
+        # Each sample's outputs are its own: small tiles for the last few give the same
+        # bits with less padding (one sample: 16 slots, not 64).
+        width = _tile_width(stop - t0, _TILE - _SMALL)
+        count = min(width, stop - t0)
+        xp = _x_tile(X, f, x_rs, x_cs, NULL, t0, count, width, in_place, xt, &x_stride)
         for r in range(f):   # a gathered tile's padding is zeros: within any limit
-            if _any_beyond(xp + r * x_stride, _TILE, limit):
+            if _any_beyond(xp + r * x_stride, width, limit):
                 flags |= 1
-        if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, a1, zt):
+        if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, width == _SMALL, a1, zt):
             flags |= 4
         for r in range(rows):
             target = out + r * o_rs + t0 * o_cs
             if o_cs == 1:
-                memcpy(target, &zt[r * _TILE], count * sizeof(floating))
+                memcpy(target, &zt[r * width], count * sizeof(floating))
             else:
                 for s in range(count):
-                    target[s * o_cs] = zt[r * _TILE + s]
+                    target[s * o_cs] = zt[r * width + s]
+        t0 += count
     return flags
 
 
