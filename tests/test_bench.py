@@ -239,6 +239,61 @@ def test_roofline_comes_from_the_kernels_not_numpy(monkeypatch: pytest.MonkeyPat
     assert fallback["multiply_adds_per_s"] == fallback["blas_multiply_adds_per_s"]
 
 
+KERNEL_FUNCTIONS = ("tanh", "exp_neg", "log1p_unit")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", KERNEL_FUNCTIONS)
+def test_compiled_rate_loop_gives_the_one_call_values(name: str, dtype: type) -> None:
+    # The roofline times ``fn(x, out, repeats)``: each repeat must be the one-call evaluation.
+    kernels = _bench_measure.kernel_build()
+    assert kernels is not None
+    domains = _bench_measure._domains(1000, np.dtype(dtype))
+    x = domains[{"tanh": "tanh", "exp_neg": "exp", "log1p_unit": "log1p"}[name]]
+    fn = getattr(kernels, name)
+    once, repeated = np.empty_like(x), np.empty_like(x)
+    fn(x, once)
+    fn(x, repeated, 5)
+    np.testing.assert_array_equal(repeated, once)
+    # In place, the loop composes: 3 repeats equal 3 calls, so all 3 ran (none hoisted).
+    nested, stepped = x.copy(), x.copy()
+    fn(nested, nested, 3)
+    for _ in range(3):
+        fn(stepped, stepped)
+    np.testing.assert_array_equal(nested, stepped)
+    assert not np.array_equal(nested, x)  # each repeat changes the values: a real check
+
+
+def test_transcendental_rates_count_every_evaluation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fake clock that advances 2 ns per evaluation: the rate must come out 0.5 G/s per
+    # thread, so the count of values x repeats and the thread factor are right.
+    clock = [0.0]
+    calls: list[tuple[int, int]] = []
+
+    def fake(x: np.ndarray, out: np.ndarray, repeats: int) -> None:
+        calls.append((x.size, repeats))
+        clock[0] += 2e-9 * x.size * repeats
+
+    class FakeTime:
+        thread_time = staticmethod(lambda: clock[0])
+        perf_counter = thread_time
+
+    monkeypatch.setattr(_bench_measure, "time", FakeTime)
+    rates = _bench_measure._transcendental_rates(
+        {"tanh": fake, "exp": fake}, np.dtype(np.float64), 2, True, 512
+    )
+    assert rates == pytest.approx({"tanh_per_s": 1e9, "exp_per_s": 1e9})
+    assert {size for size, _ in calls} == {512} and min(r for _, r in calls) > 1
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_measured_rates_are_positive_and_finite(dtype: type) -> None:
+    rates = _bench_measure.measure_rates(np.dtype(dtype), 1, quick=True)
+    for key in ("tanh", "exp", "log1p"):
+        for name in (f"{key}_per_s", f"numpy_{key}_per_s"):
+            assert np.isfinite(rates[name]) and rates[name] > 0, name
+
+
 def test_jax_is_compared_on_the_same_computation_or_reported_missing() -> None:
     proc = bench(*TINY, "--json", "--no-memory", "--backends", "numpy", "--compare", "jax")
     assert proc.returncode == 0, proc.stderr

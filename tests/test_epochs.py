@@ -13,6 +13,7 @@ softmax prediction (forward_chunk mode 3).
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -21,20 +22,32 @@ import zlib
 import numpy as np
 import pytest
 
-from support import in_layout, relative_error
+from support import VARIANTS, in_layout, relative_error
 from twolayer import _geometry as geometry
+from twolayer import _solver_codes as codes
 from twolayer._backends import available_backends, load_backend
 from twolayer._params import Layout
 
 BLOCK = geometry.BLOCK
 COMPILED = [b for b in ("cython", "numba") if b in available_backends()]
-SOLVERS = {"sgd": (0, 0.0), "momentum": (0, 0.9), "nesterov": (1, 0.9), "adam": (2, 0.0)}
+SOLVERS = {"sgd": (codes.SGD, 0.0), "momentum": (codes.SGD, 0.9),
+           "nesterov": (codes.NESTEROV, 0.9), "adam": (codes.ADAM, 0.0)}  # fmt: skip
 OUTPUTS = {"sigmoid1": (0, 1), "sigmoid3": (0, 3), "softmax3": (1, 3)}
 # batch size -> samples: the full batch and the 2,500 batches span 3 and 2 blocks.
 BATCHES = {"full": (None, 2 * BLOCK + 300), 64: (64, 1000), 200: (200, 1050), 1: (1, 150),
            2500: (2500, 6000)}  # fmt: skip
 RTOL = {np.float64: 1e-10, np.float32: 2e-3}
 
+
+
+@pytest.mark.parametrize("module_name", VARIANTS)
+def test_solver_codes_are_the_compiled_ones(module_name):
+    # C defines them (_optimizer_impl.h's enum); Python's one copy must be the same numbers,
+    # distinct, and fit's names must map onto them.
+    kernels = importlib.import_module(module_name)
+    assert (kernels.SGD, kernels.NESTEROV, kernels.ADAM) == (codes.SGD, codes.NESTEROV, codes.ADAM)
+    assert len({codes.SGD, codes.NESTEROV, codes.ADAM}) == 3
+    assert codes.SOLVERS == {"sgd": codes.SGD, "adam": codes.ADAM}
 
 def _hyper(learning_rate, momentum=0.0, alpha=0.0, t=0.0):
     """[lr, momentum, beta_1, beta_2, epsilon, alpha, t, 0] (see _reference.train_epoch)."""

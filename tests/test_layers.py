@@ -23,7 +23,7 @@ import twolayer
 LAYERS: list[tuple[str, set[str]]] = [
     ("entry points", {"__main__", "cli", "_cli_csv", "_bench", "_bench_workloads",
                       "_bench_measure", "_bench_report", "_bench_predict", "_bench_epochs",
-                      "_warmup"}),
+                      "_bench_isa", "_warmup"}),
     ("public API", {"__init__", "_api", "estimator", "sklearn", "_convert", "_io",
                     "_show_config", "datasets"}),
     ("training driver", {"_training", "_mpi"}),
@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, set[str]]] = [
                  "_numba_gather", "_numba_optimizer",
                  "_cython_kernels", "_tutorial"}),
     ("foundations", {"_validation", "_errors", "_params", "_geometry", "_fork", "_machine",
+                     "_solver_codes",
                      "_version", "_build_info"}),
 ]  # fmt: skip
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}

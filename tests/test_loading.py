@@ -8,6 +8,7 @@ import pkgutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import twolayer
@@ -84,6 +85,22 @@ def test_a_backend_that_cannot_load_is_not_listed_and_auto_falls_back(moons, bac
     assert "libgomp.so.1" in _backends.unavailable_reason("cython")
     with pytest.raises(ValueError, match=r"backend 'cython' is not available.*libgomp\.so\.1"):
         twolayer.fit(X, Y, 0.3, 5, 20, backend="cython")
+
+
+def test_prediction_follows_the_backend_resolution(moons, backend_cannot_load):
+    # predict caches forward_chunk per resolved name: once "auto" resolves elsewhere, the
+    # warm cache of the old backend must not be used, and a backend that fails is refused.
+    from twolayer import _predict
+
+    X, Y = moons
+    params = twolayer.fit(X, Y, 0.3, 5, 20, backend="numpy")[0]
+    expected = twolayer.predict_proba(params, X, backend="numpy")
+    assert _predict._forward_for("auto") is _backends.load_backend("cython").forward_chunk
+    backend_cannot_load("cython", "libgomp.so.1: cannot open shared object file")
+    assert _predict._forward_for("auto") is _backends.load_backend("numba").forward_chunk
+    np.testing.assert_allclose(twolayer.predict_proba(params, X), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"backend 'cython' is not available.*libgomp"):
+        twolayer.predict_proba(params, X, backend="cython")
 
 
 def test_backend_resolution_is_cached():

@@ -14,7 +14,11 @@ import twolayer
 from support import COMPILED, LAYOUTS, SHAPES, in_layout
 from twolayer import _predict
 from twolayer._backends import load_backend
-from twolayer._geometry import BLOCK  # samples per block of the compiled kernels
+from twolayer._geometry import (
+    BLOCK,  # samples per block of the compiled kernels
+    SMALL_TILE,
+    TILE,
+)
 
 BACKENDS = ["numpy", *COMPILED]
 
@@ -83,6 +87,31 @@ def test_bitwise_identical_for_every_thread_count(backend, dtype):
     runs = [twolayer.predict_proba(params, X, backend=backend, n_threads=t) for t in (1, 2, 3, 5)]
     for proba in runs[1:]:
         np.testing.assert_array_equal(proba, runs[0])
+
+
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_features", [3, 40])  # 40: wider than a feature chunk
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])  # logits, sigmoid, binary pairs, softmax
+def test_a_sample_gets_the_same_bits_alone_or_in_a_full_tile(backend, dtype, n_features, mode):
+    # A sample alone goes in a small tile; in a batch, in a full tile (read in place
+    # when X is C-ordered): the forward pass must not depend on the tile.
+    n_outputs = 1 if mode == 2 else 3
+    rows = 2 if mode == 2 else n_outputs
+    params = _params(n_features, 9, n_outputs, seed=6, dtype=dtype)
+    n = 2 * TILE + SMALL_TILE + 5  # full tiles, then small ones
+    X = _X(n_features, n, seed=7, dtype=dtype)
+    forward = load_backend(backend).forward_chunk
+    weights = (params["W1"], params["b1"], params["W2"], params["b2"])
+    batch = np.empty((rows, n), dtype)
+    assert forward(X, *weights, batch, 0, n, mode, 1) == 0
+    alone = np.empty((rows, 1), dtype)
+    for i in range(n):
+        assert forward(X[:, i : i + 1], *weights, alone, 0, 1, mode, 1) == 0
+        np.testing.assert_array_equal(alone[:, 0], batch[:, i], err_msg=f"sample {i}")
+    if mode == 1:  # and the same through the public function
+        np.testing.assert_array_equal(twolayer.predict_proba(params, X[:, 5:6], backend=backend),
+                                      batch[:, 5:6])  # fmt: skip
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

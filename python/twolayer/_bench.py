@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from ._bench_isa import isa_report
 from ._bench_measure import _log, add_roofline, best_rates, kernel_build, measure_rates, run_point
 from ._bench_report import format_report, plot_report
 from ._bench_workloads import (
@@ -231,6 +232,8 @@ def run_cli(args: argparse.Namespace) -> int:
     quiet = args.json
     notes = []
     machine = machine_info()
+    isa = isa_report(b for b in backends if b in available_backends())
+    notes.extend(isa["warnings"])
     if machine["blas_env"]:
         notes.append(
             f"{' and '.join(machine['blas_env'])} set: NumPy's BLAS may run a slower "
@@ -271,6 +274,7 @@ def run_cli(args: argparse.Namespace) -> int:
             "roofline_from": getattr(kernel_build(), "__name__", None),
         },
         "rates": rates,
+        "isa": isa["isa"],
         "notes": notes,
         "points": points,
     }

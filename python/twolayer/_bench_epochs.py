@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from ._bench_isa import format_isa, isa_report
+
 DEFAULTS = {"n_samples": 100_000, "n_features": 20, "hidden": 64}
 BATCH = 200
 TARGET = 1.3  # the issue's bar for the in-order epoch, one thread
@@ -145,13 +147,6 @@ def _best_of_one(fn: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def isa() -> dict[str, str]:
-    """What each compiled backend runs on here (TWOLAYER_CPU_FEATURES, NUMBA_CPU_NAME)."""
-    from ._bench_predict import isa as predict_isa
-
-    return predict_isa()
-
-
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from . import available_backends
     from ._bench_workloads import limit_blas_threads, missing_reason, settle
@@ -200,7 +195,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "workload": dict(n_samples=n, n_features=f, hidden=h, batch_size=BATCH,
                          dtype=dtype.name, threads=threads, repeat=rounds),
-        "isa": isa(),
+        **isa_report(backends),
         "load_average": list(os.getloadavg()),
         "times": times,
         "reference_error": errors,
@@ -218,8 +213,8 @@ def format_report(r: dict[str, Any]) -> str:
         f"epoch of Adam (batch {w['batch_size']}) vs one full-batch iteration: "
         f"{w['n_samples']:,} samples x {w['n_features']} features, hidden {w['hidden']}, "
         f"{w['dtype']}, {w['threads']} thread(s), best of {w['repeat']}",
-        "ISA: " + (", ".join(f"{k} {v}" for k, v in r["isa"].items()) or "no compiled backend")
-        + f"; load average {r['load_average'][0]:.1f}",
+        f"load average {r['load_average'][0]:.1f}",
+        *format_isa(r["isa"], r["warnings"]),
         "",
         f"{'backend':<10}{'iteration':>12}{'epoch':>12}{'/ iteration':>13}"
         f"{'shuffled':>12}{'/ iteration':>13}{'vs reference':>14}",

@@ -31,7 +31,28 @@ from ._bench_workloads import (
     settle,
 )
 
-Elementwise = Callable[[np.ndarray, np.ndarray], object]  # fn(x, out)
+Elementwise = Callable[[np.ndarray, np.ndarray, int], object]  # fn(x, out, repeats)
+
+# Values per evaluation array. The kernels' functions loop ``repeats`` times over theirs
+# inside one compiled call: 4096 values (32 KiB in float64, in and out in L1/L2) and no
+# Python call cost in the timing. A NumPy ufunc call costs ~1 us whatever its size, so
+# NumPy gets arrays 8x longer (still in L2) to make that cost ~3% of the call.
+KERNEL_VALUES, NUMPY_VALUES = 4096, 32768
+
+
+def _numpy_ufunc(ufunc: np.ufunc) -> Elementwise:
+    def loop(x: np.ndarray, out: np.ndarray, repeats: int) -> None:
+        for _ in range(repeats):
+            ufunc(x, out=out)
+
+    return loop
+
+
+def _domains(size: int, dtype: np.dtype) -> dict[str, np.ndarray]:
+    """Arguments in the ranges the kernels evaluate: tanh of hidden pre-activations,
+    exp(-|z|) and log1p of a value in [0, 1]."""
+    x = np.random.default_rng(0).uniform(-3, 3, size).astype(dtype)
+    return {"tanh": x, "exp": -np.abs(x), "log1p": np.abs(x) / 3}
 
 
 def _best_time(
@@ -78,27 +99,25 @@ def _transcendental_rates(
     dtype: np.dtype,
     threads: int,
     quick: bool,
+    size: int,
 ) -> dict[str, float]:
-    """Evaluations per second of each function on an array that stays in L1/L2, one
-    thread, times the thread count: evaluations on separate cores share nothing, and
-    timing them concurrently from Python threads measures the GIL hand-offs between
-    such short calls (measured here: 2 threads no faster than 1), not the hardware."""
-    rng = np.random.default_rng(0)
-    size, calls, rounds = 4096, (20 if quick else 200), (3 if quick else 5)
-    x = rng.uniform(-3, 3, size).astype(dtype)
-    args = {"tanh": x, "exp": -np.abs(x), "log1p": np.abs(x) / 3}  # the kernels' domains
-    out = np.empty_like(x)
+    """Evaluations per second of each function on ``size`` values that stay in L1/L2,
+    one thread, times the thread count: evaluations on separate cores share nothing,
+    and timing them concurrently from Python threads measures the GIL hand-offs
+    between such short calls (measured here: 2 threads no faster than 1), not the
+    hardware."""
+    repeats = max(1, (200_000 if quick else 2_000_000) // size)
+    rounds = 3 if quick else 5
+    args = _domains(size, dtype)
+    out = np.empty(size, dtype)
     rates = {}
     for key, fn in functions.items():
-
-        def loop(fn: Elementwise = fn, arg: np.ndarray = args[key]) -> None:
-            for _ in range(calls):
-                fn(arg, out)
-
+        loop = functools.partial(fn, args[key], out, repeats)
         loop()
         # This thread's CPU time: the core's rate, not how much of it a loaded machine
         # left us (the runners' wall times show that).
-        rates[f"{key}_per_s"] = threads * size * calls / _best_time(loop, rounds, time.thread_time)
+        seconds = _best_time(loop, rounds, time.thread_time)
+        rates[f"{key}_per_s"] = threads * size * repeats / seconds
     return rates
 
 
@@ -144,12 +163,9 @@ def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[st
         rates["blas_multiply_adds_per_s"] = n**3 / _best_time(
             lambda: np.matmul(A, B, out=C), rounds
         )
-    ufuncs = {
-        "tanh": lambda a, out: np.tanh(a, out=out),
-        "exp": lambda a, out: np.exp(a, out=out),
-        "log1p": lambda a, out: np.log1p(a, out=out),
-    }
-    numpy_rates = _transcendental_rates(ufuncs, dtype, threads, quick)
+    ufuncs = {"tanh": np.tanh, "exp": np.exp, "log1p": np.log1p}
+    numpy_loops = {key: _numpy_ufunc(u) for key, u in ufuncs.items()}
+    numpy_rates = _transcendental_rates(numpy_loops, dtype, threads, quick, NUMPY_VALUES)
     rates.update({f"numpy_{k}": v for k, v in numpy_rates.items()})
 
     kernels = kernel_build()
@@ -159,7 +175,7 @@ def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[st
     else:
         rates["multiply_adds_per_s"] = _peak_rate(kernels, dtype == np.float32, threads, quick)
         own = {"tanh": kernels.tanh, "exp": kernels.exp_neg, "log1p": kernels.log1p_unit}
-        rates.update(_transcendental_rates(own, dtype, threads, quick))
+        rates.update(_transcendental_rates(own, dtype, threads, quick, KERNEL_VALUES))
 
     # Bytes per second: summing an array far larger than the caches, one slice per thread.
     big = np.ones((64 if quick else 512) * 2**20 // dtype.itemsize, dtype=dtype)

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ._bench_isa import format_isa, isa_report
+
 DEFAULTS = {"n_samples": 1_000_000, "n_features": 20, "hidden": 64}
 SMALL_SAMPLES = 100  # the small fit's samples
 # Issue 12's bars for the three small calls (one sample, the estimator's one row, the fit).
@@ -90,20 +92,6 @@ def _small_call(fn: Callable[[], object]) -> float:
     fn()
     count = max(1, int(0.02 / max(_best(fn, 3), 1e-7)))
     return min(timeit.repeat(fn, number=count, repeat=7)) / count
-
-
-def isa() -> dict[str, str]:
-    """What each compiled backend runs on here (dispatch can be forced by environment)."""
-    from ._backends import available_backends, load_backend
-
-    found = {}
-    if "cython" in available_backends():
-        found["cython"] = load_backend("cython").__name__.rsplit(".", 1)[-1]
-    if "numba" in available_backends():
-        import llvmlite.binding as llvm
-
-        found["numba"] = os.environ.get("NUMBA_CPU_NAME") or llvm.get_host_cpu_name()
-    return found
 
 
 _PROBE = """
@@ -226,7 +214,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "workload": dict(n_samples=n, n_features=f, hidden=h, dtype=dtype.name,
                          threads=threads, repeat=rounds),
-        "isa": isa(),
+        **isa_report(backends),
         "load_average": list(os.getloadavg()),
         "predict": times,
         "train_iteration": train,
@@ -249,8 +237,8 @@ def format_report(r: dict[str, Any]) -> str:
     lines = [
         f"predict_proba on {w['n_samples']:,} samples x {w['n_features']} features, "
         f"hidden {w['hidden']}, {w['dtype']}, {w['threads']} thread(s), best of {w['repeat']}",
-        "ISA: " + (", ".join(f"{k} {v}" for k, v in r["isa"].items()) or "no compiled backend")
-        + f"; load average {r['load_average'][0]:.1f}",
+        f"load average {r['load_average'][0]:.1f}",
+        *format_isa(r["isa"], r["warnings"]),
         "",
         f"{'runner':<16}{'time':>10}{'NumPy fwd / this':>18}{'this / 1 train it':>19}"
         f"{'extra peak / X':>16}",

@@ -17,9 +17,8 @@ import numpy as np
 from . import _validation as v
 from ._errors import DivergenceError
 from ._params import Layout
+from ._solver_codes import NESTEROV, SOLVERS
 
-SOLVERS = {"sgd": 0, "adam": 2}
-NESTEROV = 1  # the kernels' code for sgd with nesterovs_momentum
 # Slots of the kernels' ``hyper`` vector.
 _LR, _MOMENTUM, _BETA_1, _BETA_2, _EPSILON, _ALPHA, _STEP = range(7)
 

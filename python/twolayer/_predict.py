@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _backends
 from . import _validation as v
 from ._backends import load_backend, resolve_backend
 from ._geometry import BLOCK as _BLOCK  # samples per block: one block runs in one thread
@@ -229,15 +228,15 @@ def outputs(
     return out
 
 
-# The backend argument's forward_chunk, per resolved backend name (kept with
-# _backends' own cache of names, which tests reset to make a backend fail).
+# forward_chunk per resolved backend name. Keyed by the resolved name, never by the
+# argument: resolve_backend's own cache (a dict lookup when warm) decides what "auto"
+# means, and tests reset it to make a backend fail.
 _FORWARD: dict[str, Callable[..., int]] = {}
 
 
 def _forward_for(backend: Any) -> Callable[..., int]:
-    name = _backends._RESOLVED.get(backend) if type(backend) is str else None
-    forward = _FORWARD.get(name) if name is not None else None
+    name = resolve_backend(backend)
+    forward = _FORWARD.get(name)
     if forward is None:
-        name = resolve_backend(backend)
         forward = _FORWARD[name] = load_backend(name).forward_chunk
     return forward

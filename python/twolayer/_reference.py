@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._params import Layout
+from ._solver_codes import ADAM, NESTEROV
 
 
 def _layout(X: np.ndarray, Y: np.ndarray, theta: np.ndarray) -> Layout:
@@ -148,8 +149,7 @@ def train_chunk(
     return costs.shape[0]
 
 
-# train_epoch's solver codes and the slots of its ``hyper`` vector (see train_epoch).
-SGD, NESTEROV, ADAM = 0, 1, 2
+# The slots of train_epoch's ``hyper`` vector (see train_epoch).
 LR, MOMENTUM, BETA_1, BETA_2, EPSILON, ALPHA, STEP = range(7)
 
 

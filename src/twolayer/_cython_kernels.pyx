@@ -111,6 +111,10 @@ cdef extern from "_tile.h" nogil:
         TL_FEATURE_CHUNK
         TL_TILES_PER_BLOCK
         TL_ALIGN
+    enum:  # train_epoch's solver codes (_optimizer_impl.h)
+        TL_SGD
+        TL_NESTEROV
+        TL_ADAM
 
 
 cdef extern from "_peak.h" nogil:
@@ -130,6 +134,10 @@ LANES = TL_LANES
 TILES_PER_BLOCK = TL_TILES_PER_BLOCK
 BLOCK = TL_TILE * TL_TILES_PER_BLOCK
 FEATURE_CHUNK = TL_FEATURE_CHUNK
+# train_epoch's solver codes, as compiled in: the tests check twolayer._solver_codes.
+SGD = TL_SGD
+NESTEROV = TL_NESTEROV
+ADAM = TL_ADAM
 
 cdef enum:
     _TILE = TL_TILE
@@ -281,6 +289,12 @@ cdef inline void _gather_tile(
             out[r * width + s] = 0
 
 
+cdef inline Py_ssize_t _tile_width(Py_ssize_t left, Py_ssize_t last_full) noexcept nogil:
+    """The next tile's width with ``left`` samples to go: TILE, then SMALL_TILE once at most
+    ``last_full`` are left."""
+    return _TILE if left > last_full else _SMALL
+
+
 cdef inline bint _reads_x_in_place(Py_ssize_t x_cs, Py_ssize_t f) noexcept nogil:
     """Whether full tiles of consecutive samples read X where it is: when a row's samples
     are contiguous (X C-ordered, the tutorial's layout), no copy, and X streams through
@@ -368,9 +382,8 @@ cdef void _block_tiles(
     while t0 < stop:
         # Full tiles, then the last few samples (at most TILE - SMALL_TILE) in small
         # tiles: same sums, less padding (see _tile.h).
-        count = stop - t0
-        width = _TILE if count > last_full else _SMALL
-        count = min(width, count)
+        width = _tile_width(stop - t0, last_full)
+        count = min(width, stop - t0)
         if order != NULL:
             idx = order + t0
         xp = _x_tile(X, f, x_rs, x_cs, idx, t0, count, width, in_place, xt, &x_stride)
@@ -581,28 +594,37 @@ def fma_peak(long rounds, bint single=False):
 
 # ---------------------------------------------------------------- elementwise access for tests
 
-def tanh(floating[::1] x, floating[::1] out):
-    """out = tanh(x) with the kernels' approximation."""
+# ``repeats`` > 1 evaluates the whole array again that many times inside one call:
+# the bench's roofline times the kernels' rates there, free of the call's fixed cost.
+
+def tanh(floating[::1] x, floating[::1] out, long repeats=1):
+    """out = tanh(x) with the kernels' approximation (``repeats`` times over)."""
     cdef Py_ssize_t i
+    cdef long r
     with nogil:
-        for i in range(x.shape[0]):
-            out[i] = _tanh(x[i])
+        for r in range(repeats):
+            for i in range(x.shape[0]):
+                out[i] = _tanh(x[i])
 
 
-def exp_neg(floating[::1] x, floating[::1] out):
-    """out = exp(x) for x <= 0 with the kernels' approximation."""
+def exp_neg(floating[::1] x, floating[::1] out, long repeats=1):
+    """out = exp(x) for x <= 0 with the kernels' approximation (``repeats`` times over)."""
     cdef Py_ssize_t i
+    cdef long r
     with nogil:
-        for i in range(x.shape[0]):
-            out[i] = _exp_neg(x[i])
+        for r in range(repeats):
+            for i in range(x.shape[0]):
+                out[i] = _exp_neg(x[i])
 
 
-def log1p_unit(floating[::1] x, floating[::1] out):
-    """out = log1p(x) for x in [0, 1] with the kernels' approximation."""
+def log1p_unit(floating[::1] x, floating[::1] out, long repeats=1):
+    """out = log1p(x) for x in [0, 1] with the kernels' approximation (``repeats`` times)."""
     cdef Py_ssize_t i
+    cdef long r
     with nogil:
-        for i in range(x.shape[0]):
-            out[i] = _log1p_unit(x[i])
+        for r in range(repeats):
+            for i in range(x.shape[0]):
+                out[i] = _log1p_unit(x[i])
 
 
 def loss_and_residual(floating[::1] z, floating[::1] y, floating[::1] loss, floating[::1] residual):
@@ -648,6 +670,14 @@ cdef extern from "_tile.h" nogil:
                          Py_ssize_t n_features,
                          Py_ssize_t hidden, Py_ssize_t n_outputs, int mode, float* a1,
                          float* out)
+    int tl_forward_tile_s(const double* W1, const double* b1, const double* W2,
+                          const double* b2, const double* xt, Py_ssize_t x_stride,
+                          Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+                          int mode, double* a1, double* out)
+    int tl_forward_tilef_s(const float* W1, const float* b1, const float* W2,
+                           const float* b2, const float* xt, Py_ssize_t x_stride,
+                           Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
+                           int mode, float* a1, float* out)
 
 # forward_chunk's result: bits saying what was wrong (0: nothing). X_BEYOND_LIMIT:
 # X holds a NaN, an infinity, or a value so large that W1 x + b1 could overflow.
@@ -691,12 +721,20 @@ cdef inline int _outputs_overflow(const floating* W2, const floating* b2, Py_ssi
 cdef inline int _forward_tile(const floating* W1, const floating* b1, const floating* W2,
                               const floating* b2, const floating* xt, Py_ssize_t x_stride,
                               Py_ssize_t n_features, Py_ssize_t hidden, Py_ssize_t n_outputs,
-                              int mode, floating* a1, floating* out) noexcept nogil:
-    """One tile forward: hidden layer into a1, logits or probabilities into out."""
+                              int mode, bint small, floating* a1,
+                              floating* out) noexcept nogil:
+    """One tile forward: hidden layer into a1, logits or probabilities into out (small: a
+    tile of SMALL_TILE samples)."""
     if floating is double:
+        if small:
+            return tl_forward_tile_s(W1, b1, W2, b2, xt, x_stride, n_features, hidden,
+                                     n_outputs, mode, a1, out)
         return tl_forward_tile(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
                                mode, a1, out)
     else:
+        if small:
+            return tl_forward_tilef_s(W1, b1, W2, b2, xt, x_stride, n_features, hidden,
+                                      n_outputs, mode, a1, out)
         return tl_forward_tilef(W1, b1, W2, b2, xt, x_stride, n_features, hidden, n_outputs,
                                 mode, a1, out)
 
@@ -725,27 +763,30 @@ cdef int _block_forward(
     cdef floating* xt = work
     cdef floating* a1 = xt + f * _TILE
     cdef floating* zt = a1 + h * _TILE
-    cdef Py_ssize_t tile, t0, count, r, s, x_stride
+    cdef Py_ssize_t t0 = start, count, width, r, s, x_stride
     cdef floating* target
     cdef const floating* xp
     cdef int flags = 0
     cdef bint in_place = _reads_x_in_place(x_cs, f)
-    for tile in range((stop - start + _TILE - 1) // _TILE):
-        t0 = start + tile * _TILE
-        count = min(_TILE, stop - t0)
-        xp = _x_tile(X, f, x_rs, x_cs, NULL, t0, count, _TILE, in_place, xt, &x_stride)
+    while t0 < stop:
+        # Each sample's outputs are its own: small tiles for the last few give the same
+        # bits with less padding (one sample: 16 slots, not 64).
+        width = _tile_width(stop - t0, _TILE - _SMALL)
+        count = min(width, stop - t0)
+        xp = _x_tile(X, f, x_rs, x_cs, NULL, t0, count, width, in_place, xt, &x_stride)
         for r in range(f):   # a gathered tile's padding is zeros: within any limit
-            if _any_beyond(xp + r * x_stride, _TILE, limit):
+            if _any_beyond(xp + r * x_stride, width, limit):
                 flags |= 1
-        if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, a1, zt):
+        if _forward_tile(W1, b1, W2, b2, xp, x_stride, f, h, o, mode, width == _SMALL, a1, zt):
             flags |= 4
         for r in range(rows):
             target = out + r * o_rs + t0 * o_cs
             if o_cs == 1:
-                memcpy(target, &zt[r * _TILE], count * sizeof(floating))
+                memcpy(target, &zt[r * width], count * sizeof(floating))
             else:
                 for s in range(count):
-                    target[s * o_cs] = zt[r * _TILE + s]
+                    target[s * o_cs] = zt[r * width + s]
+        t0 += count
     return flags
 
 

@@ -20,12 +20,6 @@ cdef enum:
     _ALPHA = 5
     _STEP = 6
 
-# solver codes
-cdef enum:
-    _SGD = 0
-    _NESTEROV = 1
-    _ADAM = 2
-
 
 cdef inline double _weight_sum(const floating* sw, const int64_t* order, Py_ssize_t start,
                                Py_ssize_t stop) noexcept nogil:
@@ -62,7 +56,7 @@ cdef bint _step(
     cdef Py_ssize_t bounds[5]
     cdef Py_ssize_t seg, lo, count
     cdef bint finite = True, weights
-    if solver == _ADAM:
+    if solver == TL_ADAM:
         lr = <floating> (hyper[_LR] * sqrt(1 - hyper[_BETA_2] ** t) / (1 - hyper[_BETA_1] ** t))
     else:
         lr = <floating> hyper[_LR]
@@ -150,7 +144,7 @@ cdef Py_ssize_t _epoch(
                 continue   # scikit-learn would divide by zero; nothing to learn from
         else:
             S = <floating> (stop - start)
-        if solver == _ADAM:
+        if solver == TL_ADAM:
             t += 1
         if one_block:
             _block_tiles(&X[0, 0], x_rs, x_cs, &Y[0, 0], y_rs, y_cs, order, sw, softmax, th, f,
@@ -168,7 +162,7 @@ cdef Py_ssize_t _epoch(
         if alpha != 0:
             cost = cost + (<floating> 0.5 * alpha) * penalty / S
         if not (finite and isfinite(cost)):
-            if solver == _ADAM:
+            if solver == TL_ADAM:
                 t -= 1
             completed = k
             break
@@ -179,7 +173,7 @@ cdef Py_ssize_t _epoch(
     if th != theta:   # the current values are candidate's: back to the caller's arrays
         memcpy(theta, th, n_params * sizeof(floating))
         memcpy(state, m, n_params * sizeof(floating))
-        if solver == _ADAM:
+        if solver == TL_ADAM:
             memcpy(state + n_params, v, n_params * sizeof(floating))
     hyper[_STEP] = t
     accumulated[0] = total

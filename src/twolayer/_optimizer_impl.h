@@ -9,6 +9,14 @@
  * fuses (-ffp-contract=off), so Numba's plain loops round alike
  * (python/twolayer/_numba_epochs.py). */
 
+/* train_epoch's solver codes, once for both types (this file is included per
+ * type). Python's copy, for the reference and Numba: twolayer._solver_codes
+ * (tests/test_epochs.py checks that they agree with the compiled module's). */
+#ifndef TL_SOLVER_CODES
+#define TL_SOLVER_CODES
+enum tl_solver { TL_SGD = 0, TL_NESTEROV = 1, TL_ADAM = 2 };
+#endif
+
 /* g = (g + alpha P) / S over n values: a gradient from its sums (alpha 0 for
  * the biases, which are not penalised). */
 static inline int TL_NAME(tl_scale_gradient)(
@@ -87,11 +95,12 @@ static inline __attribute__((always_inline)) int TL_NAME(tl_step_block)(
         for (ptrdiff_t i = 0; i < len; i++) g[i] = sums[i];
     }
     ok = TL_NAME(tl_scale_gradient)(g, P, len, alpha, S);
-    if (solver == 2)
+    if (solver == TL_ADAM)
         ok &= TL_NAME(tl_adam_step)(g, P, m, v, len, b1, one_b1, b2, one_b2, lr, eps, P_new,
                                     m_new, v_new);
     else
-        ok &= TL_NAME(tl_sgd_step)(g, P, m, len, lr, momentum, solver == 1, P_new, m_new);
+        ok &= TL_NAME(tl_sgd_step)(g, P, m, len, lr, momentum, solver == TL_NESTEROV, P_new,
+                                   m_new);
     if (penalise) {
         /* A serial sum (its order is the contract): a few dependent adds per block,
          * which the out-of-order core overlaps with the next blocks' divisions. */
@@ -110,7 +119,7 @@ static inline __attribute__((always_inline)) int TL_NAME(tl_step_block)(
  *   (tl_reduce_lanes' order; the lanes are then zeroed for the next batch's
  *   tiles), or when acc is NULL from `sums` (already reduced over blocks);
  * - the gradient (tl_scale_gradient) and the optimizer's step (tl_adam_step
- *   for solver 2, else tl_sgd_step: plain or, solver 1, Nesterov momentum)
+ *   for TL_ADAM, else tl_sgd_step: plain or, TL_NESTEROV, Nesterov momentum)
  *   into P_new, m_new, v_new (v unused by sgd);
  * - when penalise, *penalty += P[i]^2 in order (the L2 term of the cost).
  * Every value rounds as the separate passes did. Returns nonzero when every

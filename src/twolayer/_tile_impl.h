@@ -122,25 +122,24 @@ static inline void TL_NAME(tl_softmax_tile)(
 
 /* acc[l] += sum of u[s] v[s] over the tile's samples s with s % LANES == l.
  * Fixed lanes make the sum vectorise without reassociation: the same
- * rounding for every build and thread count. */
+ * rounding for every build and thread count. In lane vectors (_vector.h), so
+ * that the sums stay in registers (as plain arrays, gcc kept some in memory). */
 static inline void TL_NAME(tl_lane_dot)(
     const TL_T* restrict u, const TL_T* restrict v, TL_T* restrict acc)
 {
-    TL_T lane[TL_LANES];
-    for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
+    TL_V lane = TL_VEC(tl_vload)(acc);
     for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] = TL_MATH(tl_fma)(u[s + l], v[s + l], lane[l]);
-    for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
+        lane = TL_VEC(tl_vfma)(TL_VEC(tl_vload)(u + s), TL_VEC(tl_vload)(v + s), lane);
+    TL_VEC(tl_vstore)(acc, lane);
 }
 
 /* acc[l] += sum of u[s] over the tile's samples s with s % LANES == l. */
 static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict acc)
 {
-    TL_T lane[TL_LANES];
-    for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
+    TL_V lane = TL_VEC(tl_vload)(acc);
     for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] += u[s + l];
-    for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
+        lane = TL_VEC(tl_vadd)(lane, TL_VEC(tl_vload)(u + s));
+    TL_VEC(tl_vstore)(acc, lane);
 }
 
 /* ---- fused per-tile steps: one call per hidden unit or output, rows kept in
@@ -213,6 +212,11 @@ static inline void TL_NAME(tl_hidden_delta)(
     const TL_V zero = TL_VEC(tl_vset)(0), one = TL_VEC(tl_vset)(1);
     const TL_V w0 = TL_VEC(tl_vset)(w2_column[0]);
     TL_V lane = TL_VEC(tl_vload)(acc_b1);
+    /* Unrolled fully, gcc 12 computed every step's product first and, short of
+     * AVX2's 16 registers, spilled some and added them back from the stack:
+     * a store-to-load delay in each link of the lane sums' chain (measured:
+     * 1.6x slower on AVX2; AVX-512 the same either way). */
+#pragma GCC unroll 2
     for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES) {
         TL_V z = TL_VEC(tl_vfma)(w0, TL_VEC(tl_vload)(dy + s), zero);
         for (ptrdiff_t i = 1; i < n_outputs; i++)
@@ -271,53 +275,85 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_forward_block)(
 /* Sample vectors per forward block: TL_FWD_VECS, or the whole of a small tile. */
 #define TL_FWD_VECS_W (TL_W / TL_S_WIDTH < TL_FWD_VECS ? TL_W / TL_S_WIDTH : TL_FWD_VECS)
 
+/* Units j0 .. j0 + n_units - 1 (a constant at each call) of a1 = tanh(W1 x +
+ * b1) over the tile, block by block of samples, each block through tanh as soon
+ * as it is stored, while it is in L1. (Interleaving tanh with the next block's
+ * products gained nothing: on AVX-512 both are bound by the same two vector
+ * ports.) */
+static inline __attribute__((always_inline)) void TL_NAME(tl_forward_units)(
+    const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
+    ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t j0, int n_units, TL_T* restrict a1)
+{
+    const int span = TL_FWD_VECS_W * TL_S_WIDTH;
+    for (ptrdiff_t p = 0; p < TL_W; p += span) {
+        TL_NAME(tl_forward_block)(W1, b1, xt, x_stride, n_features, j0, p, n_units,
+                                  TL_FWD_VECS_W, a1);
+        for (int u = 0; u < n_units; u++)
+            TL_NAME(tl_tanh_span)(a1 + (j0 + u) * TL_W + p, span);
+    }
+}
+
 /* The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), in blocks
- * of TL_FWD_UNITS units (then single units) by TL_FWD_VECS_W sample vectors,
- * each block through tanh as soon as it is stored, while it is in L1.
- * (Interleaving tanh with the next block's products gained nothing: on
- * AVX-512 both are bound by the same two vector ports.) */
+ * of TL_FWD_UNITS units, then the remaining units as one smaller block (a
+ * constant count in each case, so that it unrolls: single units left 4 of the
+ * large run's 64 with 2 sums each, too few to cover the latency). */
 static inline void TL_NAME(tl_hidden_layer_forward)(
     const TL_T* restrict W1, const TL_T* restrict b1, const TL_T* restrict xt,
     ptrdiff_t x_stride, ptrdiff_t n_features, ptrdiff_t hidden, TL_T* restrict a1)
 {
-    const int span = TL_FWD_VECS_W * TL_S_WIDTH;
     ptrdiff_t j0 = 0;
     for (; j0 + TL_FWD_UNITS <= hidden; j0 += TL_FWD_UNITS)
-        for (ptrdiff_t p = 0; p < TL_W; p += span) {
-            TL_NAME(tl_forward_block)(W1, b1, xt, x_stride, n_features, j0, p, TL_FWD_UNITS,
-                                      TL_FWD_VECS_W, a1);
-            for (int u = 0; u < TL_FWD_UNITS; u++)
-                TL_NAME(tl_tanh_span)(a1 + (j0 + u) * TL_W + p, span);
-        }
-    for (; j0 < hidden; j0++)
-        for (ptrdiff_t p = 0; p < TL_W; p += span) {
-            TL_NAME(tl_forward_block)(W1, b1, xt, x_stride, n_features, j0, p, 1,
-                                      TL_FWD_VECS_W, a1);
-            TL_NAME(tl_tanh_span)(a1 + j0 * TL_W + p, span);
-        }
+        TL_NAME(tl_forward_units)(W1, b1, xt, x_stride, n_features, j0, TL_FWD_UNITS, a1);
+    switch (hidden - j0) {
+#define TL_REST(n)                                                                       \
+    case n:                                                                              \
+        if (n < TL_FWD_UNITS)                                                            \
+            TL_NAME(tl_forward_units)(W1, b1, xt, x_stride, n_features, j0, n, a1);      \
+        break;
+    TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5)
+#undef TL_REST
+    default: break;
+    }
 }
 
 /* acc[(j f + k) LANES + l] += lane sums of dz[j] x[k] for the n_units hidden
  * units from j0 and n_rows feature rows from k0: tl_lane_dot's sums (each
  * lane's samples in order), n_units x n_rows of them side by side in
- * registers, each dz and x vector loaded once per block. */
+ * registers, each dz and x register loaded once per block. One register-wide
+ * part of the lanes at a time (two passes for doubles with AVX2): the block
+ * is counted in registers, and each lane's sum is the same. */
 static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
     const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
     ptrdiff_t j0, ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
 {
-    TL_V sum[TL_GRAD_UNITS][TL_GRAD_FEATURES], d[TL_GRAD_UNITS], x[TL_GRAD_FEATURES];
-    for (int u = 0; u < n_units; u++)
-        for (int k = 0; k < n_rows; k++)
-            sum[u][k] = TL_VEC(tl_vload)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES);
-    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES) {
-        for (int u = 0; u < n_units; u++) d[u] = TL_VEC(tl_vload)(dz + (j0 + u) * TL_W + s);
-        for (int k = 0; k < n_rows; k++) x[k] = TL_VEC(tl_vload)(xt + (k0 + k) * x_stride + s);
-        for (int u = 0; u < n_units; u++)
-            for (int k = 0; k < n_rows; k++) sum[u][k] = TL_VEC(tl_vfma)(d[u], x[k], sum[u][k]);
+    const int n_regs = (n_units + TL_G_UNITS - 1) / TL_G_UNITS;
+    for (int q = 0; q < TL_LANES; q += TL_PART_WIDTH) {
+        TL_G sum[TL_GRAD_REGS][TL_GRAD_FEATURES], d[TL_GRAD_REGS];
+        for (int g = 0; g < n_regs; g++) {
+            /* register g: units j0 + G g and on; an odd unit out repeats itself */
+            const ptrdiff_t next = TL_G_UNITS * g + 1 < n_units;
+            for (int k = 0; k < n_rows; k++)
+                sum[g][k] = TL_GVEC(tl_gload)(
+                    acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
+                    next * n_features * TL_LANES);
+        }
+        for (ptrdiff_t s = q; s < TL_W; s += TL_LANES) {
+            for (int g = 0; g < n_regs; g++)
+                d[g] = TL_GVEC(tl_gload)(dz + (j0 + TL_G_UNITS * g) * TL_W + s,
+                                         (TL_G_UNITS * g + 1 < n_units) * TL_W);
+            for (int k = 0; k < n_rows; k++) {
+                TL_G x = TL_GVEC(tl_gbroadcast)(xt + (k0 + k) * x_stride + s);
+                for (int g = 0; g < n_regs; g++) sum[g][k] = TL_GVEC(tl_gfma)(d[g], x, sum[g][k]);
+            }
+        }
+        for (int g = 0; g < n_regs; g++) {
+            const ptrdiff_t next = TL_G_UNITS * g + 1 < n_units;
+            for (int k = 0; k < n_rows; k++)
+                TL_GVEC(tl_gstore)(
+                    acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
+                    next * n_features * TL_LANES, sum[g][k]);
+        }
     }
-    for (int u = 0; u < n_units; u++)
-        for (int k = 0; k < n_rows; k++)
-            TL_VEC(tl_vstore)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES, sum[u][k]);
 }
 
 /* The W1 sums of n_units (a constant) hidden units from j0 over all feature
@@ -343,6 +379,8 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
 
 /* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
  * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
+/* Hidden units per full block of W1 sums: registers times units per register. */
+#define TL_GRAD_UNITS (TL_GRAD_REGS * TL_G_UNITS)
 static inline void TL_NAME(tl_hidden_layer_backward)(
     const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
     const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
@@ -354,9 +392,17 @@ static inline void TL_NAME(tl_hidden_layer_backward)(
     ptrdiff_t j0 = 0;
     for (; j0 + TL_GRAD_UNITS <= hidden; j0 += TL_GRAD_UNITS)
         TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, TL_GRAD_UNITS, acc_W1);
-    for (; j0 < hidden; j0++)
-        TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, 1, acc_W1);
+    switch (hidden - j0) {   /* the remaining units as one block, as in the forward pass */
+#define TL_REST(n)                                                                       \
+    case n:                                                                              \
+        if (n < TL_GRAD_UNITS) TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, n, acc_W1); \
+        break;
+    TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5) TL_REST(6) TL_REST(7)
+#undef TL_REST
+    default: break;
+    }
 }
+#undef TL_GRAD_UNITS
 
 /* ---- wide inputs: feature rows in chunks that stay in L1 ----
  * A tile of 200 features is 100 kB (float64), more than L1; going over it once
