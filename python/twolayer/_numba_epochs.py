@@ -32,12 +32,10 @@ from ._numba_kernels import (
 )
 from ._numba_optimizer import adam_step, scale_gradient, sgd_step
 from ._numba_vector import prefer_wide_vectors
+from ._solver_codes import ADAM, NESTEROV
 
-# hyper's slots, and the solver codes (the contract: _reference.train_epoch). The C
-# compares the solver with bare numbers (tl_step_block: 2 Adam, 1 Nesterov); named
-# constants shared by both sides are on the way (helper "bench"): use them once on main.
+# hyper's slots (the contract: _reference.train_epoch)
 _LR, _MOMENTUM, _BETA_1, _BETA_2, _EPSILON, _ALPHA, _STEP = range(7)
-_SGD, _NESTEROV, _ADAM = 0, 1, 2
 
 
 @jit()
@@ -84,7 +82,7 @@ def _update(g, theta, state, n_params, solver, hyper, t, candidate):
     new_v = candidate[2]
     m = state[0]
     v = state[1]
-    if solver == _ADAM:
+    if solver == ADAM:
         b1 = T(hyper[_BETA_1])
         b2 = T(hyper[_BETA_2])
         one_b1 = T(1 - hyper[_BETA_1])
@@ -95,7 +93,7 @@ def _update(g, theta, state, n_params, solver, hyper, t, candidate):
                          new_m, new_v)  # fmt: skip
     lr = T(hyper[_LR])
     momentum = T(hyper[_MOMENTUM])
-    return sgd_step(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta, new_m)
+    return sgd_step(g, theta, m, n_params, lr, momentum, solver == NESTEROV, new_theta, new_m)
 
 
 @jit()
@@ -112,7 +110,7 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
     total = 0.0
     alpha = T(hyper[_ALPHA])
     weighted = sw.shape[0] > 0
-    rows = 3 if solver == _ADAM else 2  # theta, m (velocity), v
+    rows = 3 if solver == ADAM else 2  # theta, m (velocity), v
     for k in range(n_batches):
         start = k * batch_size
         stop = min(n, start + batch_size)
@@ -129,11 +127,11 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
         if alpha != 0:
             cost = cost + (T(0.5) * alpha) * _penalty(theta, f, hidden, o) / S
         finite = np.isfinite(cost) & _gradient(sums, theta, f, hidden, o, alpha, S)
-        if solver == _ADAM:
+        if solver == ADAM:
             t += 1
         finite = finite & _update(sums, theta, state, n_params, solver, hyper, t, candidate)
         if not finite:
-            hyper[_STEP] = t - 1 if solver == _ADAM else t
+            hyper[_STEP] = t - 1 if solver == ADAM else t
             return k, total
         _copy(candidate[0], theta)
         for r in range(1, rows):
