@@ -218,9 +218,9 @@ def lane_sum(typingctx, u, acc):
 
 # Forward register blocks (C: TL_FWD_UNITS x TL_FWD_VECS in _tile.h): units x sample
 # vectors of partial sums held in registers, each x vector loaded serving every unit.
-# AVX-512 has 32 vector registers: 16 sums; AVX2 16 registers: 8 sums, 4 x, a weight.
-FWD_UNITS = 4 if VECTOR_BYTES == 64 else 2
-FWD_VECS = 4
+# AVX-512 has 32 vector registers: 4 x 4 sums; AVX2 16 registers: 6 x 2 sums, 2 x, a weight.
+FWD_UNITS = 4 if VECTOR_BYTES == 64 else 6
+FWD_VECS = 4 if VECTOR_BYTES == 64 else 2
 
 
 @intrinsic
