@@ -23,7 +23,7 @@ import twolayer
 LAYERS: list[tuple[str, set[str]]] = [
     ("entry points", {"__main__", "cli", "_cli_csv", "_bench", "_bench_workloads",
                       "_bench_measure", "_bench_report", "_bench_predict", "_bench_epochs",
-                      "_warmup"}),
+                      "_bench_isa", "_warmup"}),
     ("public API", {"__init__", "_api", "estimator", "sklearn", "_convert", "_io",
                     "_show_config", "datasets"}),
     ("training driver", {"_training", "_mpi"}),
@@ -34,7 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("kernels", {"_reference", "_numba_backend", "_numba_kernels", "_numba_epochs", "_cpu",
                  "_cython_kernels", "_tutorial"}),
     ("foundations", {"_validation", "_errors", "_params", "_geometry", "_fork", "_machine",
-                     "_version", "_build_info"}),
+                     "_version", "_build_info", "_solver_codes"}),
 ]  # fmt: skip
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
 PACKAGE = Path(twolayer.__file__).parent
