@@ -13,7 +13,7 @@ import numba
 import pytest
 
 import twolayer
-from twolayer import _bench_isa, _cpu, _numba_kernels
+from twolayer import _bench_isa, _cpu, _numba_jit
 
 HOST_AVX512 = "+avx512f" in llvm.get_host_cpu_features().flatten().split(",")
 
@@ -50,7 +50,7 @@ def test_numba_reports_its_cpu_and_real_vector_width(
 ) -> None:
     monkeypatch.setattr(numba.config, "CPU_NAME", name)
     monkeypatch.setattr(numba.config, "CPU_FEATURES", features)
-    monkeypatch.setattr(_numba_kernels, "_VECTOR_BYTES", 64)  # the width the kernels use
+    monkeypatch.setattr(_numba_jit, "VECTOR_BYTES", 64)  # the width the kernels use
     report = _bench_isa.isa_report(["numba"])
     isa = report["isa"]["numba"]
     assert isa["vector_bits"] == 512

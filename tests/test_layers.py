@@ -32,9 +32,12 @@ LAYERS: list[tuple[str, set[str]]] = [
     # The backends' registry and what runs their kernels: forward passes, training epochs.
     ("backends", {"_backends", "_predict", "_epochs"}),
     ("kernels", {"_reference", "_numba_backend", "_numba_kernels", "_numba_epochs", "_cpu",
+                 "_numba_jit", "_numba_fastmath", "_numba_vector", "_numba_tile",
+                 "_numba_gather", "_numba_optimizer",
                  "_cython_kernels", "_tutorial"}),
     ("foundations", {"_validation", "_errors", "_params", "_geometry", "_fork", "_machine",
-                     "_version", "_build_info", "_solver_codes"}),
+                     "_solver_codes",
+                     "_version", "_build_info"}),
 ]  # fmt: skip
 LAYER_OF = {module: i for i, (_, modules) in enumerate(LAYERS) for module in modules}
 PACKAGE = Path(twolayer.__file__).parent

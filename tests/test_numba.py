@@ -124,6 +124,30 @@ def test_gradient_sums_match_cython(dtype):
         assert np.all(grad != 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", [0, 1, 2, 3])
+def test_forward_matches_cython(dtype, mode):
+    # Numba's last tile of a block, when it holds at most SMALL_TILE samples, is a small
+    # tile (C's is a full one): every sample's outputs must still be C's, bit for bit.
+    numba_kernels, cython_kernels = load_backend("numba"), _same_rounding()
+    rng = np.random.default_rng(11)
+    small, tile = geometry.SMALL_TILE, geometry.TILE
+    for f, h, o in ((20, 64, 1), (3, 5, 4), (1, 1, 2), (40, 6, 1)):
+        o = 1 if mode == 2 else o
+        params = [rng.normal(size=s).astype(dtype) for s in ((h, f), (h, 1), (o, h), (o, 1))]
+        X = rng.normal(size=(f, BLOCK + tile + small + 3)).astype(dtype)
+        rows = 2 if mode == 2 else o
+        for n in (1, small - 1, small, small + 1, tile, tile + small, tile + small + 1,
+                  BLOCK + 3):  # fmt: skip
+            outs = [np.full((rows, n), np.nan, dtype) for _ in range(2)]
+            for kernels, out in zip((numba_kernels, cython_kernels), outs, strict=True):
+                assert kernels.forward_chunk(X[:, :n], *params, out, 0, n, mode, 1) == 0
+            np.testing.assert_array_equal(outs[0], outs[1])
+            assert np.isfinite(outs[0]).all()
+            if mode != 0:
+                assert (outs[0] >= 0).all() and (outs[0] <= 1).all()
+
+
 ELEMENTWISE = [
     ("tanh", (-25.0, 25.0)),
     ("tanh", (-0.7, 0.7)),

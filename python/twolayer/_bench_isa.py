@@ -4,7 +4,7 @@
   ``TWOLAYER_CPU_FEATURES`` forced a narrower one.
 - Numba: the CPU it compiles for and the vector width twolayer's Numba kernels
   use, which follows the *features* Numba compiles with
-  (``twolayer._numba_kernels._VECTOR_BYTES``), not the CPU's name.
+  (``twolayer._numba_jit.VECTOR_BYTES``), not the CPU's name.
   ``NUMBA_CPU_NAME=haswell`` alone keeps this machine's features: on an
   AVX-512 machine the code is still 512-bit, so the report warns and says how
   to get real AVX2 code.
@@ -44,14 +44,14 @@ def numba_isa() -> dict[str, Any]:
     import llvmlite.binding as llvm
     import numba
 
-    from . import _numba_kernels
+    from . import _numba_jit
 
     name = numba.config.CPU_NAME
     features = numba.config.CPU_FEATURES
     return {
         "cpu": name or f"host ({llvm.get_host_cpu_name()})",
         "features": "NUMBA_CPU_FEATURES" if features is not None else "this machine's",
-        "vector_bits": 8 * _numba_kernels._VECTOR_BYTES,
+        "vector_bits": 8 * _numba_jit.VECTOR_BYTES,
     }
 
 

@@ -1,9 +1,10 @@
 """One epoch of mini-batch training with issue 15's options (Numba).
 
 Mirrors ``src/twolayer/_epochs.pxi`` (same helper names, same operations in the
-same order; the contract is in its ``train_epoch`` docstring) on the block pass
-of ``_numba_kernels`` (``_all_sums``, generalised there with an order, sample
-weights and a softmax output, as in the Cython file). A module of its own so
+same order; the contract is in its ``train_epoch`` docstring), its steps those of
+``_numba_optimizer`` (``_optimizer_impl.h``), on the block pass of ``_numba_kernels``
+(``_all_sums``, generalised there with an order, sample weights and a softmax output,
+as in the Cython file). A module of its own so
 that neither ``import twolayer`` nor a default ``fit`` compiles it: Numba
 compiles (or loads from its cache) ``_train_epoch`` on the first epoch.
 
@@ -20,27 +21,26 @@ import numpy as np
 from numba import types
 
 from ._geometry import BLOCK
+from ._numba_jit import compiled, jit, matrix_type, vector_type
 from ._numba_kernels import (
     _all_sums,
-    _compiled,
     _copy,
-    _jit,
-    _matrix,
-    _prefer_wide_vectors,
-    _read_only,
     _reduce_blocks,
     _scratch,
     _use_threads,
-    _vector,
     _work_elements,
 )
+from ._numba_optimizer import adam_step, scale_gradient, sgd_step
+from ._numba_vector import prefer_wide_vectors
 
-# hyper's slots, and the solver codes (the contract: _reference.train_epoch)
+# hyper's slots, and the solver codes (the contract: _reference.train_epoch). The C
+# compares the solver with bare numbers (tl_step_block: 2 Adam, 1 Nesterov); named
+# constants shared by both sides are on the way (helper "bench"): use them once on main.
 _LR, _MOMENTUM, _BETA_1, _BETA_2, _EPSILON, _ALPHA, _STEP = range(7)
 _SGD, _NESTEROV, _ADAM = 0, 1, 2
 
 
-@_jit()
+@jit()
 def _weight_sum(sw, order, start, stop):
     """The batch's weight sum, in positions' order and in double."""
     total = 0.0
@@ -49,7 +49,7 @@ def _weight_sum(sw, order, start, stop):
     return total
 
 
-@_jit()
+@jit()
 def _penalty(theta, f, h, o):
     """|W1|^2 + |W2|^2 (the biases are not penalised)."""
     total = theta.dtype.type(0)
@@ -60,41 +60,30 @@ def _penalty(theta, f, h, o):
     return total
 
 
-@_jit(inline=True)
-def _scale(g, theta, start, stop, alpha, S):
-    """g = (g + alpha P) / S over [start, stop); returns whether it is finite."""
-    finite = True
-    for i in range(start, stop):
-        g[i] = (g[i] + alpha * theta[i]) / S
-        finite = finite & np.isfinite(g[i])
-    return finite
-
-
-@_jit()
+@jit()
 def _gradient(sums, theta, f, h, o, alpha, S):
     """sums -> the gradient, in place: (sum + alpha P) / S on W1 and W2, sum / S on the
     biases. Returns whether it is finite."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     zero = theta.dtype.type(0)
-    finite = _scale(sums, theta, 0, h * f, alpha, S)  # W1
-    finite = finite & _scale(sums, theta, h * f, h * f + h, zero, S)  # b1
-    finite = finite & _scale(sums, theta, h * f + h, h * f + h + o * h, alpha, S)  # W2
-    return finite & _scale(sums, theta, h * f + h + o * h, h * f + h + o * h + o, zero, S)
+    finite = scale_gradient(sums, theta, 0, h * f, alpha, S)  # W1
+    finite = finite & scale_gradient(sums, theta, h * f, h * f + h, zero, S)  # b1
+    finite = finite & scale_gradient(sums, theta, h * f + h, h * f + h + o * h, alpha, S)  # W2
+    return finite & scale_gradient(sums, theta, h * f + h + o * h, h * f + h + o * h + o, zero, S)
 
 
-@_jit()
+@jit()
 def _update(g, theta, state, n_params, solver, hyper, t, candidate):
     """The optimizer's step into candidate (rows: theta, state rows 0 and 1); returns
     whether every new value is finite. Constants rounded to theta's type once; Adam's
     lr_t in double (as _epochs.pxi)."""
-    _prefer_wide_vectors()
+    prefer_wide_vectors()
     T = theta.dtype.type
     new_theta = candidate[0]
     new_m = candidate[1]
     new_v = candidate[2]
     m = state[0]
     v = state[1]
-    finite = True
     if solver == _ADAM:
         b1 = T(hyper[_BETA_1])
         b2 = T(hyper[_BETA_2])
@@ -102,25 +91,14 @@ def _update(g, theta, state, n_params, solver, hyper, t, candidate):
         one_b2 = T(1 - hyper[_BETA_2])
         eps = T(hyper[_EPSILON])
         lr = T(hyper[_LR] * math.sqrt(1 - hyper[_BETA_2] ** t) / (1 - hyper[_BETA_1] ** t))
-        for i in range(n_params):
-            new_m[i] = b1 * m[i] + one_b1 * g[i]
-            new_v[i] = b2 * v[i] + one_b2 * (g[i] * g[i])
-            new_theta[i] = theta[i] + -lr * new_m[i] / (np.sqrt(new_v[i]) + eps)
-            finite = (finite & np.isfinite(new_theta[i]) & np.isfinite(new_m[i])
-                      & np.isfinite(new_v[i]))  # fmt: skip
-        return finite
+        return adam_step(g, theta, m, v, n_params, b1, one_b1, b2, one_b2, lr, eps, new_theta,
+                         new_m, new_v)  # fmt: skip
     lr = T(hyper[_LR])
     momentum = T(hyper[_MOMENTUM])
-    for i in range(n_params):
-        vel = momentum * m[i] - lr * g[i]
-        step = momentum * vel - lr * g[i] if solver == _NESTEROV else vel
-        new_m[i] = vel
-        new_theta[i] = theta[i] + step
-        finite = finite & np.isfinite(new_theta[i]) & np.isfinite(vel)
-    return finite
+    return sgd_step(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta, new_m)
 
 
-@_jit()
+@jit()
 def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hidden, work,
            partials, sums, candidate, threads):  # fmt: skip
     """The batches of one epoch; returns (completed, accumulated) (see train_epoch)."""
@@ -166,16 +144,16 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
 
 
 def _signature(t: types.Float, threads: types.Type) -> Any:
-    """_train_epoch's signature for element type t and n_threads' type (see _compiled)."""
+    """_train_epoch's signature for element type t and n_threads' type (see compiled)."""
     return types.Tuple((types.intp, types.float64))(
-        _matrix(t), _matrix(t), types.Array(t, 1, "C", readonly=True),
-        types.Array(types.int64, 1, "C", readonly=True), _vector(t), types.Array(t, 2, "C"),
+        matrix_type(t), matrix_type(t), types.Array(t, 1, "C", readonly=True),
+        types.Array(types.int64, 1, "C", readonly=True), vector_type(t), types.Array(t, 2, "C"),
         types.Array(types.float64, 1, "C"), types.intp, types.intp, types.intp, threads,
         types.intp,
     )  # fmt: skip
 
 
-@_jit(_signature)
+@jit(_signature)
 def _train_epoch(X, Y, sample_weight, order, theta, state, hyper, solver, batch_size, softmax,
                  n_threads, work_elements):  # fmt: skip
     f = X.shape[0]
@@ -211,10 +189,10 @@ def train_epoch(
     returns (completed_batches, accumulated_loss). The contract is that of the Cython
     ``train_epoch`` (src/twolayer/_epochs.pxi)."""
     threads = _use_threads(n_threads, min(batch_size, X.shape[1]))
-    kernel = _compiled(_train_epoch, theta.dtype, threads is not None)
+    kernel = compiled(_train_epoch, theta.dtype, threads is not None)
     size = _work_elements(X, Y, theta)
     completed, accumulated = kernel(
-        _read_only(X), _read_only(Y), _read_only(sample_weight), _read_only(order), theta, state,
-        hyper, int(solver), int(batch_size), int(softmax), threads, size,
+        X, Y, sample_weight, order, theta, state, hyper, int(solver), int(batch_size),
+        int(softmax), threads, size,
     )  # fmt: skip
     return int(completed), float(accumulated)

@@ -27,6 +27,7 @@ def warmup() -> dict[str, Any]:
     """
     started = time.perf_counter()
     from . import _numba_kernels as kernels
+    from ._numba_jit import compiled
 
     entries: dict[str, str] = {}
     cache_dirs = []
@@ -34,7 +35,7 @@ def warmup() -> dict[str, Any]:
         for dtype in DTYPES:
             for threaded in (False, True):
                 before = sum(dispatcher.stats.cache_hits.values())
-                kernels._compiled(dispatcher, dtype, threaded)
+                compiled(dispatcher, dtype, threaded)
                 loaded = sum(dispatcher.stats.cache_hits.values()) > before
                 variant = ", threaded" if threaded else ""
                 name = f"{dispatcher.py_func.__name__.lstrip('_')}[{np.dtype(dtype).name}{variant}]"

@@ -122,25 +122,24 @@ static inline void TL_NAME(tl_softmax_tile)(
 
 /* acc[l] += sum of u[s] v[s] over the tile's samples s with s % LANES == l.
  * Fixed lanes make the sum vectorise without reassociation: the same
- * rounding for every build and thread count. */
+ * rounding for every build and thread count. In lane vectors (_vector.h), so
+ * that the sums stay in registers (as plain arrays, gcc kept some in memory). */
 static inline void TL_NAME(tl_lane_dot)(
     const TL_T* restrict u, const TL_T* restrict v, TL_T* restrict acc)
 {
-    TL_T lane[TL_LANES];
-    for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
+    TL_V lane = TL_VEC(tl_vload)(acc);
     for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] = TL_MATH(tl_fma)(u[s + l], v[s + l], lane[l]);
-    for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
+        lane = TL_VEC(tl_vfma)(TL_VEC(tl_vload)(u + s), TL_VEC(tl_vload)(v + s), lane);
+    TL_VEC(tl_vstore)(acc, lane);
 }
 
 /* acc[l] += sum of u[s] over the tile's samples s with s % LANES == l. */
 static inline void TL_NAME(tl_lane_sum)(const TL_T* restrict u, TL_T* restrict acc)
 {
-    TL_T lane[TL_LANES];
-    for (int l = 0; l < TL_LANES; l++) lane[l] = acc[l];
+    TL_V lane = TL_VEC(tl_vload)(acc);
     for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES)
-        for (int l = 0; l < TL_LANES; l++) lane[l] += u[s + l];
-    for (int l = 0; l < TL_LANES; l++) acc[l] = lane[l];
+        lane = TL_VEC(tl_vadd)(lane, TL_VEC(tl_vload)(u + s));
+    TL_VEC(tl_vstore)(acc, lane);
 }
 
 /* ---- fused per-tile steps: one call per hidden unit or output, rows kept in
