@@ -44,34 +44,35 @@
 #include "_vector.h"
 
 /* Register blocks of the layer products (tl_forward_block, tl_grad_block): a
- * block of UNITS hidden units times VECS sample vectors (forward), or UNITS
- * hidden units times FEATURES feature rows (W1 sums, one register-wide part
- * of the lane vectors at a time), keeps its UNITS x VECS (UNITS x FEATURES)
+ * block of UNITS hidden units times VECS sample vectors (forward), or REGS
+ * grad registers of hidden units times FEATURES feature rows (W1 sums, one
+ * register-wide part of the lane vectors at a time; _vector.h), keeps its
  * partial sums in registers, and every value loaded serves a whole row or
- * column of the block. Counted in registers (_vector.h): with AVX-512's 32,
- * 16 sums and 8 operands (4 x 4); with the 16 of AVX2 or SSE2, 12 sums, the
- * loaded column and one broadcast weight (6 x 2; measured on the large run's
- * tile, AVX2: 13% faster than 2 x 2 lane vectors), and for the W1 sums 3 x 4
- * with 3 dz registers and one x (15% faster). Twelve independent sums also
- * cover the multiply-add's latency (4 cycles, 2 per cycle: 8 needed). The
- * blocks change which sums run side by side, never a sum's order. */
+ * column of the block. Counted in registers: with AVX-512's 32, 16 sums and 8
+ * operands (4 x 4); with the 16 of AVX2 or SSE2, 12 sums, the loaded column
+ * and one broadcast weight (6 x 2; measured on the large run's tile, AVX2: 13%
+ * faster than 2 x 2 lane vectors), and for the W1 sums 3 x 4 with 3 dz
+ * registers and one x (15% faster). Twelve independent sums also cover the
+ * multiply-add's latency (4 cycles, 2 per cycle: 8 needed). The blocks change
+ * which sums run side by side, never a sum's order. */
 #if defined(__AVX512F__)
 #define TL_FWD_UNITS 4
 #define TL_FWD_VECS 4
-#define TL_GRAD_UNITS 4
+#define TL_GRAD_REGS 4
 #define TL_GRAD_FEATURES 4
 #else
 #define TL_FWD_UNITS 6
 #define TL_FWD_VECS 2
-#define TL_GRAD_UNITS 3
+#define TL_GRAD_REGS 3
 #define TL_GRAD_FEATURES 4
 #endif
 
 #define TL_W TL_TILE
 #define TL_T double
 #define TL_V tl_vd
-#define TL_P tl_pd
-#define TL_PART(name) tl_pd_##name
+#define TL_G tl_gd
+#define TL_GVEC(name) name##d
+#define TL_G_UNITS TL_GD_UNITS
 #define TL_PART_WIDTH TL_VD_WIDTH
 #define TL_VEC(name) name##d
 #define TL_S tl_sd
@@ -84,8 +85,9 @@
 #include "_gather_impl.h"
 #undef TL_T
 #undef TL_V
-#undef TL_P
-#undef TL_PART
+#undef TL_G
+#undef TL_GVEC
+#undef TL_G_UNITS
 #undef TL_PART_WIDTH
 #undef TL_VEC
 #undef TL_S
@@ -96,8 +98,9 @@
 
 #define TL_T float
 #define TL_V tl_vf
-#define TL_P tl_ps
-#define TL_PART(name) tl_ps_##name
+#define TL_G tl_gf
+#define TL_GVEC(name) name##f
+#define TL_G_UNITS TL_GF_UNITS
 #define TL_PART_WIDTH TL_VF_WIDTH
 #define TL_VEC(name) name##f
 #define TL_S tl_sf
@@ -110,8 +113,9 @@
 #include "_gather_impl.h"
 #undef TL_T
 #undef TL_V
-#undef TL_P
-#undef TL_PART
+#undef TL_G
+#undef TL_GVEC
+#undef TL_G_UNITS
 #undef TL_PART_WIDTH
 #undef TL_VEC
 #undef TL_S
@@ -130,8 +134,9 @@
 #define TL_W TL_SMALL_TILE
 #define TL_T double
 #define TL_V tl_vd
-#define TL_P tl_pd
-#define TL_PART(name) tl_pd_##name
+#define TL_G tl_gd
+#define TL_GVEC(name) name##d
+#define TL_G_UNITS TL_GD_UNITS
 #define TL_PART_WIDTH TL_VD_WIDTH
 #define TL_VEC(name) name##d
 #define TL_S tl_sd
@@ -142,8 +147,9 @@
 #include "_tile_impl.h"
 #undef TL_T
 #undef TL_V
-#undef TL_P
-#undef TL_PART
+#undef TL_G
+#undef TL_GVEC
+#undef TL_G_UNITS
 #undef TL_PART_WIDTH
 #undef TL_VEC
 #undef TL_S
@@ -154,8 +160,9 @@
 
 #define TL_T float
 #define TL_V tl_vf
-#define TL_P tl_ps
-#define TL_PART(name) tl_ps_##name
+#define TL_G tl_gf
+#define TL_GVEC(name) name##f
+#define TL_G_UNITS TL_GF_UNITS
 #define TL_PART_WIDTH TL_VF_WIDTH
 #define TL_VEC(name) name##f
 #define TL_S tl_sf
@@ -166,8 +173,9 @@
 #include "_tile_impl.h"
 #undef TL_T
 #undef TL_V
-#undef TL_P
-#undef TL_PART
+#undef TL_G
+#undef TL_GVEC
+#undef TL_G_UNITS
 #undef TL_PART_WIDTH
 #undef TL_VEC
 #undef TL_S

@@ -326,21 +326,33 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
     const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
     ptrdiff_t j0, ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
 {
+    const int n_regs = (n_units + TL_G_UNITS - 1) / TL_G_UNITS;
     for (int q = 0; q < TL_LANES; q += TL_PART_WIDTH) {
-        TL_P sum[TL_GRAD_UNITS][TL_GRAD_FEATURES], d[TL_GRAD_UNITS];
-        for (int u = 0; u < n_units; u++)
+        TL_G sum[TL_GRAD_REGS][TL_GRAD_FEATURES], d[TL_GRAD_REGS];
+        for (int g = 0; g < n_regs; g++) {
+            /* register g: units j0 + G g and on; an odd unit out repeats itself */
+            const ptrdiff_t next = TL_G_UNITS * g + 1 < n_units;
             for (int k = 0; k < n_rows; k++)
-                sum[u][k] = TL_PART(load)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES + q);
+                sum[g][k] = TL_GVEC(tl_gload)(
+                    acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
+                    next * n_features * TL_LANES);
+        }
         for (ptrdiff_t s = q; s < TL_W; s += TL_LANES) {
-            for (int u = 0; u < n_units; u++) d[u] = TL_PART(load)(dz + (j0 + u) * TL_W + s);
+            for (int g = 0; g < n_regs; g++)
+                d[g] = TL_GVEC(tl_gload)(dz + (j0 + TL_G_UNITS * g) * TL_W + s,
+                                         (TL_G_UNITS * g + 1 < n_units) * TL_W);
             for (int k = 0; k < n_rows; k++) {
-                TL_P x = TL_PART(load)(xt + (k0 + k) * x_stride + s);
-                for (int u = 0; u < n_units; u++) sum[u][k] = TL_PART(fma)(d[u], x, sum[u][k]);
+                TL_G x = TL_GVEC(tl_gbroadcast)(xt + (k0 + k) * x_stride + s);
+                for (int g = 0; g < n_regs; g++) sum[g][k] = TL_GVEC(tl_gfma)(d[g], x, sum[g][k]);
             }
         }
-        for (int u = 0; u < n_units; u++)
+        for (int g = 0; g < n_regs; g++) {
+            const ptrdiff_t next = TL_G_UNITS * g + 1 < n_units;
             for (int k = 0; k < n_rows; k++)
-                TL_PART(store)(acc + ((j0 + u) * n_features + k0 + k) * TL_LANES + q, sum[u][k]);
+                TL_GVEC(tl_gstore)(
+                    acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
+                    next * n_features * TL_LANES, sum[g][k]);
+        }
     }
 }
 
@@ -367,6 +379,8 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
 
 /* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
  * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
+/* Hidden units per full block of W1 sums: registers times units per register. */
+#define TL_GRAD_UNITS (TL_GRAD_REGS * TL_G_UNITS)
 static inline void TL_NAME(tl_hidden_layer_backward)(
     const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
     const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
@@ -383,11 +397,12 @@ static inline void TL_NAME(tl_hidden_layer_backward)(
     case n:                                                                              \
         if (n < TL_GRAD_UNITS) TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, n, acc_W1); \
         break;
-    TL_REST(1) TL_REST(2) TL_REST(3)
+    TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5) TL_REST(6) TL_REST(7)
 #undef TL_REST
     default: break;
     }
 }
+#undef TL_GRAD_UNITS
 
 /* ---- wide inputs: feature rows in chunks that stay in L1 ----
  * A tile of 200 features is 100 kB (float64), more than L1; going over it once

@@ -25,6 +25,7 @@
 #ifndef TWOLAYER_VECTOR_H
 #define TWOLAYER_VECTOR_H
 
+#include <stddef.h>
 #include <string.h>
 
 #if TL_LANES != 8
@@ -162,6 +163,45 @@ typedef struct { tl_ps p[1]; } tl_sf;
 TL_VECTOR_OPS(tl_sf, float, sf, 1, TL_VF_WIDTH, tl_ps_load, tl_ps_store, tl_ps_set, tl_ps_fma,
               tl_ps_fnma, tl_ps_mul, tl_ps_add)
 #endif
+/* Grad registers: the unit of the W1 sums (tl_grad_block). One register-wide
+ * part of a lane vector, except for floats with AVX-512, where a lane vector
+ * is half a register: there one register holds the lane vectors of two hidden
+ * units, the x values broadcast to both halves, so that the multiply-adds run
+ * at the register's full width (measured: the large run's float32 iteration
+ * 13% faster).
+ * tl_gload/tl_gstore take the distance from one unit's values to the next's;
+ * 0 repeats a unit in both halves (an odd unit out: both halves compute the
+ * same sums, stored twice to the same place). Each lane's sum is the same. */
+#if defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__)
+typedef __m512 tl_gf;
+#define TL_GF_UNITS 2
+static inline tl_gf tl_gloadf(const float* p, ptrdiff_t next_unit)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)),
+                              _mm256_loadu_ps(p + next_unit), 1);
+}
+static inline tl_gf tl_gbroadcastf(const float* p) { return _mm512_broadcast_f32x8(_mm256_loadu_ps(p)); }
+static inline void tl_gstoref(float* p, ptrdiff_t next_unit, tl_gf v)
+{
+    _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
+    _mm256_storeu_ps(p + next_unit, _mm512_extractf32x8_ps(v, 1));
+}
+#define tl_gfmaf _mm512_fmadd_ps
+#else
+typedef tl_ps tl_gf;
+#define TL_GF_UNITS 1
+static inline tl_gf tl_gloadf(const float* p, ptrdiff_t next_unit) { (void)next_unit; return tl_ps_load(p); }
+static inline tl_gf tl_gbroadcastf(const float* p) { return tl_ps_load(p); }
+static inline void tl_gstoref(float* p, ptrdiff_t next_unit, tl_gf v) { (void)next_unit; tl_ps_store(p, v); }
+#define tl_gfmaf tl_ps_fma
+#endif
+typedef tl_pd tl_gd;
+#define TL_GD_UNITS 1
+static inline tl_gd tl_gloadd(const double* p, ptrdiff_t next_unit) { (void)next_unit; return tl_pd_load(p); }
+static inline tl_gd tl_gbroadcastd(const double* p) { return tl_pd_load(p); }
+static inline void tl_gstored(double* p, ptrdiff_t next_unit, tl_gd v) { (void)next_unit; tl_pd_store(p, v); }
+#define tl_gfmad tl_pd_fma
+
 #undef TL_VECTOR_OPS
 #undef TL_VECTOR_OP2
 #undef TL_VECTOR_OP3
