@@ -39,8 +39,9 @@ How it measures, and why:
   (the better of the two) with the same dtype and thread count: the peak of a
   register-only loop of vector multiply-adds in the kernel build this CPU
   loads (``fma_peak``: what the core can do, with no memory traffic), the
-  kernels' own tanh/exp/log1p on arrays that stay in cache (evaluations/s on
-  one thread, times the thread count), and a sum over an array much larger
+  kernels' own tanh/exp/log1p on arrays that stay in cache, looped inside one
+  compiled call so that no Python call cost is counted (evaluations/s on one
+  thread, times the thread count), and a sum over an array much larger
   than the caches, one slice per thread (bytes/s). The bound is max(compute,
   memory); the table shows which fraction of it each runner reaches. NumPy's
   BLAS and ufunc rates are printed for information only.

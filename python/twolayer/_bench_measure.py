@@ -142,7 +142,8 @@ def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[st
     The bound comes from the machine as the compiled kernels use it: multiply-adds
     at the peak of a register-only loop of vector multiply-adds in the kernel
     build this CPU loads (``fma_peak``, no memory traffic: an upper bound no
-    kernel can beat), tanh/exp/log1p at the kernels' own rates on in-cache data.
+    kernel can beat), tanh/exp/log1p at the kernels' own rates on in-cache data,
+    repeated inside one compiled call (KERNEL_VALUES).
     NumPy's BLAS and ufunc rates are kept for information (``blas_``/``numpy_``
     keys): on CPUs without AVX-512 NumPy's tanh/exp/log1p are scalar libm, 10x
     slower than the kernels', and a bound from them says nothing. Without the

@@ -9,6 +9,10 @@ LANES: int
 TILES_PER_BLOCK: int
 BLOCK: int
 FEATURE_CHUNK: int
+# train_epoch's solver codes (twolayer._solver_codes holds Python's copy)
+SGD: int
+NESTEROV: int
+ADAM: int
 
 _Float = np.float32 | np.float64
 

@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _validation as v
-from ._epochs import SOLVERS
+from ._solver_codes import SOLVERS
 
 SCHEDULES = ("constant", "invscaling")
 OUTPUTS = ("sigmoid", "softmax")

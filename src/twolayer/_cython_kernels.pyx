@@ -49,11 +49,15 @@ Numba mirror: ``python/twolayer/_numba_kernels.py`` (same helper names) and
 from cython.parallel cimport prange, threadid
 from libc.math cimport isfinite, sqrt
 from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free
 from libc.string cimport memcpy
 
-import numpy as np
-
 from twolayer._geometry import work_size
+
+
+cdef extern from "<stdlib.h>" nogil:
+    void* aligned_alloc(size_t alignment, size_t size)
+
 
 cdef extern from "_tile.h" nogil:
     double tl_exp_neg(double x)
@@ -476,44 +480,49 @@ cdef Py_ssize_t _n_slots(Py_ssize_t n, Py_ssize_t n_threads) noexcept nogil:
     return max(1, min(n_threads, (n + _BLOCK - 1) // _BLOCK))
 
 
-def _aligned_empty(Py_ssize_t count, dtype):
-    """An uninitialised 1-d array whose data starts on a 64-byte boundary.
+cdef inline Py_ssize_t _lines(Py_ssize_t count) noexcept nogil:
+    """``count`` elements rounded up to whole cache lines (ALIGN elements)."""
+    return (count + _ALIGN - 1) // _ALIGN * _ALIGN
 
-    Every tile row then starts a cache line, so a vector load never straddles
-    two lines (np.empty only promises 16 bytes: measured here, the same kernel
-    ran up to 30% slower from one process to the next with a misaligned start).
+
+cdef class _Scratch:
+    """One call's scratch in one C buffer, freed with this object: the tile scratch of
+    each slot (slot_size elements), one row of partial sums per block, the reduced sums
+    (n_params + 1), then ``extra`` elements (candidates).
+
+    In C, not NumPy: four arrays and their memoryviews cost ~4 us per call, more than
+    the arithmetic of a small fit (issue 12). 64-byte aligned, so every tile row
+    starts a cache line (np.empty promises 16 bytes: measured, the same kernel ran
+    up to 30% slower with a misaligned start).
     """
-    cdef Py_ssize_t itemsize = np.dtype(dtype).itemsize
-    raw = np.empty(count + 64 // itemsize, dtype=dtype)
-    cdef Py_ssize_t skip = (-raw.ctypes.data % 64) // itemsize
-    return raw[skip:skip + count]
+    cdef void* data
+    cdef Py_ssize_t n_slots, slot_size, sums_at, extra_at
 
+    def __cinit__(self, Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n,
+                  Py_ssize_t n_threads, Py_ssize_t extra, size_t itemsize):
+        cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
+        cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
+        self.n_slots = _n_slots(n, n_threads)
+        self.slot_size = work_size(f, hidden, o)
+        self.sums_at = _lines(self.n_slots * self.slot_size + n_blocks * (n_params + 1))
+        self.extra_at = self.sums_at + _lines(n_params + 1)
+        self.data = aligned_alloc(64, _lines(self.extra_at + extra) * itemsize)
+        if self.data == NULL:
+            raise MemoryError("no memory for the kernels' scratch")
 
-def _scratch(Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n, Py_ssize_t n_threads,
-             dtype):
-    """Scratch of the nogil loops, allocated by their Python-level caller.
-
-    Returns (work, partials, n_slots): tile scratch for each slot and one row
-    of partial sums (gradient and cost) per block.
-    """
-    cdef Py_ssize_t n_slots = _n_slots(n, n_threads)
-    cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
-    cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
-    work = _aligned_empty(n_slots * work_size(f, hidden, o), dtype)
-    partials = np.empty(n_blocks * (n_params + 1), dtype=dtype)
-    return work, partials, n_slots
+    def __dealloc__(self):
+        free(self.data)
 
 
 cdef inline void _sums(
     const floating[:, :] X, const floating[:, :] Y, const floating* theta, Py_ssize_t hidden,
-    floating[::1] work, floating[::1] partials, Py_ssize_t n_slots,
+    floating* work, Py_ssize_t work_size, floating* partials, Py_ssize_t n_slots,
     floating* out,                     # OUT n_params gradient sums, then the cost sum
 ) noexcept nogil:
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = hidden * f + hidden + o * hidden + o
-    _all_sums(X, Y, NULL, NULL, 0, theta, hidden, 0, n, &work[0], work.shape[0] // n_slots,
-              &partials[0], n_slots)
-    _reduce_blocks(&partials[0], (n + _BLOCK - 1) // _BLOCK, n_params + 1, out)
+    _all_sums(X, Y, NULL, NULL, 0, theta, hidden, 0, n, work, work_size, partials, n_slots)
+    _reduce_blocks(partials, (n + _BLOCK - 1) // _BLOCK, n_params + 1, out)
 
 
 def gradient_sums(const floating[:, :] X, const floating[:, :] Y, floating[::1] theta,
@@ -522,15 +531,13 @@ def gradient_sums(const floating[:, :] X, const floating[:, :] Y, floating[::1] 
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = theta.shape[0]
     cdef Py_ssize_t hidden = (n_params - o) // (f + 1 + o)
-    dtype = np.float64 if floating is double else np.float32
-    work_array, partial_array, slots = _scratch(f, hidden, o, n, n_threads, dtype)
-    cdef Py_ssize_t n_slots = slots
-    cdef floating[::1] work = work_array
-    cdef floating[::1] partials = partial_array
-    cdef floating[::1] sums = np.empty(n_params + 1, dtype=dtype)
+    cdef _Scratch scratch = _Scratch(f, hidden, o, n, n_threads, 0, sizeof(floating))
+    cdef floating* work = <floating*> scratch.data
+    cdef floating* sums = work + scratch.sums_at
     with nogil:
-        _sums(X, Y, &theta[0], hidden, work, partials, n_slots, &sums[0])
-        memcpy(&grad[0], &sums[0], n_params * sizeof(floating))
+        _sums(X, Y, &theta[0], hidden, work, scratch.slot_size,
+              work + scratch.n_slots * scratch.slot_size, scratch.n_slots, sums)
+        memcpy(&grad[0], sums, n_params * sizeof(floating))
     return float(sums[n_params])
 
 
@@ -545,20 +552,18 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = theta.shape[0]
     cdef Py_ssize_t hidden = (n_params - o) // (f + 1 + o)
-    dtype = np.float64 if floating is double else np.float32
-    work_array, partial_array, slots = _scratch(f, hidden, o, n, n_threads, dtype)
-    cdef Py_ssize_t n_slots = slots
-    cdef floating[::1] work = work_array
-    cdef floating[::1] partials = partial_array
-    cdef floating[::1] sums = np.empty(n_params + 1, dtype=dtype)
-    cdef floating[::1] candidate = np.empty(n_params, dtype=dtype)
+    cdef _Scratch scratch = _Scratch(f, hidden, o, n, n_threads, n_params, sizeof(floating))
+    cdef floating* work = <floating*> scratch.data
+    cdef floating* sums = work + scratch.sums_at
+    cdef floating* candidate = work + scratch.extra_at
     cdef floating lr = <floating> learning_rate
     cdef floating inv_m = <floating> 1 / <floating> n
     cdef Py_ssize_t it, i, completed = costs.shape[0]
     cdef bint finite
     with nogil:
         for it in range(costs.shape[0]):
-            _sums(X, Y, &theta[0], hidden, work, partials, n_slots, &sums[0])
+            _sums(X, Y, &theta[0], hidden, work, scratch.slot_size,
+                  work + scratch.n_slots * scratch.slot_size, scratch.n_slots, sums)
             costs[it] = sums[n_params] / n
             finite = isfinite(costs[it])
             # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate
@@ -569,7 +574,7 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
             if not finite:
                 completed = it
                 break
-            memcpy(&theta[0], &candidate[0], n_params * sizeof(floating))
+            memcpy(&theta[0], candidate, n_params * sizeof(floating))
     return completed
 
 
@@ -639,13 +644,6 @@ def loss_and_residual(floating[::1] z, floating[::1] y, floating[::1] loss, floa
 # The forward pass alone: tiles and blocks as in training, no sums across
 # samples (each sample's outputs depend on that sample only, so any blocking
 # and thread count give the same bits).
-
-from libc.stdlib cimport calloc, free
-
-
-cdef extern from "<stdlib.h>" nogil:
-    void* aligned_alloc(size_t alignment, size_t size)
-
 
 cdef extern from "_tile.h" nogil:
     int tl_any_nonfinite(const double* x, Py_ssize_t n)

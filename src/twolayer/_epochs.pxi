@@ -197,19 +197,16 @@ def train_epoch(const floating[:, :] X, const floating[:, :] Y,
     cdef Py_ssize_t f = X.shape[0], o = Y.shape[0], n = X.shape[1]
     cdef Py_ssize_t n_params = theta.shape[0]
     cdef Py_ssize_t hidden = (n_params - o) // (f + 1 + o)
-    dtype = np.float64 if floating is double else np.float32
-    work_array, partial_array, slots = _scratch(f, hidden, o, batch_size, n_threads, dtype)
-    cdef Py_ssize_t n_slots = slots
-    cdef floating[::1] work = work_array
-    cdef floating[::1] partials = partial_array
-    cdef floating[::1] sums = np.empty(n_params + 1, dtype=dtype)
-    cdef floating[::1] candidate = np.empty(3 * n_params, dtype=dtype)
+    cdef _Scratch scratch = _Scratch(f, hidden, o, batch_size, n_threads, 3 * n_params,
+                                     sizeof(floating))
+    cdef floating* work = <floating*> scratch.data
     cdef const floating* sw = &sample_weight[0] if sample_weight.shape[0] > 0 else NULL
     cdef const int64_t* op = &order[0] if order.shape[0] > 0 else NULL
     cdef double accumulated = 0
     cdef Py_ssize_t completed
     with nogil:
         completed = _epoch(X, Y, sw, op, &theta[0], &state[0, 0], &hyper[0], solver,
-                           batch_size, softmax, hidden, &work[0], work.shape[0] // n_slots,
-                           &partials[0], n_slots, &sums[0], &candidate[0], &accumulated)
+                           batch_size, softmax, hidden, work, scratch.slot_size,
+                           work + scratch.n_slots * scratch.slot_size, scratch.n_slots,
+                           work + scratch.sums_at, work + scratch.extra_at, &accumulated)
     return completed, accumulated
