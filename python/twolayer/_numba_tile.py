@@ -13,7 +13,9 @@ how Numba spells it:
   lane), because Numba runs LLVM without its SLP vectoriser.
 * C's forward register blocks (``tl_forward_block``) are ``forward_blocks``, in sample
   vectors of the target's full width (C's ``tl_sf``/``tl_sd``: 16 floats on AVX-512).
-  C's gradient blocks (``tl_grad_block``) are ``grad_blocks``, in lane vectors as in C.
+  C's gradient blocks (``tl_grad_block``) are ``grad_blocks``, in lane vectors; C's
+  float32 AVX-512 build packs two units' lane vectors in one register (_vector.h's grad
+  registers), which is not mirrored (the same sums either way).
 * ``inline=True`` helpers are C's ``static inline`` (inlined in Numba's IR: LLVM's
   inliner leaves functions this size out of line, and a call per tile row with
   array structs and reference counts cost 2.5x); ``jit()`` without inline are
@@ -430,9 +432,9 @@ def delta_dots(dz, rows, n_rows, acc):
         lane_dot(dz, rows[k], acc[k])
 
 
-# Gradient register blocks (C: TL_GRAD_UNITS x TL_GRAD_FEATURES in _tile.h): lane vectors
-# of W1 sums, each dz and x vector loaded once per block. A lane vector of doubles is one
-# AVX-512 register but two AVX2 ones, hence 2 x 2 there.
+# Gradient register blocks (C: TL_GRAD_REGS x TL_GRAD_FEATURES in _tile.h, counted there
+# in registers): lane vectors of W1 sums, each dz and x vector loaded once per block. A
+# lane vector of doubles is one AVX-512 register but two AVX2 ones, hence 2 x 2 there.
 GRAD_UNITS = GRAD_FEATURES = 4 if VECTOR_BYTES == 64 else 2
 
 
