@@ -13,9 +13,9 @@ how Numba spells it:
   lane), because Numba runs LLVM without its SLP vectoriser.
 * C's forward register blocks (``tl_forward_block``) are ``forward_blocks``, in sample
   vectors of the target's full width (C's ``tl_sf``/``tl_sd``: 16 floats on AVX-512).
-  C's gradient blocks (``tl_grad_block``) are ``grad_blocks``, in lane vectors; C's
-  float32 AVX-512 build packs two units' lane vectors in one register (_vector.h's grad
-  registers), which is not mirrored (the same sums either way).
+  C's gradient blocks (``tl_grad_block``) are ``grad_blocks``, in C's grad registers:
+  two units' lane vectors per register where a lane vector is half of one (float32 on
+  AVX-512), else one lane vector.
 * ``inline=True`` helpers are C's ``static inline`` (inlined in Numba's IR: LLVM's
   inliner leaves functions this size out of line, and a call per tile row with
   array structs and reference counts cost 2.5x); ``jit()`` without inline are
@@ -442,8 +442,9 @@ GRAD_UNITS = GRAD_FEATURES = 4 if VECTOR_BYTES == 64 else 2
 def grad_blocks(typingctx, dz, xt, n_features, hidden, acc):
     """acc[j * n_features + k, l] += the lane sums of dz[j] xt[k] (samples s with s % LANES
     == l, in order) for every hidden unit j and feature k: tl_lane_dot's sums, in blocks of
-    GRAD_UNITS units by GRAD_FEATURES features side by side (then single units, and the
-    last features as one smaller block), as tl_hidden_layer_backward's tl_grad_block.
+    GRAD_UNITS registers by GRAD_FEATURES features side by side (then single units, and
+    the last features as one smaller block), as tl_hidden_layer_backward's tl_grad_block;
+    a register holds two units' lane vectors where a lane vector is half of one.
     dz (hidden rows) and xt: C-contiguous tiles of one width; acc: (h f, LANES) rows."""
     if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
                and a.dtype == dz.dtype for a in (dz, xt, acc)):  # fmt: skip
@@ -462,42 +463,73 @@ def grad_blocks(typingctx, dz, xt, n_features, hidden, acc):
         def const(value):
             return context.get_constant(types.intp, value)
 
-        def block(width, j0, n_units, k0, n_rows):
-            units = [builder.add(j0, const(u)) for u in range(n_units)]
+        # Two units' lane vectors per register where a lane vector is half of one (float32
+        # on AVX-512: C's grad registers, _vector.h tl_gload/tl_gstore), x in both halves.
+        paired = 2 * LANES * vec.align <= VECTOR_BYTES
+
+        def mask(indices):
+            return ir.Constant(ir.VectorType(ir.IntType(32), len(indices)),
+                               [ir.Constant(ir.IntType(32), i) for i in indices])  # fmt: skip
+
+        def load2(pointer_a, pointer_b, offset_a, offset_b):
+            """A register: the lane vectors at a and b side by side (or the one at a)."""
+            low = vec.load(pointer_a, offset_a)
+            if not paired:
+                return low
+            high = vec.load(pointer_b, offset_b)
+            return builder.shuffle_vector(low, high, mask(range(2 * LANES)))
+
+        def store2(value, pointer, offset_a, offset_b):
+            if not paired:
+                vec.store(value, pointer, offset_a)
+                return
+            for part, offset in enumerate((offset_a, offset_b)):
+                half = mask(range(part * LANES, (part + 1) * LANES))
+                vec.store(builder.shuffle_vector(value, value, half), pointer, offset)
+
+        def block(width, units, k0, n_rows):
+            """units: per register, its unit(s) (a pair when paired; a unit twice when odd,
+            the same sums stored twice to one place)."""
             rows = [builder.add(k0, const(k)) for k in range(n_rows)]
-            at = [[builder.mul(builder.add(builder.mul(j, f), k), const(LANES)) for k in rows]
-                  for j in units]  # fmt: skip
-            sums = [[vec.load(acc_array.data, a) for a in row] for row in at]
-            dz_rows = [cgutils.pointer_add(builder, dz_array.data, builder.mul(j, dz_step))
-                       for j in units]  # fmt: skip
+
+            def address(j, k):
+                return builder.mul(builder.add(builder.mul(j, f), k), const(LANES))
+
+            at = [[(address(ja, k), address(jb, k)) for k in rows] for ja, jb in units]
+            sums = [[load2(acc_array.data, acc_array.data, *a) for a in row] for row in at]
+            dz_rows = [tuple(cgutils.pointer_add(builder, dz_array.data, builder.mul(j, dz_step))
+                             for j in pair) for pair in units]  # fmt: skip
             x_rows = [cgutils.pointer_add(builder, x_array.data, builder.mul(k, x_step))
                       for k in rows]  # fmt: skip
             for s in range(0, width, LANES):
-                d = [vec.load(row, s) for row in dz_rows]
-                x = [vec.load(row, s) for row in x_rows]
+                d = [load2(a, b, s, s) for a, b in dz_rows]
+                x = [load2(row, row, s, s) for row in x_rows]
                 sums = [[emit_fma(builder, du, xk, total) for xk, total in zip(x, row, strict=True)]
                         for du, row in zip(d, sums, strict=True)]  # fmt: skip
             for row, addresses in zip(sums, at, strict=True):
                 for total, a in zip(row, addresses, strict=True):
-                    vec.store(total, acc_array.data, a)
+                    store2(total, acc_array.data, *a)
 
-        def units_block(width, j0, n_units):
+        def units_block(width, units):
             blocked = builder.mul(builder.sdiv(f, const(GRAD_FEATURES)), const(GRAD_FEATURES))
             with cgutils.for_range_slice(builder, const(0), blocked, const(GRAD_FEATURES)) as (
                     k0, _):  # fmt: skip
-                block(width, j0, n_units, k0, GRAD_FEATURES)
+                block(width, units, k0, GRAD_FEATURES)
             rest = builder.sub(f, blocked)
             for n_rows in range(1, GRAD_FEATURES):  # constant row counts: each unrolls
                 with builder.if_then(builder.icmp_signed("==", rest, const(n_rows))):
-                    block(width, j0, n_units, blocked, n_rows)
+                    block(width, units, blocked, n_rows)
 
         def emit(width):
-            blocked = builder.mul(builder.sdiv(h, const(GRAD_UNITS)), const(GRAD_UNITS))
-            with cgutils.for_range_slice(builder, const(0), blocked, const(GRAD_UNITS)) as (
-                    j0, _):  # fmt: skip
-                units_block(width, j0, GRAD_UNITS)
+            per_reg = 2 if paired else 1
+            step = const(GRAD_UNITS * per_reg)
+            blocked = builder.mul(builder.sdiv(h, step), step)
+            with cgutils.for_range_slice(builder, const(0), blocked, step) as (j0, _):
+                units = [builder.add(j0, const(u)) for u in range(GRAD_UNITS * per_reg)]
+                units_block(width, list(zip(units[::per_reg], units[per_reg - 1 :: per_reg],
+                                            strict=True)))  # fmt: skip
             with cgutils.for_range_slice(builder, blocked, h, const(1)) as (j, _):
-                units_block(width, j, 1)
+                units_block(width, [(j, j)])
 
         vec.width = cgutils.unpack_tuple(builder, dz_array.shape)[1]
         vec.per_width(emit)
