@@ -30,14 +30,12 @@ from ._numba_kernels import (
     _use_threads,
     _work_elements,
 )
-from ._numba_optimizer import adam_step, scale_gradient, sgd_step
+from ._numba_optimizer import batch_step
 from ._numba_vector import prefer_wide_vectors
+from ._solver_codes import ADAM
 
-# hyper's slots, and the solver codes (the contract: _reference.train_epoch). The C
-# compares the solver with bare numbers (tl_step_block: 2 Adam, 1 Nesterov); named
-# constants shared by both sides are on the way (helper "bench"): use them once on main.
+# hyper's slots (the contract: _reference.train_epoch)
 _LR, _MOMENTUM, _BETA_1, _BETA_2, _EPSILON, _ALPHA, _STEP = range(7)
-_SGD, _NESTEROV, _ADAM = 0, 1, 2
 
 
 @jit()
@@ -50,52 +48,40 @@ def _weight_sum(sw, order, start, stop):
 
 
 @jit()
-def _penalty(theta, f, h, o):
-    """|W1|^2 + |W2|^2 (the biases are not penalised)."""
-    total = theta.dtype.type(0)
-    for i in range(h * f):
-        total += theta[i] * theta[i]
-    for i in range(h * f + h, h * f + h + o * h):
-        total += theta[i] * theta[i]
-    return total
-
-
-@jit()
-def _gradient(sums, theta, f, h, o, alpha, S):
-    """sums -> the gradient, in place: (sum + alpha P) / S on W1 and W2, sum / S on the
-    biases. Returns whether it is finite."""
-    prefer_wide_vectors()
-    zero = theta.dtype.type(0)
-    finite = scale_gradient(sums, theta, 0, h * f, alpha, S)  # W1
-    finite = finite & scale_gradient(sums, theta, h * f, h * f + h, zero, S)  # b1
-    finite = finite & scale_gradient(sums, theta, h * f + h, h * f + h + o * h, alpha, S)  # W2
-    return finite & scale_gradient(sums, theta, h * f + h + o * h, h * f + h + o * h + o, zero, S)
-
-
-@jit()
-def _update(g, theta, state, n_params, solver, hyper, t, candidate):
-    """The optimizer's step into candidate (rows: theta, state rows 0 and 1); returns
-    whether every new value is finite. Constants rounded to theta's type once; Adam's
-    lr_t in double (as _epochs.pxi)."""
+def _step(sums, theta, m, v, f, h, o, S, solver, hyper, t, new_theta, new_m, new_v):
+    """A batch's step from its reduced sums: the gradient (sum + alpha P) / S on W1 and W2,
+    sum / S on the biases; the optimizer's step into new_*; and the penalty |W1|^2 + |W2|^2
+    when alpha is not 0. One batch_step per segment of the packed vector, in order (as
+    _epochs.pxi's _step). Constants rounded to theta's type once; Adam's lr_t in double.
+    Returns (whether the gradient and every new value are finite, the penalty)."""
     prefer_wide_vectors()
     T = theta.dtype.type
-    new_theta = candidate[0]
-    new_m = candidate[1]
-    new_v = candidate[2]
-    m = state[0]
-    v = state[1]
-    if solver == _ADAM:
-        b1 = T(hyper[_BETA_1])
-        b2 = T(hyper[_BETA_2])
-        one_b1 = T(1 - hyper[_BETA_1])
-        one_b2 = T(1 - hyper[_BETA_2])
-        eps = T(hyper[_EPSILON])
-        lr = T(hyper[_LR] * math.sqrt(1 - hyper[_BETA_2] ** t) / (1 - hyper[_BETA_1] ** t))
-        return adam_step(g, theta, m, v, n_params, b1, one_b1, b2, one_b2, lr, eps, new_theta,
-                         new_m, new_v)  # fmt: skip
-    lr = T(hyper[_LR])
+    alpha = T(hyper[_ALPHA])
     momentum = T(hyper[_MOMENTUM])
-    return sgd_step(g, theta, m, n_params, lr, momentum, solver == _NESTEROV, new_theta, new_m)
+    b1 = T(hyper[_BETA_1])
+    b2 = T(hyper[_BETA_2])
+    one_b1 = T(1 - hyper[_BETA_1])
+    one_b2 = T(1 - hyper[_BETA_2])
+    eps = T(hyper[_EPSILON])
+    if solver == ADAM:
+        lr = T(hyper[_LR] * math.sqrt(1 - hyper[_BETA_2] ** t) / (1 - hyper[_BETA_1] ** t))
+    else:
+        lr = T(hyper[_LR])
+    zero = T(0)
+    penalise = alpha != 0
+    penalty = zero
+    finite = True
+    lo = 0
+    for seg in range(4):  # W1, b1, W2, b2: the weights are penalised, the biases not
+        hi = lo + (h * f, h, o * h, o)[seg]
+        weights = seg % 2 == 0
+        ok, penalty = batch_step(sums, theta, m, v, lo, hi, alpha if weights else zero, S,
+                                 solver, lr, momentum, b1, one_b1, b2, one_b2, eps,
+                                 weights and penalise, penalty, new_theta, new_m,
+                                 new_v)  # fmt: skip
+        finite = finite & ok
+        lo = hi
+    return finite, penalty
 
 
 @jit()
@@ -112,7 +98,17 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
     total = 0.0
     alpha = T(hyper[_ALPHA])
     weighted = sw.shape[0] > 0
-    rows = 3 if solver == _ADAM else 2  # theta, m (velocity), v
+    # The parameters and state live in two buffers, the caller's and candidate's, swapped
+    # after each finite batch (one that is not finite writes nothing to the current ones)
+    # and copied back at the end when needed, as in _epochs.pxi (no copy per batch).
+    th = theta
+    m = state[0]
+    v = state[1] if solver == ADAM else candidate[2]  # v: Adam only
+    new_th = candidate[0]
+    new_m = candidate[1]
+    new_v = candidate[2] if solver == ADAM else state[0]
+    swapped = False
+    completed = n_batches
     for k in range(n_batches):
         start = k * batch_size
         stop = min(n, start + batch_size)
@@ -122,25 +118,33 @@ def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hi
                 continue  # scikit-learn would divide by zero; nothing to learn from
         else:
             S = T(stop - start)
-        _all_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, partials,
+        if solver == ADAM:
+            t += 1
+        _all_sums(X, Y, order, sw, softmax, th, hidden, start, stop, work, partials,
                   threads)  # fmt: skip
         _reduce_blocks(partials, (stop - start + BLOCK - 1) // BLOCK, sums)
         cost = sums[n_params] / S
+        finite, penalty = _step(sums, th, m, v, f, hidden, o, S, solver, hyper, t, new_th,
+                                new_m, new_v)  # fmt: skip
         if alpha != 0:
-            cost = cost + (T(0.5) * alpha) * _penalty(theta, f, hidden, o) / S
-        finite = np.isfinite(cost) & _gradient(sums, theta, f, hidden, o, alpha, S)
-        if solver == _ADAM:
-            t += 1
-        finite = finite & _update(sums, theta, state, n_params, solver, hyper, t, candidate)
-        if not finite:
-            hyper[_STEP] = t - 1 if solver == _ADAM else t
-            return k, total
-        _copy(candidate[0], theta)
-        for r in range(1, rows):
-            _copy(candidate[r], state[r - 1])
+            cost = cost + (T(0.5) * alpha) * penalty / S
+        if not (finite and np.isfinite(cost)):
+            if solver == ADAM:
+                t -= 1
+            completed = k
+            break
+        th, new_th = new_th, th
+        m, new_m = new_m, m
+        v, new_v = new_v, v
+        swapped = not swapped
         total += float(cost) * float(stop - start)
+    if swapped:  # the current values are candidate's: back to the caller's arrays
+        _copy(th, theta)
+        _copy(m, state[0])
+        if solver == ADAM:
+            _copy(v, state[1])
     hyper[_STEP] = t
-    return n_batches, total
+    return completed, total
 
 
 def _signature(t: types.Float, threads: types.Type) -> Any:

@@ -73,7 +73,7 @@ def _tile_views(work, f, o, h, small):
     p += h * TILE
     dy = work[p : p + o * width].reshape((o, width))
     p += o * TILE
-    dz = work[p : p + h * width].reshape((h, width))  # the wide-input path's
+    dz = work[p : p + h * width].reshape((h, width))  # hidden deltas, a row per unit
     p += h * TILE
     wt = work[p : p + width]  # the tile's sample weights (weighted only)
     if small:

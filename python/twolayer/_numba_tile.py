@@ -11,9 +11,9 @@ how Numba spells it:
 * ``lane_dot``, ``lane_sum``, ``combine_more`` and ``copy_tile`` are LLVM vector
   operations (``_numba_vector.Vectors``: the same multiplies and adds, lane by
   lane), because Numba runs LLVM without its SLP vectoriser.
-* C's register blocks (``tl_forward_block``, ``tl_grad_block``) have no twin:
-  ``hidden_layer_forward`` and ``hidden_layer_backward`` go unit by unit, each
-  unit's sums in the same order, so the bits are those of the blocked C.
+* C's forward register blocks (``tl_forward_block``) are ``forward_blocks``, in sample
+  vectors of the target's full width (C's ``tl_sf``/``tl_sd``: 16 floats on AVX-512).
+  C's gradient blocks (``tl_grad_block``) are ``grad_blocks``, in lane vectors as in C.
 * ``inline=True`` helpers are C's ``static inline`` (inlined in Numba's IR: LLVM's
   inliner leaves functions this size out of line, and a call per tile row with
   array structs and reference counts cost 2.5x); ``jit()`` without inline are
@@ -23,11 +23,12 @@ how Numba spells it:
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ._geometry import FEATURE_CHUNK, LANES, TILE
+from ._geometry import FEATURE_CHUNK, LANES, SMALL_TILE, TILE
 from ._numba_fastmath import _exp_neg, _log_ge1, _log_loss, _sigmoid, _tanh, emit_fma, fma
 from ._numba_jit import VECTOR_BYTES, jit
 from ._numba_vector import Vectors, are_tile_rows, full_tile, prefer_wide_vectors, tile_scratch
@@ -215,20 +216,112 @@ def lane_sum(typingctx, u, acc):
     return types.void(u, acc), codegen
 
 
+# Forward register blocks (C: TL_FWD_UNITS x TL_FWD_VECS in _tile.h): units x sample
+# vectors of partial sums held in registers, each x vector loaded serving every unit.
+# AVX-512 has 32 vector registers: 16 sums; AVX2 16 registers: 8 sums, 4 x, a weight.
+FWD_UNITS = 4 if VECTOR_BYTES == 64 else 2
+FWD_VECS = 4
+
+
+@intrinsic
+def forward_blocks(typingctx, W1, b1, xt, n_features, hidden, z):
+    """z[j, s] = b1[j] + sum over k of W1[j * n_features + k] * xt[k, s] for every hidden
+    unit j: tl_combine_rows' sums (bias first, then the features in order, each a fused
+    multiply-add), in blocks of FWD_UNITS units by FWD_VECS sample vectors of the
+    target's full width (then single units), as tl_hidden_layer_forward's blocks of
+    tl_forward_block. The blocks change which sums run side by side, never a sum.
+    xt and z: C-contiguous tiles (rows x W, W = TILE or SMALL_TILE, z's width)."""
+    if not (are_tile_rows(W1, b1) and all(
+            isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
+            and a.dtype == W1.dtype for a in (xt, z))):  # fmt: skip
+        return None
+
+    def codegen(context, builder, signature, args):
+        element = context.get_data_type(W1.dtype)
+        itemsize = context.get_abi_sizeof(element)
+        per_vector = max(1, VECTOR_BYTES // itemsize)
+        vector = ir.VectorType(element, per_vector)
+        w_data = context.make_array(W1)(context, builder, args[0]).data
+        b_data = context.make_array(b1)(context, builder, args[1]).data
+        x_array = context.make_array(xt)(context, builder, args[2])
+        z_array = context.make_array(z)(context, builder, args[5])
+        x_step = cgutils.unpack_tuple(builder, x_array.strides)[0]
+        z_step = cgutils.unpack_tuple(builder, z_array.strides)[0]
+        f, h = args[3], args[4]
+        one = context.get_constant(types.intp, 1)
+
+        def load(pointer, offset):
+            address = builder.bitcast(cgutils.gep(builder, pointer, offset), vector.as_pointer())
+            return builder.load(address, align=itemsize, typ=vector)
+
+        def splat(pointer, index):
+            value = builder.load(cgutils.gep(builder, pointer, index))
+            out = ir.Constant(vector, ir.Undefined)
+            for lane in range(per_vector):
+                out = builder.insert_element(out, value, ir.Constant(ir.IntType(32), lane))
+            return out
+
+        def block(j0, n_units, first, n_vecs):
+            offsets = [first + v * per_vector for v in range(n_vecs)]
+            units = [builder.add(j0, context.get_constant(types.intp, u)) for u in range(n_units)]
+            rows = [builder.mul(j, f) for j in units]
+            sums = [[cgutils.alloca_once(builder, vector) for _ in offsets] for _ in units]
+            x = [load(x_array.data, s) for s in offsets]
+            for j, row, acc in zip(units, rows, sums, strict=True):
+                w, bias = splat(w_data, row), splat(b_data, j)
+                for xv, total in zip(x, acc, strict=True):
+                    builder.store(emit_fma(builder, w, xv, bias), total)
+            with cgutils.for_range_slice(builder, one, f, one) as (k, _):
+                x_row = cgutils.pointer_add(builder, x_array.data, builder.mul(k, x_step))
+                x = [load(x_row, s) for s in offsets]
+                for row, acc in zip(rows, sums, strict=True):
+                    w = splat(w_data, builder.add(row, k))
+                    for xv, total in zip(x, acc, strict=True):
+                        builder.store(emit_fma(builder, w, xv, builder.load(total)), total)
+            for j, acc in zip(units, sums, strict=True):
+                z_row = cgutils.pointer_add(builder, z_array.data, builder.mul(j, z_step))
+                for s, total in zip(offsets, acc, strict=True):
+                    address = builder.bitcast(cgutils.gep(builder, z_row, s), vector.as_pointer())
+                    builder.store(builder.load(total), address, align=itemsize)
+
+        def emit(width):
+            span = FWD_VECS * per_vector
+
+            def passes(j0, n_units):
+                for first in range(0, width, span):
+                    block(j0, n_units, first, min(FWD_VECS, (width - first) // per_vector))
+
+            blocked = builder.mul(builder.sdiv(h, context.get_constant(types.intp, FWD_UNITS)),
+                                  context.get_constant(types.intp, FWD_UNITS))  # fmt: skip
+            step = context.get_constant(types.intp, FWD_UNITS)
+            with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), blocked,
+                                         step) as (j0, _):  # fmt: skip
+                passes(j0, FWD_UNITS)
+            with cgutils.for_range_slice(builder, blocked, h, one) as (j, _):
+                passes(j, 1)
+
+        width = cgutils.unpack_tuple(builder, z_array.shape)[1]
+        full = builder.icmp_signed("==", width, ir.Constant(width.type, TILE))
+        with builder.if_else(full) as (then, otherwise):
+            with then:
+                emit(TILE)
+            with otherwise:
+                emit(SMALL_TILE)
+        return context.get_dummy_value()
+
+    return types.void(W1, b1, xt, n_features, hidden, z), codegen
+
+
 # ---- fused per-tile steps (_tile_impl.h)
 
 
 @jit(inline=True)
 def hidden_layer_forward(W1, b1, xt, n_features, hidden, a1):
-    """The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), unit by unit
-    (C blocks units in registers, with the same sums: see the module docstring)."""
-    f = n_features
+    """The hidden layer of a tile, narrow inputs: a1 = tanh(W1 x + b1), the products in
+    register blocks (forward_blocks), then tanh row by row (the tile is in L1)."""
+    forward_blocks(W1, b1, xt, n_features, hidden, a1)
     for j in range(hidden):
-        z = tile_scratch(a1[j])
-        combine_rows(W1[j * f :], 1, xt, f, b1[j], z)
-        out = a1[j]
-        for s in range(out.shape[0]):
-            out[s] = _tanh(z[s])
+        tanh_tile(a1[j])
 
 
 @jit(inline=True)
@@ -337,18 +430,87 @@ def delta_dots(dz, rows, n_rows, acc):
         lane_dot(dz, rows[k], acc[k])
 
 
-@jit(inline=True)
-def hidden_layer_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, acc_b1, acc_W1):
-    """The hidden layer of a tile, narrow inputs, backward: each unit's dz (hidden_delta,
-    into a tile row on the stack where C keeps h rows of dz) and its b1 and W1 sums.
+# Gradient register blocks (C: TL_GRAD_UNITS x TL_GRAD_FEATURES in _tile.h): lane vectors
+# of W1 sums, each dz and x vector loaded once per block. A lane vector of doubles is one
+# AVX-512 register but two AVX2 ones, hence 2 x 2 there.
+GRAD_UNITS = GRAD_FEATURES = 4 if VECTOR_BYTES == 64 else 2
 
-    acc_W1 holds the (n_features, LANES) blocks of lane sums of the W1 rows, unit by unit.
-    """
-    f = n_features
+
+@intrinsic
+def grad_blocks(typingctx, dz, xt, n_features, hidden, acc):
+    """acc[j * n_features + k, l] += the lane sums of dz[j] xt[k] (samples s with s % LANES
+    == l, in order) for every hidden unit j and feature k: tl_lane_dot's sums, in blocks of
+    GRAD_UNITS units by GRAD_FEATURES features side by side (then single units, and the
+    last features as one smaller block), as tl_hidden_layer_backward's tl_grad_block.
+    dz (hidden rows) and xt: C-contiguous tiles of one width; acc: (h f, LANES) rows."""
+    if not all(isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
+               and a.dtype == dz.dtype for a in (dz, xt, acc)):  # fmt: skip
+        return None
+
+    def codegen(context, builder, signature, args):
+        vec = Vectors(context, builder, signature, args)
+        dz_array, x_array, acc_array = (
+            context.make_array(ty)(context, builder, value)
+            for ty, value in ((dz, args[0]), (xt, args[1]), (acc, args[4]))
+        )
+        dz_step = cgutils.unpack_tuple(builder, dz_array.strides)[0]
+        x_step = cgutils.unpack_tuple(builder, x_array.strides)[0]
+        f, h = args[2], args[3]
+
+        def const(value):
+            return context.get_constant(types.intp, value)
+
+        def block(width, j0, n_units, k0, n_rows):
+            units = [builder.add(j0, const(u)) for u in range(n_units)]
+            rows = [builder.add(k0, const(k)) for k in range(n_rows)]
+            at = [[builder.mul(builder.add(builder.mul(j, f), k), const(LANES)) for k in rows]
+                  for j in units]  # fmt: skip
+            sums = [[vec.load(acc_array.data, a) for a in row] for row in at]
+            dz_rows = [cgutils.pointer_add(builder, dz_array.data, builder.mul(j, dz_step))
+                       for j in units]  # fmt: skip
+            x_rows = [cgutils.pointer_add(builder, x_array.data, builder.mul(k, x_step))
+                      for k in rows]  # fmt: skip
+            for s in range(0, width, LANES):
+                d = [vec.load(row, s) for row in dz_rows]
+                x = [vec.load(row, s) for row in x_rows]
+                sums = [[emit_fma(builder, du, xk, total) for xk, total in zip(x, row, strict=True)]
+                        for du, row in zip(d, sums, strict=True)]  # fmt: skip
+            for row, addresses in zip(sums, at, strict=True):
+                for total, a in zip(row, addresses, strict=True):
+                    vec.store(total, acc_array.data, a)
+
+        def units_block(width, j0, n_units):
+            blocked = builder.mul(builder.sdiv(f, const(GRAD_FEATURES)), const(GRAD_FEATURES))
+            with cgutils.for_range_slice(builder, const(0), blocked, const(GRAD_FEATURES)) as (
+                    k0, _):  # fmt: skip
+                block(width, j0, n_units, k0, GRAD_FEATURES)
+            rest = builder.sub(f, blocked)
+            for n_rows in range(1, GRAD_FEATURES):  # constant row counts: each unrolls
+                with builder.if_then(builder.icmp_signed("==", rest, const(n_rows))):
+                    block(width, j0, n_units, blocked, n_rows)
+
+        def emit(width):
+            blocked = builder.mul(builder.sdiv(h, const(GRAD_UNITS)), const(GRAD_UNITS))
+            with cgutils.for_range_slice(builder, const(0), blocked, const(GRAD_UNITS)) as (
+                    j0, _):  # fmt: skip
+                units_block(width, j0, GRAD_UNITS)
+            with cgutils.for_range_slice(builder, blocked, h, const(1)) as (j, _):
+                units_block(width, j, 1)
+
+        vec.width = cgutils.unpack_tuple(builder, dz_array.shape)[1]
+        vec.per_width(emit)
+        return context.get_dummy_value()
+
+    return types.void(dz, xt, n_features, hidden, acc), codegen
+
+
+@jit(inline=True)
+def hidden_layer_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1):
+    """The hidden layer of a tile, narrow inputs, backward: every unit's dz (into dz, h
+    rows) and b1 sums, then the W1 sums in register blocks (grad_blocks)."""
     for j in range(hidden):
-        dz = tile_scratch(a1[j])
-        hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz, acc_b1[j])
-        delta_dots(dz, xt, f, acc_W1[j * f : j * f + f])
+        hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j], acc_b1[j])
+    grad_blocks(dz, xt, n_features, hidden, acc_W1)
 
 
 @jit()
@@ -410,7 +572,7 @@ def tile_sums(W1, b1, W2, b2, xt, yt, wt, f, h, o, count, one_softmax, weighted,
     if f > FEATURE_CHUNK:
         wide_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
     else:
-        hidden_layer_backward(W2, dy, o, a1, xt, f, h, g_b1, g_W1)
+        hidden_layer_backward(W2, dy, o, a1, xt, f, h, dz, g_b1, g_W1)
 
 
 @jit(inline=True)
