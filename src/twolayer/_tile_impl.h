@@ -445,14 +445,18 @@ static __attribute__((noinline)) void TL_NAME(tl_wide_backward)(
 }
 
 /* out[i] = sum over l of acc[i * LANES + l], l in order from 0 (a block's lane
- * sums to scalars). Lane by lane over all i rather than i by i: the same sum
- * for every i, but the i vectorise (once per batch, so it counts for small ones). */
+ * sums to scalars). Parameter by parameter, its LANES contiguous sums in order:
+ * lane by lane over all i, the compiler read acc with stride LANES through
+ * shuffles (measured, 1409 parameters: 13 us AVX2, 6.5 us AVX-512; this order
+ * 5.5 and 1.5 us), the same adds in the same order. */
 static inline void TL_NAME(tl_reduce_lanes)(const TL_T* restrict acc, ptrdiff_t n,
                                             TL_T* restrict out)
 {
-    for (ptrdiff_t i = 0; i < n; i++) out[i] = 0;
-    for (int l = 0; l < TL_LANES; l++)
-        for (ptrdiff_t i = 0; i < n; i++) out[i] += acc[i * TL_LANES + l];
+    for (ptrdiff_t i = 0; i < n; i++) {
+        TL_T s = 0;
+        for (int l = 0; l < TL_LANES; l++) s += acc[i * TL_LANES + l];
+        out[i] = s;
+    }
 }
 
 /* Asks for the cache lines of columns idx[0:count] of an array (rows values a
