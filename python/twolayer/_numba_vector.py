@@ -1,9 +1,9 @@
-"""Mirrors ``src/twolayer/vector_type.h`` (and the tile-row storage of ``_tile.h``): lane
+"""Mirrors ``src/twolayer/_vector.h`` (and the tile-row storage of ``_tile.h``): lane
 vectors and tile rows as the Numba kernels spell them.
 
-C writes LANES-wide vector operations with GCC vector types and a tile row in a
-``restrict`` local array (``TL_T part[TL_W]``). Numba runs LLVM without its SLP
-vectoriser, so the vector operations are LLVM IR emitted by intrinsics
+C writes LANES-wide vector operations as structs of the build's registers
+(intrinsics) and a tile row in a ``restrict`` local array (``TL_T part[TL_W]``).
+Numba runs LLVM without its SLP vectoriser, so the vector operations are LLVM IR emitted by intrinsics
 (``Vectors``), a tile row on the stack is ``tile_scratch`` (LLVM knows nothing
 aliases it and keeps it in registers, as gcc does with the C), and a tile whose
 width must be a compile-time constant for its loops to unroll is ``full_tile``.
