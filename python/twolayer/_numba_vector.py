@@ -3,8 +3,8 @@ vectors and tile rows as the Numba kernels spell them.
 
 C writes LANES-wide vector operations as structs of the build's registers
 (intrinsics) and a tile row in a ``restrict`` local array (``TL_T part[TL_W]``).
-Numba runs LLVM without its SLP vectoriser, so the vector operations are LLVM IR emitted by intrinsics
-(``Vectors``), a tile row on the stack is ``tile_scratch`` (LLVM knows nothing
+Numba runs LLVM without its SLP vectoriser, so the vector operations are LLVM IR
+emitted by intrinsics (``Vectors``), a tile row on the stack is ``tile_scratch`` (LLVM knows nothing
 aliases it and keeps it in registers, as gcc does with the C), and a tile whose
 width must be a compile-time constant for its loops to unroll is ``full_tile``.
 """
