@@ -327,32 +327,30 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
     ptrdiff_t j0, ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
 {
     const int n_regs = (n_units + TL_G_UNITS - 1) / TL_G_UNITS;
+    /* register g holds units j0 + G g and on; next[g]: 1 when a next unit shares it,
+     * 0 for an odd unit out, which repeats itself (the distances below scale it) */
+    ptrdiff_t next[TL_GRAD_REGS];
+    for (int g = 0; g < n_regs; g++) next[g] = TL_G_UNITS * g + 1 < n_units;
     for (int q = 0; q < TL_LANES; q += TL_PART_WIDTH) {
         TL_G sum[TL_GRAD_REGS][TL_GRAD_FEATURES], d[TL_GRAD_REGS];
-        for (int g = 0; g < n_regs; g++) {
-            /* register g: units j0 + G g and on; an odd unit out repeats itself */
-            const ptrdiff_t next = TL_G_UNITS * g + 1 < n_units;
+        for (int g = 0; g < n_regs; g++)
             for (int k = 0; k < n_rows; k++)
                 sum[g][k] = TL_GVEC(tl_gload)(
                     acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
-                    next * n_features * TL_LANES);
-        }
+                    next[g] * n_features * TL_LANES);
         for (ptrdiff_t s = q; s < TL_W; s += TL_LANES) {
             for (int g = 0; g < n_regs; g++)
-                d[g] = TL_GVEC(tl_gload)(dz + (j0 + TL_G_UNITS * g) * TL_W + s,
-                                         (TL_G_UNITS * g + 1 < n_units) * TL_W);
+                d[g] = TL_GVEC(tl_gload)(dz + (j0 + TL_G_UNITS * g) * TL_W + s, next[g] * TL_W);
             for (int k = 0; k < n_rows; k++) {
                 TL_G x = TL_GVEC(tl_gbroadcast)(xt + (k0 + k) * x_stride + s);
                 for (int g = 0; g < n_regs; g++) sum[g][k] = TL_GVEC(tl_gfma)(d[g], x, sum[g][k]);
             }
         }
-        for (int g = 0; g < n_regs; g++) {
-            const ptrdiff_t next = TL_G_UNITS * g + 1 < n_units;
+        for (int g = 0; g < n_regs; g++)
             for (int k = 0; k < n_rows; k++)
                 TL_GVEC(tl_gstore)(
                     acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
-                    next * n_features * TL_LANES, sum[g][k]);
-        }
+                    next[g] * n_features * TL_LANES, sum[g][k]);
     }
 }
 
@@ -377,10 +375,11 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
     }
 }
 
-/* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
- * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
 /* Hidden units per full block of W1 sums: registers times units per register. */
 #define TL_GRAD_UNITS (TL_GRAD_REGS * TL_G_UNITS)
+
+/* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
+ * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
 static inline void TL_NAME(tl_hidden_layer_backward)(
     const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
     const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
@@ -395,7 +394,8 @@ static inline void TL_NAME(tl_hidden_layer_backward)(
     switch (hidden - j0) {   /* the remaining units as one block, as in the forward pass */
 #define TL_REST(n)                                                                       \
     case n:                                                                              \
-        if (n < TL_GRAD_UNITS) TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, n, acc_W1); \
+        if (n < TL_GRAD_UNITS)                                                           \
+            TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, n, acc_W1);         \
         break;
     TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5) TL_REST(6) TL_REST(7)
 #undef TL_REST

@@ -180,27 +180,41 @@ static inline tl_gf tl_gloadf(const float* p, ptrdiff_t next_unit)
     return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(p)),
                               _mm256_loadu_ps(p + next_unit), 1);
 }
-static inline tl_gf tl_gbroadcastf(const float* p) { return _mm512_broadcast_f32x8(_mm256_loadu_ps(p)); }
+static inline tl_gf tl_gbroadcastf(const float* p)
+{
+    return _mm512_broadcast_f32x8(_mm256_loadu_ps(p));
+}
 static inline void tl_gstoref(float* p, ptrdiff_t next_unit, tl_gf v)
 {
     _mm256_storeu_ps(p, _mm512_castps512_ps256(v));
     _mm256_storeu_ps(p + next_unit, _mm512_extractf32x8_ps(v, 1));
 }
 #define tl_gfmaf _mm512_fmadd_ps
-#else
-typedef tl_ps tl_gf;
+#endif
+/* A grad register that is one part of a lane vector: one unit, its part's own
+ * load, store and multiply-add. */
+#define TL_GRAD_PART(G, T, sfx, P, load, store)                                         \
+    typedef P G;                                                                       \
+    static inline G tl_gload##sfx(const T* p, ptrdiff_t next_unit)                     \
+    {                                                                                  \
+        (void)next_unit;                                                               \
+        return load(p);                                                                \
+    }                                                                                  \
+    static inline G tl_gbroadcast##sfx(const T* p) { return load(p); }                 \
+    static inline void tl_gstore##sfx(T* p, ptrdiff_t next_unit, G v)                  \
+    {                                                                                  \
+        (void)next_unit;                                                               \
+        store(p, v);                                                                   \
+    }
+#if !(defined(__AVX512F__) && defined(__AVX512DQ__) && defined(__FMA__))
 #define TL_GF_UNITS 1
-static inline tl_gf tl_gloadf(const float* p, ptrdiff_t next_unit) { (void)next_unit; return tl_ps_load(p); }
-static inline tl_gf tl_gbroadcastf(const float* p) { return tl_ps_load(p); }
-static inline void tl_gstoref(float* p, ptrdiff_t next_unit, tl_gf v) { (void)next_unit; tl_ps_store(p, v); }
+TL_GRAD_PART(tl_gf, float, f, tl_ps, tl_ps_load, tl_ps_store)
 #define tl_gfmaf tl_ps_fma
 #endif
-typedef tl_pd tl_gd;
 #define TL_GD_UNITS 1
-static inline tl_gd tl_gloadd(const double* p, ptrdiff_t next_unit) { (void)next_unit; return tl_pd_load(p); }
-static inline tl_gd tl_gbroadcastd(const double* p) { return tl_pd_load(p); }
-static inline void tl_gstored(double* p, ptrdiff_t next_unit, tl_gd v) { (void)next_unit; tl_pd_store(p, v); }
+TL_GRAD_PART(tl_gd, double, d, tl_pd, tl_pd_load, tl_pd_store)
 #define tl_gfmad tl_pd_fma
+#undef TL_GRAD_PART
 
 #undef TL_VECTOR_OPS
 #undef TL_VECTOR_OP2
