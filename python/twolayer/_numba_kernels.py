@@ -53,7 +53,7 @@ from ._numba_tile import (
     outputs_overflow,
     tile_sums,
 )
-from ._numba_vector import full_tile, prefer_wide_vectors
+from ._numba_vector import full_tile, prefer_wide_vectors, unowned
 
 __all__ = ["BLOCK", "FEATURE_CHUNK", "LANES", "TILE", "TILES_PER_BLOCK"]
 
@@ -102,6 +102,8 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     an int, one compiled version for every option.
     """
     prefer_wide_vectors()
+    # Views without reference counts (see unowned): the caller holds these arrays.
+    X, Y, theta, work, out = unowned(X), unowned(Y), unowned(theta), unowned(work), unowned(out)
     f = X.shape[0]
     h = hidden
     o = Y.shape[0]
