@@ -53,7 +53,7 @@ from ._numba_tile import (
     outputs_overflow,
     tile_sums,
 )
-from ._numba_vector import full_tile, prefer_wide_vectors, unowned
+from ._numba_vector import full_tile, prefer_wide_vectors, rows_of, unowned
 
 __all__ = ["BLOCK", "FEATURE_CHUNK", "LANES", "TILE", "TILES_PER_BLOCK"]
 
@@ -65,15 +65,15 @@ def _tile_views(work, f, o, h, small):
     SMALL_TILE when small (the first rows x SMALL_TILE of each region, as in C)."""
     width = SMALL_TILE if small else TILE
     p = 0
-    xt = work[p : p + f * width].reshape((f, width))
+    xt = rows_of(work, p, f, width)
     p += f * TILE
-    yt = work[p : p + o * width].reshape((o, width))
+    yt = rows_of(work, p, o, width)
     p += o * TILE
-    a1 = work[p : p + h * width].reshape((h, width))
+    a1 = rows_of(work, p, h, width)
     p += h * TILE
-    dy = work[p : p + o * width].reshape((o, width))
+    dy = rows_of(work, p, o, width)
     p += o * TILE
-    dz = work[p : p + h * width].reshape((h, width))  # hidden deltas, a row per unit
+    dz = rows_of(work, p, h, width)  # hidden deltas, a row per unit
     p += h * TILE
     wt = work[p : p + width]  # the tile's sample weights (weighted only)
     if small:
@@ -118,7 +118,7 @@ def _block_sums(X, Y, order, sw, softmax, theta, hidden, start, stop, work, out)
     if softmax is not None:  # epochs only (see below)
         xs, ys, a1s, dys, dzs, ws = _tile_views(work, f, o, h, True)
     p = (f + o + h + o + h + 1) * TILE
-    acc = work[p : p + (n_params + 1) * LANES].reshape((n_params + 1, LANES))
+    acc = rows_of(work, p, n_params + 1, LANES)
     g_W1 = acc[: h * f]
     g_b1 = acc[h * f : h * f + h]
     g_W2 = acc[h * f + h : h * f + h + o * h]
@@ -457,14 +457,14 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     W2 = theta[h * f + h : h * f + h + o * h]
     b2 = theta[h * f + h + o * h : h * f + h + o * h + o]
     x_at, a1_at, z_at = 0, f * TILE, (f + h) * TILE
-    xt = full_tile(work[x_at : a1_at].reshape((f, TILE)))
-    a1 = full_tile(work[a1_at : z_at].reshape((h, TILE)))
-    zt = full_tile(work[z_at : z_at + rows * TILE].reshape((rows, TILE)))
+    xt = full_tile(rows_of(work, x_at, f, TILE))
+    a1 = full_tile(rows_of(work, a1_at, h, TILE))
+    zt = full_tile(rows_of(work, z_at, rows, TILE))
     # Small tiles: the first rows x SMALL_TILE of each region, their width a run-time
     # value (see _tile_views).
-    xs = work[x_at : x_at + f * SMALL_TILE].reshape((f, SMALL_TILE))
-    a1s = work[a1_at : a1_at + h * SMALL_TILE].reshape((h, SMALL_TILE))
-    zs = work[z_at : z_at + rows * SMALL_TILE].reshape((rows, SMALL_TILE))
+    xs = rows_of(work, x_at, f, SMALL_TILE)
+    a1s = rows_of(work, a1_at, h, SMALL_TILE)
+    zs = rows_of(work, z_at, rows, SMALL_TILE)
     small_ok = f <= FEATURE_CHUNK  # wide_forward takes full tiles only
     flags = 0
     for tile in range((stop - start + TILE - 1) // TILE):

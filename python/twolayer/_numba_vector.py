@@ -191,3 +191,33 @@ def unowned(typingctx, array):
         return result._getvalue()
 
     return array(array), codegen
+
+
+@intrinsic
+def rows_of(typingctx, vector, start, rows, width):
+    """vector[start : start + rows * width] as a C-contiguous (rows, width) array, vector
+    1-D and C-contiguous: a slice and reshape made without Numba's reshape, which calls
+    out to a C helper (numba_attempt_nocopy_reshape) on every use, five per block."""
+    if not (isinstance(vector, types.Array) and vector.ndim == 1 and vector.layout == "C"):
+        return None
+    result = types.Array(vector.dtype, 2, "C", readonly=not vector.mutable)
+
+    def codegen(context, builder, signature, args):
+        source = context.make_array(vector)(context, builder, args[0])
+        view = context.make_array(result)(context, builder)
+        itemsize = context.get_abi_sizeof(context.get_data_type(vector.dtype))
+        first, n_rows, n_cols = (context.cast(builder, value, ty, types.intp)
+                                 for value, ty in zip(args[1:], signature.args[1:], strict=True))
+        step = context.get_constant(types.intp, itemsize)
+        populate_array(
+            view,
+            data=cgutils.gep(builder, source.data, first),
+            shape=[n_rows, n_cols],
+            strides=[builder.mul(n_cols, step), step],
+            itemsize=source.itemsize,
+            meminfo=source.meminfo,
+            parent=source.parent,
+        )
+        return impl_ret_borrowed(context, builder, result, view._getvalue())
+
+    return result(vector, start, rows, width), codegen
