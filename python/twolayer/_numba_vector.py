@@ -221,3 +221,16 @@ def rows_of(typingctx, vector, start, rows, width):
         return impl_ret_borrowed(context, builder, result, view._getvalue())
 
     return result(vector, start, rows, width), codegen
+
+
+@intrinsic
+def hold(typingctx, arrays):
+    """No code: a use of arrays (a tuple) here, so that Numba keeps them (and frees none)
+    until this point while their unowned aliases are in use before it."""
+    if not isinstance(arrays, types.BaseTuple):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return types.void(arrays), codegen
