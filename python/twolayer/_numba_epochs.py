@@ -31,7 +31,7 @@ from ._numba_kernels import (
     _work_elements,
 )
 from ._numba_optimizer import batch_step
-from ._numba_vector import prefer_wide_vectors
+from ._numba_vector import prefer_wide_vectors, unowned
 from ._solver_codes import ADAM
 
 # hyper's slots (the contract: _reference.train_epoch)
@@ -88,6 +88,11 @@ def _step(sums, theta, m, v, f, h, o, S, solver, hyper, t, new_theta, new_m, new
 def _epoch(X, Y, sw, order, theta, state, hyper, solver, batch_size, softmax, hidden, work,
            partials, sums, candidate, threads):  # fmt: skip
     """The batches of one epoch; returns (completed, accumulated) (see train_epoch)."""
+    # Without reference counts per batch (see _numba_vector.unowned): the caller holds these.
+    X, Y, sw, order, theta, state = (unowned(X), unowned(Y), unowned(sw), unowned(order),
+                                     unowned(theta), unowned(state))  # fmt: skip
+    work, partials, sums, candidate = (unowned(work), unowned(partials), unowned(sums),
+                                       unowned(candidate))  # fmt: skip
     f = X.shape[0]
     o = Y.shape[0]
     n = X.shape[1]

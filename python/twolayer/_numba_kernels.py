@@ -455,6 +455,7 @@ def _block_forward(X, theta, hidden, n_outputs, mode, limit, start, stop, work, 
     sample's sums are the same either way).
     """
     prefer_wide_vectors()
+    X, theta, work, out = unowned(X), unowned(theta), unowned(work), unowned(out)  # see _block_sums
     f = X.shape[0]
     h = hidden
     o = n_outputs
