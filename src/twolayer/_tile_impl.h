@@ -378,28 +378,46 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
 /* Hidden units per full block of W1 sums: registers times units per register. */
 #define TL_GRAD_UNITS (TL_GRAD_REGS * TL_G_UNITS)
 
-/* The hidden layer of a tile, narrow inputs, backward: every unit's dz (into
- * dz, h rows) and b1 sums, then the W1 sums in register blocks. */
+/* The hidden layer of a tile, narrow inputs, backward, block of units by
+ * block of units: the block's dz rows (into the first rows of dz) and b1
+ * sums, then its W1 sums in register blocks, while those dz rows are in L1.
+ * The last block takes the units left (fewer than two register blocks' worth:
+ * one register block and the rest as one smaller block, constant sizes that
+ * unroll). All deltas first, at 64 hidden units, wrote 32 kB of dz and read 32
+ * kB of a1, more than L1 holds with X's tile: the W1 sums then read dz back
+ * from L2 and wrote it back there (measured, 100,000 x 20, hidden 64: the tile
+ * 8.85 -> 8.11 us on AVX-512, 14.06 -> 13.71 us on AVX2). Each sum adds the
+ * same terms in the same order. */
 static inline void TL_NAME(tl_hidden_layer_backward)(
     const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
     const TL_T* restrict a1, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
     ptrdiff_t hidden, TL_T* restrict dz, TL_T* restrict acc_b1, TL_T* restrict acc_W1)
 {
-    for (ptrdiff_t j = 0; j < hidden; j++)
-        TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_W,
-                                 dz + j * TL_W, acc_b1 + j * TL_LANES);
-    ptrdiff_t j0 = 0;
-    for (; j0 + TL_GRAD_UNITS <= hidden; j0 += TL_GRAD_UNITS)
-        TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, TL_GRAD_UNITS, acc_W1);
-    switch (hidden - j0) {   /* the remaining units as one block, as in the forward pass */
-#define TL_REST(n)                                                                       \
-    case n:                                                                              \
-        if (n < TL_GRAD_UNITS)                                                           \
-            TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, j0, n, acc_W1);         \
+    for (ptrdiff_t j0 = 0; j0 < hidden;) {
+        ptrdiff_t n = hidden - j0 < 2 * TL_GRAD_UNITS ? hidden - j0 : TL_GRAD_UNITS;
+        for (ptrdiff_t j = j0; j < j0 + n; j++)
+            TL_NAME(tl_hidden_delta)(W2 + j, hidden, dy, n_outputs, a1 + j * TL_W,
+                                     dz + (j - j0) * TL_W, acc_b1 + j * TL_LANES);
+        TL_T* acc = acc_W1 + j0 * n_features * TL_LANES;
+        const TL_T* rest_dz = dz;
+        ptrdiff_t rest = n;
+        if (n >= TL_GRAD_UNITS) {
+            TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, 0, TL_GRAD_UNITS, acc);
+            rest_dz += TL_GRAD_UNITS * TL_W;
+            acc += TL_GRAD_UNITS * n_features * TL_LANES;
+            rest -= TL_GRAD_UNITS;
+        }
+        switch (rest) {   /* the remaining units as one block, as in the forward pass */
+#define TL_REST(r)                                                                       \
+    case r:                                                                              \
+        if (r < TL_GRAD_UNITS)                                                           \
+            TL_NAME(tl_grad_units)(rest_dz, xt, x_stride, n_features, 0, r, acc);        \
         break;
-    TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5) TL_REST(6) TL_REST(7)
+        TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5) TL_REST(6) TL_REST(7)
 #undef TL_REST
-    default: break;
+        default: break;
+        }
+        j0 += n;
     }
 }
 #undef TL_GRAD_UNITS
