@@ -540,22 +540,21 @@ def grad_blocks(typingctx, dz, xt, n_features, hidden, acc):
 
 @jit(inline=True)
 def hidden_layer_backward(W2, dy, n_outputs, a1, xt, n_features, hidden, dz, acc_b1, acc_W1):
-    """The hidden layer of a tile, narrow inputs, backward: each unit's dz (into dz, h
-    rows) and b1 sums, and the W1 sums in register blocks (grad_blocks), block of units
-    by block of units, as in C: a block's dz rows are read back while in L1 (all deltas
-    first overflowed L1 at 64 hidden units). Each sum adds the same terms in order."""
+    """The hidden layer of a tile, narrow inputs, backward, block of units by block of
+    units, as in C: the block's dz rows (into the first rows of dz, which stay in L1 from
+    one block to the next) and b1 sums, then its W1 sums in register blocks (grad_blocks).
+    The last block takes the units left (fewer than two register blocks' worth), so a
+    small layer runs its deltas in one loop. Each sum adds the same terms in order."""
     f = n_features
     # grad_blocks' full block: GRAD_UNITS registers, two units each where paired.
     step = GRAD_UNITS * (2 if 2 * LANES * dz.itemsize <= VECTOR_BYTES else 1)
     j0 = 0
-    while j0 + step <= hidden:
-        for j in range(j0, j0 + step):
-            hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j], acc_b1[j])
-        grad_blocks(dz[j0 : j0 + step], xt, f, step, acc_W1[j0 * f : (j0 + step) * f])
-        j0 += step
-    for j in range(j0, hidden):
-        hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j], acc_b1[j])
-    grad_blocks(dz[j0:], xt, f, hidden - j0, acc_W1[j0 * f :])
+    while j0 < hidden:
+        n = hidden - j0 if hidden - j0 < 2 * step else step
+        for j in range(j0, j0 + n):
+            hidden_delta(W2[j:], hidden, dy, n_outputs, a1[j], dz[j - j0], acc_b1[j])
+        grad_blocks(dz[:n], xt, f, n, acc_W1[j0 * f : (j0 + n) * f])
+        j0 += n
 
 
 @jit()
