@@ -135,3 +135,28 @@ def test_gradient_sums_match_reference(backend):
         tol = 1e-12 if dtype == np.float64 else 2e-4
         assert cost == pytest.approx(expected_cost, rel=tol)
         assert relative_error(grad, expected) < tol * 10
+
+
+# Rows of X a multiple of 4 kB apart (512 float64 samples: n = 2048 here) would crowd
+# L1's sets if read in place, so the Cython build gathers those tiles instead; rows 8
+# samples further apart are read in place. Both must give the same bits, in training
+# and in prediction.
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("backend", COMPILED)
+def test_rows_4k_apart_give_the_bits_of_other_strides(backend, dtype):
+    f, h, n = 20, 8, 2048
+    rng = np.random.default_rng(5)
+    wide = rng.standard_normal((f, n + 8)).astype(dtype)
+    crowded = np.ascontiguousarray(wide[:, :n])  # row stride n * itemsize: 4 kB multiple
+    spread = wide[:, :n]  # the same values, rows (n + 8) * itemsize apart
+    assert crowded.strides[0] % 4096 == 0 and spread.strides[0] % 4096 != 0
+    Y = (rng.random((1, n)) < 0.5).astype(dtype)
+    params, costs = twolayer.fit(crowded, Y, 0.5, h, 6, backend=backend, n_threads=1)
+    params_spread, costs_spread = twolayer.fit(spread, Y, 0.5, h, 6, backend=backend, n_threads=1)
+    np.testing.assert_array_equal(costs, costs_spread)
+    for key in params:
+        np.testing.assert_array_equal(params[key], params_spread[key], err_msg=key)
+    _, reference_costs = twolayer.fit(crowded, Y, 0.5, h, 6, backend="numpy")
+    assert relative_error(costs, reference_costs) < (1e-12 if dtype == np.float64 else 1e-5)
+    proba = twolayer.predict_proba(params, crowded, backend=backend)
+    np.testing.assert_array_equal(proba, twolayer.predict_proba(params, spread, backend=backend))

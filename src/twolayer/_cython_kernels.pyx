@@ -50,7 +50,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport isfinite, sqrt
 from libc.stdint cimport int64_t
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 
 from twolayer._geometry import work_size
 
@@ -151,6 +151,7 @@ cdef enum:
     _BLOCK = _TILE * _TILES_PER_BLOCK
     _CHUNK = TL_FEATURE_CHUNK
     _ALIGN = TL_ALIGN  # elements per 64-byte cache line in float32 (a multiple of it in float64)
+    _X_LINES_PER_SET = 4  # at most this many of a tile's lines of X per L1 set, read in place
 
 
 # ---------------------------------------------------------------- per-point helpers
@@ -299,12 +300,42 @@ cdef inline Py_ssize_t _tile_width(Py_ssize_t left, Py_ssize_t last_full) noexce
     return _TILE if left > last_full else _SMALL
 
 
-cdef inline bint _reads_x_in_place(Py_ssize_t x_cs, Py_ssize_t f) noexcept nogil:
+cdef inline bint _rows_crowd_l1(Py_ssize_t row_bytes, Py_ssize_t f,
+                                Py_ssize_t tile_bytes) noexcept nogil:
+    """Whether a tile of f rows, row_bytes apart, puts more than _X_LINES_PER_SET of its
+    cache lines in one set of L1 (x86 L1 data caches: 64 sets of 64-byte lines, a set
+    every 4 kB, 8 or 12 ways).
+
+    Rows a multiple of 4 kB apart (n a multiple of 512 float64 samples: 2048, 4096,
+    100,352...) all land in the same sets; the tile then no longer fits L1 beside the
+    activations, and every pass over it came from L2 (measured, 20 features, hidden 64,
+    AVX-512: 11.0-11.7 us a tile in place, 8.7-9.4 gathered; other strides 8.8-9.0 in
+    place, the same or up to 4% more gathered).
+    """
+    cdef int lines[64]
+    cdef Py_ssize_t r, i, first
+    if f <= _X_LINES_PER_SET:   # a row puts at most one line in a set
+        return False
+    memset(lines, 0, sizeof(lines))
+    for r in range(f):
+        first = ((r * row_bytes) % 4096 + 4096) % 4096 // 64
+        for i in range(tile_bytes // 64):
+            lines[(first + i) % 64] += 1
+    for i in range(64):
+        if lines[i] > _X_LINES_PER_SET:
+            return True
+    return False
+
+
+cdef inline bint _reads_x_in_place(Py_ssize_t x_rs, Py_ssize_t x_cs, Py_ssize_t f,
+                                   Py_ssize_t itemsize) noexcept nogil:
     """Whether full tiles of consecutive samples read X where it is: when a row's samples
     are contiguous (X C-ordered, the tutorial's layout), no copy, and X streams through
-    the cache once (measured: the copy was a tenth of an iteration on 100,000 x 20).
-    Wide inputs keep gathered tiles (their feature-chunk loops assume them)."""
-    return x_cs == 1 and f <= _CHUNK
+    the cache once (measured: the copy was a tenth of an iteration on 100,000 x 20);
+    unless the rows' stride crowds L1's sets (_rows_crowd_l1). Wide inputs keep gathered
+    tiles (their feature-chunk loops assume them)."""
+    return (x_cs == 1 and f <= _CHUNK
+            and not _rows_crowd_l1(x_rs * itemsize, f, _TILE * itemsize))
 
 
 cdef inline const floating* _x_tile(
@@ -376,7 +407,7 @@ cdef void _block_tiles(
     cdef const int64_t* idx = NULL
     cdef const floating* weights = NULL
     cdef const floating* xp
-    cdef bint in_place = order == NULL and _reads_x_in_place(x_cs, f)
+    cdef bint in_place = order == NULL and _reads_x_in_place(x_rs, x_cs, f, sizeof(floating))
 
     # Small tiles keep every sum's order but one: with several sigmoid outputs, a
     # lane of the cost takes the tile's samples output by output, and so in
@@ -765,7 +796,7 @@ cdef int _block_forward(
     cdef floating* target
     cdef const floating* xp
     cdef int flags = 0
-    cdef bint in_place = _reads_x_in_place(x_cs, f)
+    cdef bint in_place = _reads_x_in_place(x_rs, x_cs, f, sizeof(floating))
     while t0 < stop:
         # Each sample's outputs are its own: small tiles for the last few give the same
         # bits with less padding (one sample: 16 slots, not 64).
