@@ -288,8 +288,13 @@ def _scratch(f, hidden, o, n, n_threads, size, like):
 @jit(inline=True)
 def _sums(X, Y, theta, hidden, work, partials, threads, out):
     """Gradient sums, then the cost sum, of all samples into out (no order, no weights,
-    sigmoid outputs: None, see _block_sums)."""
-    _all_sums(X, Y, None, None, None, theta, hidden, 0, X.shape[1], work, partials, threads)
+    sigmoid outputs: None, see _block_sums). The one-slot variant (threads None) runs
+    the blocks here, with no call into the parallel function _all_sums."""
+    if threads is None:
+        _serial_sums(X, Y, None, None, None, theta, hidden, 0, X.shape[1], work, partials)
+    else:
+        _all_sums(X, Y, None, None, None, theta, hidden, 0, X.shape[1], work, partials,
+                  threads)  # fmt: skip
     _reduce_blocks(partials, partials.shape[0], out)
 
 
