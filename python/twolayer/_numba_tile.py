@@ -230,8 +230,8 @@ def forward_blocks(typingctx, W1, b1, xt, n_features, hidden, z):
     """z[j, s] = b1[j] + sum over k of W1[j * n_features + k] * xt[k, s] for every hidden
     unit j: tl_combine_rows' sums (bias first, then the features in order, each a fused
     multiply-add), in blocks of FWD_UNITS units by FWD_VECS sample vectors of the
-    target's full width (then single units), as tl_hidden_layer_forward's blocks of
-    tl_forward_block. The blocks change which sums run side by side, never a sum.
+    target's full width (then the units left as one block), as tl_hidden_layer_forward's
+    blocks of tl_forward_block. The blocks change which sums run side by side, never a sum.
     xt and z: C-contiguous tiles (rows x W, W = TILE or SMALL_TILE, z's width)."""
     if not (are_tile_rows(W1, b1) and all(
             isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"
@@ -299,8 +299,14 @@ def forward_blocks(typingctx, W1, b1, xt, n_features, hidden, z):
             with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), blocked,
                                          step) as (j0, _):  # fmt: skip
                 passes(j0, FWD_UNITS)
-            with cgutils.for_range_slice(builder, blocked, h, one) as (j, _):
-                passes(j, 1)
+            # The units left as one smaller block, as in C (single units, AVX2's tutorial
+            # layer of 5 ran five passes over x, one sum per vector: too few to cover the
+            # latency of the multiply-adds).
+            rest = builder.sub(h, blocked)
+            for n_units in range(1, FWD_UNITS):  # constant unit counts: each unrolls
+                with builder.if_then(builder.icmp_signed("==", rest, context.get_constant(
+                        types.intp, n_units))):  # fmt: skip
+                    passes(blocked, n_units)
 
         width = cgutils.unpack_tuple(builder, z_array.shape)[1]
         full = builder.icmp_signed("==", width, ir.Constant(width.type, TILE))
