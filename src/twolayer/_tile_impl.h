@@ -386,7 +386,7 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
  * unroll). All deltas first, at 64 hidden units, wrote 32 kB of dz and read 32
  * kB of a1, more than L1 holds with X's tile: the W1 sums then read dz back
  * from L2 and wrote it back there (measured, 100,000 x 20, hidden 64: the tile
- * 8.85 -> 8.11 us on AVX-512, 14.06 -> 13.71 us on AVX2). Each sum adds the
+ * 8.80 -> 8.18 us on AVX-512, 14.04 -> 13.47 us on AVX2). Each sum adds the
  * same terms in the same order. */
 static inline void TL_NAME(tl_hidden_layer_backward)(
     const TL_T* restrict W2, const TL_T* restrict dy, ptrdiff_t n_outputs,
