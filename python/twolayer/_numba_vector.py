@@ -162,8 +162,6 @@ def fixed_width(width):
 full_tile = fixed_width(TILE)  # full tiles (the out-of-line helpers get no others)
 
 
-
-
 @intrinsic
 def unowned(typingctx, array):
     """array without its reference count (meminfo NULL): views made from it, and Numba's
