@@ -527,7 +527,7 @@ cdef class _Scratch:
     up to 30% slower with a misaligned start).
     """
     cdef void* data
-    cdef Py_ssize_t n_slots, slot_size, sums_at, extra_at
+    cdef Py_ssize_t n_slots, slot_size, partials_at, sums_at, extra_at
 
     def __cinit__(self, Py_ssize_t f, Py_ssize_t hidden, Py_ssize_t o, Py_ssize_t n,
                   Py_ssize_t n_threads, Py_ssize_t extra, size_t itemsize):
@@ -535,7 +535,8 @@ cdef class _Scratch:
         cdef Py_ssize_t n_blocks = (n + _BLOCK - 1) // _BLOCK
         self.n_slots = _n_slots(n, n_threads)
         self.slot_size = work_size(f, hidden, o)
-        self.sums_at = _lines(self.n_slots * self.slot_size + n_blocks * (n_params + 1))
+        self.partials_at = self.n_slots * self.slot_size
+        self.sums_at = _lines(self.partials_at + n_blocks * (n_params + 1))
         self.extra_at = self.sums_at + _lines(n_params + 1)
         self.data = aligned_alloc(64, _lines(self.extra_at + extra) * itemsize)
         if self.data == NULL:
@@ -567,7 +568,7 @@ def gradient_sums(const floating[:, :] X, const floating[:, :] Y, floating[::1] 
     cdef floating* sums = work + scratch.sums_at
     with nogil:
         _sums(X, Y, &theta[0], hidden, work, scratch.slot_size,
-              work + scratch.n_slots * scratch.slot_size, scratch.n_slots, sums)
+              work + scratch.partials_at, scratch.n_slots, sums)
         memcpy(&grad[0], sums, n_params * sizeof(floating))
     return float(sums[n_params])
 
@@ -594,7 +595,7 @@ def train_chunk(const floating[:, :] X, const floating[:, :] Y, floating[::1] th
     with nogil:
         for it in range(costs.shape[0]):
             _sums(X, Y, &theta[0], hidden, work, scratch.slot_size,
-                  work + scratch.n_slots * scratch.slot_size, scratch.n_slots, sums)
+                  work + scratch.partials_at, scratch.n_slots, sums)
             costs[it] = sums[n_params] / n
             finite = isfinite(costs[it])
             # The tutorial's update, P - lr * ((1 / m) * dP_sum), into a candidate

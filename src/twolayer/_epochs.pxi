@@ -207,6 +207,6 @@ def train_epoch(const floating[:, :] X, const floating[:, :] Y,
     with nogil:
         completed = _epoch(X, Y, sw, op, &theta[0], &state[0, 0], &hyper[0], solver,
                            batch_size, softmax, hidden, work, scratch.slot_size,
-                           work + scratch.n_slots * scratch.slot_size, scratch.n_slots,
+                           work + scratch.partials_at, scratch.n_slots,
                            work + scratch.sums_at, work + scratch.extra_at, &accumulated)
     return completed, accumulated
