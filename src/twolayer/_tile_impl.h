@@ -317,17 +317,17 @@ static inline void TL_NAME(tl_hidden_layer_forward)(
 }
 
 /* acc[(j f + k) LANES + l] += lane sums of dz[j] x[k] for the n_units hidden
- * units from j0 and n_rows feature rows from k0: tl_lane_dot's sums (each
+ * units whose rows start dz and acc, and n_rows feature rows from k0: tl_lane_dot's sums (each
  * lane's samples in order), n_units x n_rows of them side by side in
  * registers, each dz and x register loaded once per block. One register-wide
  * part of the lanes at a time (two passes for doubles with AVX2): the block
  * is counted in registers, and each lane's sum is the same. */
 static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
     const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
-    ptrdiff_t j0, ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
+    ptrdiff_t k0, int n_units, int n_rows, TL_T* restrict acc)
 {
     const int n_regs = (n_units + TL_G_UNITS - 1) / TL_G_UNITS;
-    /* register g holds units j0 + G g and on; next[g]: 1 when a next unit shares it,
+    /* register g holds units G g and on; next[g]: 1 when a next unit shares it,
      * 0 for an odd unit out, which repeats itself (the distances below scale it) */
     ptrdiff_t next[TL_GRAD_REGS];
     for (int g = 0; g < n_regs; g++) next[g] = TL_G_UNITS * g + 1 < n_units;
@@ -336,11 +336,11 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
         for (int g = 0; g < n_regs; g++)
             for (int k = 0; k < n_rows; k++)
                 sum[g][k] = TL_GVEC(tl_gload)(
-                    acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
+                    acc + (TL_G_UNITS * g * n_features + k0 + k) * TL_LANES + q,
                     next[g] * n_features * TL_LANES);
         for (ptrdiff_t s = q; s < TL_W; s += TL_LANES) {
             for (int g = 0; g < n_regs; g++)
-                d[g] = TL_GVEC(tl_gload)(dz + (j0 + TL_G_UNITS * g) * TL_W + s, next[g] * TL_W);
+                d[g] = TL_GVEC(tl_gload)(dz + TL_G_UNITS * g * TL_W + s, next[g] * TL_W);
             for (int k = 0; k < n_rows; k++) {
                 TL_G x = TL_GVEC(tl_gbroadcast)(xt + (k0 + k) * x_stride + s);
                 for (int g = 0; g < n_regs; g++) sum[g][k] = TL_GVEC(tl_gfma)(d[g], x, sum[g][k]);
@@ -349,27 +349,28 @@ static inline __attribute__((always_inline)) void TL_NAME(tl_grad_block)(
         for (int g = 0; g < n_regs; g++)
             for (int k = 0; k < n_rows; k++)
                 TL_GVEC(tl_gstore)(
-                    acc + ((j0 + TL_G_UNITS * g) * n_features + k0 + k) * TL_LANES + q,
+                    acc + (TL_G_UNITS * g * n_features + k0 + k) * TL_LANES + q,
                     next[g] * n_features * TL_LANES, sum[g][k]);
     }
 }
 
-/* The W1 sums of n_units (a constant) hidden units from j0 over all feature
- * rows: blocks of TL_GRAD_FEATURES rows, then the rest as one smaller block. */
+/* The W1 sums of n_units (a constant) hidden units, whose rows start dz and acc,
+ * over all feature rows: blocks of TL_GRAD_FEATURES rows, then the rest as one
+ * smaller block. */
 static inline __attribute__((always_inline)) void TL_NAME(tl_grad_units)(
     const TL_T* restrict dz, const TL_T* restrict xt, ptrdiff_t x_stride, ptrdiff_t n_features,
-    ptrdiff_t j0, int n_units, TL_T* restrict acc)
+    int n_units, TL_T* restrict acc)
 {
     ptrdiff_t k0 = 0;
     for (; k0 + TL_GRAD_FEATURES <= n_features; k0 += TL_GRAD_FEATURES)
-        TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, TL_GRAD_FEATURES, acc);
+        TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, k0, n_units, TL_GRAD_FEATURES, acc);
     switch (n_features - k0) {   /* constant row counts, so that each block unrolls */
-    case 1: TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, 1, acc); break;
+    case 1: TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, k0, n_units, 1, acc); break;
     case 2: if (TL_GRAD_FEATURES > 2)
-                TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, 2, acc);
+                TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, k0, n_units, 2, acc);
             break;
     case 3: if (TL_GRAD_FEATURES > 3)
-                TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, j0, k0, n_units, 3, acc);
+                TL_NAME(tl_grad_block)(dz, xt, x_stride, n_features, k0, n_units, 3, acc);
             break;
     default: break;
     }
@@ -402,7 +403,7 @@ static inline void TL_NAME(tl_hidden_layer_backward)(
         const TL_T* rest_dz = dz;
         ptrdiff_t rest = n;
         if (n >= TL_GRAD_UNITS) {
-            TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, 0, TL_GRAD_UNITS, acc);
+            TL_NAME(tl_grad_units)(dz, xt, x_stride, n_features, TL_GRAD_UNITS, acc);
             rest_dz += TL_GRAD_UNITS * TL_W;
             acc += TL_GRAD_UNITS * n_features * TL_LANES;
             rest -= TL_GRAD_UNITS;
@@ -411,7 +412,7 @@ static inline void TL_NAME(tl_hidden_layer_backward)(
 #define TL_REST(r)                                                                       \
     case r:                                                                              \
         if (r < TL_GRAD_UNITS)                                                           \
-            TL_NAME(tl_grad_units)(rest_dz, xt, x_stride, n_features, 0, r, acc);        \
+            TL_NAME(tl_grad_units)(rest_dz, xt, x_stride, n_features, r, acc);           \
         break;
         TL_REST(1) TL_REST(2) TL_REST(3) TL_REST(4) TL_REST(5) TL_REST(6) TL_REST(7)
 #undef TL_REST
