@@ -109,3 +109,93 @@ def test_every_workload_reports_the_isa() -> None:
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert expected in done.stdout.splitlines(), extra
+
+
+# --isa avx2: every runner limited, not ours alone.
+
+NUMPY2_DISPATCH = ["X86_V3", "X86_V4", "AVX512_ICL", "AVX512_SPR"]
+NUMPY1_DISPATCH = ["SSE42", "AVX2", "FMA3", "AVX512F", "AVX512_SKX", "AVX512_ICL"]
+CPU_HAS_AVX2 = bool(_cpu._cpu_features().get("AVX2") and _cpu._cpu_features().get("FMA3"))
+
+
+@pytest.mark.parametrize(
+    ("dispatch", "wide"),
+    [
+        (NUMPY2_DISPATCH, ["X86_V4", "AVX512_ICL", "AVX512_SPR"]),
+        (NUMPY1_DISPATCH, ["AVX512F", "AVX512_SKX", "AVX512_ICL"]),
+        (["SSE42", "AVX2"], []),
+    ],
+)
+def test_numpy_targets_beyond_avx2(dispatch: list[str], wide: list[str]) -> None:
+    assert _bench_isa.numpy_wide_targets(dispatch) == wide
+
+
+@pytest.mark.skipif(not CPU_HAS_AVX2, reason="--isa avx2 needs a CPU with AVX2 and FMA")
+def test_limited_environment_limits_every_runner_and_keeps_the_rest() -> None:
+    environ = {"PATH": "/bin", "XLA_FLAGS": "--xla_dump_to=/tmp/x", "OPENBLAS_CORETYPE": "Zen"}
+    before = dict(environ)
+    env = _bench_isa.limited_environment("avx2", environ, NUMPY2_DISPATCH)
+    assert environ == before  # a copy
+    assert env["PATH"] == "/bin"
+    assert env["TWOLAYER_CPU_FEATURES"] == "avx2"
+    assert (env["NUMBA_CPU_NAME"], env["NUMBA_CPU_FEATURES"]) == (
+        "haswell",
+        _bench_isa.AVX2_FEATURES,
+    )
+    assert env["NPY_DISABLE_CPU_FEATURES"] == "X86_V4 AVX512_ICL AVX512_SPR"
+    assert env["OPENBLAS_CORETYPE"] == "Haswell"
+    assert env["MKL_ENABLE_INSTRUCTIONS"] == "AVX2"
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert env["XLA_FLAGS"] == "--xla_dump_to=/tmp/x --xla_cpu_max_isa=AVX2"
+    assert env[_bench_isa.LIMITED_MARKER] == "avx2"
+    no_flags = _bench_isa.limited_environment("avx2", {}, [])
+    assert no_flags["XLA_FLAGS"] == "--xla_cpu_max_isa=AVX2"
+    assert no_flags["NPY_DISABLE_CPU_FEATURES"] == ""
+
+
+def test_limited_environment_refuses_what_it_cannot_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="--isa takes native or avx2; got 'avx512'"):
+        _bench_isa.limited_environment("avx512", {}, [])
+    monkeypatch.setattr(_cpu, "_cpu_features", lambda: {"AVX2": False, "FMA3": False})
+    with pytest.raises(ValueError, match="--isa avx2: this CPU has no AVX2 and FMA"):
+        _bench_isa.limited_environment("avx2", {}, [])
+
+
+def test_jax_keeps_the_isa_limit_and_runs_on_one_core() -> None:
+    from twolayer._bench_workloads import one_core_xla_flags
+
+    one = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    assert one_core_xla_flags("") == one
+    assert one_core_xla_flags("--xla_cpu_max_isa=AVX2") == f"--xla_cpu_max_isa=AVX2 {one}"
+    mine = "--xla_cpu_multi_thread_eigen=true"
+    assert one_core_xla_flags(mine) == mine  # the user's own choice stands
+
+
+@pytest.mark.skipif(not CPU_HAS_AVX2, reason="--isa avx2 needs a CPU with AVX2 and FMA")
+def test_bench_isa_avx2_runs_every_runner_limited_in_a_child() -> None:
+    command = [sys.executable, "-m", "twolayer", "bench", "--json", "--quick-rates",
+               "--repeat", "1", "--no-memory", "--iterations", "2", "--n-samples", "64",
+               "--backends", "cython"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != _bench_isa.LIMITED_MARKER}
+    env.pop("TWOLAYER_CPU_FEATURES", None)
+    run = subprocess.run([*command, "--isa", "avx2"], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    limited = json.loads(run.stdout)
+    assert limited["isa"]["cython"]["variant"] == "avx2"
+    assert limited["isa"]["cython"]["forced"] == "avx2"
+    wide = _bench_isa.numpy_wide_targets(_cpu.numpy_umath().__cpu_dispatch__)
+    note = limited["limit"]
+    assert note.startswith("every runner limited to AVX2 (--isa)")
+    assert f"NumPy without {' '.join(wide)};" in note or not wide
+    assert "still on" not in note  # NumPy really turned them off in the child
+    assert "OpenBLAS Haswell" in note
+    assert not any("OPENBLAS_CORETYPE" in n for n in limited["notes"])  # set on purpose
+    results = {e["name"]: e for e in limited["points"][0]["results"]}
+    assert list(results) == ["numpy", "tutorial", "cython"]
+    assert results["cython"]["time_per_iter_s"] > 0
+    assert results["cython"]["cost_rel_diff"] < 1e-12  # the same fit, on AVX2 code
+    native = json.loads(
+        subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    )
+    assert native["limit"] is None
+    assert native["isa"]["cython"]["forced"] is None

@@ -52,13 +52,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ._bench_isa import isa_report
+from ._bench_isa import LIMITED_MARKER, isa_report, limited_environment
 from ._bench_measure import _log, add_roofline, best_rates, kernel_build, measure_rates, run_point
 from ._bench_report import format_report, plot_report
 from ._bench_workloads import (
@@ -143,6 +145,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     parser.add_argument(
+        "--isa",
+        choices=("native", "avx2"),
+        default="native",
+        help="avx2: run in a child process in which every runner is limited to AVX2 "
+        "(ours, Numba, NumPy's dispatch, OpenBLAS/MKL, XLA, PyTorch): an AVX2 "
+        "machine's comparison, on an AVX-512 one (default: native)",
+    )
+    parser.add_argument(
         "--repeat",
         type=_positive_int,
         default=3,
@@ -206,9 +216,30 @@ def _workloads(args: argparse.Namespace) -> list[Workload]:
     ]
 
 
+def _run_limited(args: argparse.Namespace) -> int:
+    """This command again in a child process whose every runner is limited to
+    ``args.isa`` (variables that NumPy, OpenBLAS, XLA and the rest read when they
+    load, so not settable in this process). Returns the child's exit code."""
+    env = limited_environment(args.isa, os.environ)
+    settings = {k: v for k, v in vars(args).items() if k != "handler"}
+    code = "import sys; from twolayer._bench import run_json; sys.exit(run_json(sys.argv[1]))"
+    return subprocess.run([sys.executable, "-c", code, json.dumps(settings)], env=env).returncode
+
+
+def run_json(settings: str) -> int:
+    """``run_cli`` on arguments given as JSON (the child of ``_run_limited``)."""
+    try:
+        return run_cli(argparse.Namespace(**json.loads(settings)))
+    except (ValueError, TypeError) as exc:
+        print(f"twolayer bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def run_cli(args: argparse.Namespace) -> int:
     from ._backends import BACKENDS, available_backends
 
+    if args.isa != "native" and os.environ.get(LIMITED_MARKER) != args.isa:
+        return _run_limited(args)
     if args.workload == "predict":  # its own table: prediction, not training
         from ._bench_predict import run_cli as run_predict
 
@@ -235,7 +266,7 @@ def run_cli(args: argparse.Namespace) -> int:
     machine = machine_info()
     isa = isa_report(b for b in backends if b in available_backends())
     notes.extend(isa["warnings"])
-    if machine["blas_env"]:
+    if machine["blas_env"] and isa["limit"] is None:  # --isa sets them on purpose
         notes.append(
             f"{' and '.join(machine['blas_env'])} set: NumPy's BLAS may run a slower "
             "kernel than this CPU allows (unset both for this command)"
@@ -276,6 +307,7 @@ def run_cli(args: argparse.Namespace) -> int:
         },
         "rates": rates,
         "isa": isa["isa"],
+        "limit": isa["limit"],
         "notes": notes,
         "points": points,
     }

@@ -214,7 +214,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"{w['n_samples']:,} samples x {w['n_features']} features, hidden {w['hidden']}, "
         f"{w['dtype']}, {w['threads']} thread(s), best of {w['repeat']}",
         f"load average {r['load_average'][0]:.1f}",
-        *format_isa(r["isa"], r["warnings"]),
+        *format_isa(r["isa"], r["warnings"], r.get("limit")),
         "",
         f"{'backend':<10}{'iteration':>12}{'epoch':>12}{'/ iteration':>13}"
         f"{'shuffled':>12}{'/ iteration':>13}{'vs reference':>14}",

@@ -242,7 +242,7 @@ def format_report(r: dict[str, Any]) -> str:
         f"predict_proba on {w['n_samples']:,} samples x {w['n_features']} features, "
         f"hidden {w['hidden']}, {w['dtype']}, {w['threads']} thread(s), best of {w['repeat']}",
         f"load average {r['load_average'][0]:.1f}",
-        *format_isa(r["isa"], r["warnings"]),
+        *format_isa(r["isa"], r["warnings"], r.get("limit")),
         "",
         f"{'runner':<16}{'time':>10}{'NumPy fwd / this':>18}{'this / 1 train it':>19}"
         f"{'extra peak / X':>16}",

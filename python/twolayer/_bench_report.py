@@ -120,7 +120,7 @@ def format_report(report: dict[str, Any]) -> str:
         f"NumPy tanh {r['numpy_tanh_per_s'] / 1e9:.3g} G/s, exp {r['numpy_exp_per_s'] / 1e9:.3g}"
         f" G/s, log1p {r['numpy_log1p_per_s'] / 1e9:.3g} G/s",
     ]
-    out.extend(format_isa(report["isa"], report["notes"]))
+    out.extend(format_isa(report["isa"], report["notes"], report.get("limit")))
     for point in report["points"]:
         out.extend(["", format_point(point)])
     if len(report["points"]) > 1:

@@ -238,13 +238,19 @@ def _tutorial_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -
     return run
 
 
+def one_core_xla_flags(flags: str) -> str:
+    """``flags`` (XLA_FLAGS: --isa's limit, the user's own) with XLA kept to one core,
+    unless they already say how many threads Eigen may use."""
+    if "xla_cpu_multi_thread_eigen" in flags:
+        return flags
+    return f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+
+
 def _jax_runner(X: np.ndarray, Y: np.ndarray, wl: Workload, threads: int) -> Runner:
     """The same fit as a JAX user would write it: the stable cost, jax.value_and_grad,
     the whole loop in one jax.jit'ed lax.fori_loop (XLA fuses the elementwise work)."""
     if threads == 1 and "jax" not in sys.modules:  # one core, as ours (read at import)
-        os.environ.setdefault(
-            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        )
+        os.environ["XLA_FLAGS"] = one_core_xla_flags(os.environ.get("XLA_FLAGS", ""))
     import jax
     import jax.numpy as jnp
 

@@ -29,12 +29,16 @@ _VARIANTS = (
 _BASE = "twolayer._cython_kernels"
 
 
-def _cpu_features() -> dict[str, bool]:
+def numpy_umath() -> ModuleType:
+    """NumPy's C module, which knows the CPU's features and NumPy's dispatch targets."""
     try:
-        umath = importlib.import_module("numpy._core._multiarray_umath")
+        return importlib.import_module("numpy._core._multiarray_umath")
     except ImportError:  # NumPy < 2
-        umath = importlib.import_module("numpy.core._multiarray_umath")
-    features: dict[str, bool] = umath.__cpu_features__
+        return importlib.import_module("numpy.core._multiarray_umath")
+
+
+def _cpu_features() -> dict[str, bool]:
+    features: dict[str, bool] = numpy_umath().__cpu_features__
     return features
 
 
