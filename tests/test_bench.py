@@ -294,6 +294,36 @@ def test_measured_rates_are_positive_and_finite(dtype: type) -> None:
             assert np.isfinite(rates[name]) and rates[name] > 0, name
 
 
+def test_kernel_rates_are_the_bounds_compute_rates() -> None:
+    rates = _bench_measure.kernel_rates(np.dtype(np.float64), 1, quick=True)
+    if _bench_measure.kernel_build() is None:
+        assert rates == {}
+        return
+    assert set(rates) == {"multiply_adds_per_s", "tanh_per_s", "exp_per_s", "log1p_per_s"}
+    assert all(np.isfinite(v) and v > 0 for v in rates.values())
+
+
+def test_best_rates_takes_each_rate_from_the_counts_that_have_it() -> None:
+    full = {"tanh_per_s": 1.0, "exp_per_s": 4.0, "bytes_per_s": 7.0}
+    between = [{"tanh_per_s": 3.0, "exp_per_s": 2.0}, {"tanh_per_s": 2.0, "exp_per_s": 5.0}]
+    assert _bench_measure.best_rates(full, *between) == {
+        "tanh_per_s": 3.0,
+        "exp_per_s": 5.0,
+        "bytes_per_s": 7.0,
+    }
+
+
+def test_rates_are_measured_again_after_every_round() -> None:
+    wl = _bench_workloads.Workload("tiny", 40, 2, 3, 1, 2, 0.3)
+    rounds: list[int] = []
+    point = _bench_measure.run_point(
+        wl, ["numpy", "tutorial"], np.dtype(np.float64), 1, 3, memory=False, quiet=True,
+        after_round=lambda: rounds.append(len(rounds)),
+    )  # fmt: skip
+    assert rounds == [0, 1, 2]
+    assert all(len(e["times_s"]) == 3 for e in point["results"])
+
+
 def test_jax_is_compared_on_the_same_computation_or_reported_missing() -> None:
     proc = bench(*TINY, "--json", "--no-memory", "--backends", "numpy", "--compare", "jax")
     assert proc.returncode == 0, proc.stderr

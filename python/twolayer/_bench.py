@@ -35,8 +35,9 @@ How it measures, and why:
   reference and scikit-learn and next to nothing for compiled kernels or torch.
 - **Roofline, from the machine.** The work of one iteration is counted
   (multiply-adds n·h·(2f+3o), n·h tanh, n·o exp and n·o log1p evaluations,
-  X.nbytes read) and divided by rates measured before and after the timings
-  (the better of the two) with the same dtype and thread count: the peak of a
+  X.nbytes read) and divided by rates measured before the timings, after each
+  round (the compiled kernels' rates) and after them (the best of every count)
+  with the same dtype and thread count: the peak of a
   register-only loop of vector multiply-adds in the kernel build this CPU
   loads (``fma_peak``: what the core can do, with no memory traffic), the
   kernels' own tanh/exp/log1p on arrays that stay in cache, looped inside one
@@ -61,7 +62,15 @@ from typing import Any
 import numpy as np
 
 from ._bench_isa import LIMITED_MARKER, isa_report, limited_environment
-from ._bench_measure import _log, add_roofline, best_rates, kernel_build, measure_rates, run_point
+from ._bench_measure import (
+    _log,
+    add_roofline,
+    best_rates,
+    kernel_build,
+    kernel_rates,
+    measure_rates,
+    run_point,
+)
 from ._bench_report import format_report, plot_report
 from ._bench_workloads import (
     COMPARATORS,
@@ -275,7 +284,11 @@ def run_cli(args: argparse.Namespace) -> int:
         if note:
             notes.append(note)
         _log("measuring rates for the roofline", quiet)
-        rates_before = measure_rates(dtype, args.threads, quick=args.quick_rates)
+        measured = [measure_rates(dtype, args.threads, quick=args.quick_rates)]
+
+        def measure_kernel_rates() -> None:
+            measured.append(kernel_rates(dtype, args.threads, args.quick_rates))
+
         points = []
         for wl in workloads:
             _log(wl.describe(), quiet)
@@ -288,10 +301,12 @@ def run_cli(args: argparse.Namespace) -> int:
                     args.repeat,
                     memory=not args.no_memory,
                     quiet=quiet,
+                    after_round=measure_kernel_rates,
                 )
             )
-        _log("measuring rates again (the best of both counts)", quiet)
-        rates = best_rates(rates_before, measure_rates(dtype, args.threads, args.quick_rates))
+        _log("measuring rates again (the best of every count)", quiet)
+        measured.append(measure_rates(dtype, args.threads, args.quick_rates))
+        rates = best_rates(*measured)
         for point in points:
             add_roofline(point, rates)
     report = {

@@ -169,14 +169,11 @@ def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[st
     numpy_rates = _transcendental_rates(numpy_loops, dtype, threads, quick, NUMPY_VALUES)
     rates.update({f"numpy_{k}": v for k, v in numpy_rates.items()})
 
-    kernels = kernel_build()
-    if kernels is None:
+    if kernel_build() is None:
         rates["multiply_adds_per_s"] = rates["blas_multiply_adds_per_s"]
         rates.update(numpy_rates)
     else:
-        rates["multiply_adds_per_s"] = _peak_rate(kernels, dtype == np.float32, threads, quick)
-        own = {"tanh": kernels.tanh, "exp": kernels.exp_neg, "log1p": kernels.log1p_unit}
-        rates.update(_transcendental_rates(own, dtype, threads, quick, KERNEL_VALUES))
+        rates.update(kernel_rates(dtype, threads, quick))
 
     # Bytes per second: summing an array far larger than the caches, one slice per thread.
     big = np.ones((64 if quick else 512) * 2**20 // dtype.itemsize, dtype=dtype)
@@ -185,6 +182,23 @@ def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[st
     stream()
     rates["bytes_per_s"] = big.nbytes / _best_time(stream, rounds)
     return rates
+
+
+def kernel_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[str, float]:
+    """The bound's compute rates from the compiled kernels alone (see measure_rates):
+    cheap enough (~20 ms) to take again between the rounds of the runners, so that
+    on a machine whose speed drifts the bound sees the fast phases the runners see
+    (measured here: the same tanh loop at 0.82 and 1.06 G/s a few seconds apart).
+    Empty without the compiled kernels."""
+    kernels = kernel_build()
+    if kernels is None:
+        return {}
+    dtype = np.dtype(dtype)
+    own = {"tanh": kernels.tanh, "exp": kernels.exp_neg, "log1p": kernels.log1p_unit}
+    return {
+        "multiply_adds_per_s": _peak_rate(kernels, dtype == np.float32, threads, quick),
+        **_transcendental_rates(own, dtype, threads, quick, KERNEL_VALUES),
+    }
 
 
 def roofline(work: dict[str, int], rates: dict[str, float]) -> dict[str, Any]:
@@ -305,10 +319,12 @@ def run_point(
     repeat: int,
     memory: bool,
     quiet: bool = False,
+    after_round: Callable[[], object] | None = None,
 ) -> dict[str, Any]:
     """Warm, then time all runners round-robin; measure their memory; compare to numpy.
 
-    The roofline columns are added afterwards by ``add_roofline``.
+    ``after_round`` runs after each round (the bench measures the bound's rates
+    again there). The roofline columns are added afterwards by ``add_roofline``.
     """
     X, Y = wl.data(dtype)
     results: dict[str, dict[str, Any]] = {}
@@ -344,6 +360,8 @@ def run_point(
             final_cost = runners[name]()
             results[name]["times_s"].append(time.perf_counter() - started)
             results[name]["final_cost"] = final_cost
+        if after_round is not None:
+            after_round()
 
     reference = results.get("numpy", {})
     tutorial = results.get(TUTORIAL, {})
@@ -381,5 +399,6 @@ def add_roofline(point: dict[str, Any], rates: dict[str, float]) -> None:
 
 
 def best_rates(*measured: dict[str, float]) -> dict[str, float]:
-    """Per rate, the best of several measurements: load from others only ever slows a rate."""
-    return {key: max(m[key] for m in measured) for key in measured[0]}
+    """Per rate, the best of several measurements (those that have it): load from
+    others only ever slows a rate."""
+    return {key: max(m[key] for m in measured if key in m) for key in measured[0]}
