@@ -209,9 +209,28 @@ static inline void TL_NAME(tl_hidden_delta)(
     const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
     ptrdiff_t n_outputs, const TL_T* restrict a, TL_T* restrict dz, TL_T* restrict acc_b1)
 {
+    TL_V lane = TL_VEC(tl_vload)(acc_b1);
+#if TL_S_WIDTH > TL_LANES
+    /* A register holds more samples than a lane vector (float with AVX-512: 16
+     * against 8): the deltas at the register's width, then the lane sums from
+     * the stored row, each sum's terms in the same order. Measured, the
+     * backward pass of a float32 tile, 20 features, hidden 64, 12 interleaved
+     * runs: 2.27-2.61 -> 2.16-2.29 us. */
+    const TL_S zero = TL_SVEC(tl_vset)(0), one = TL_SVEC(tl_vset)(1);
+    const TL_S w0 = TL_SVEC(tl_vset)(w2_column[0]);
+    for (ptrdiff_t s = 0; s < TL_W; s += TL_S_WIDTH) {
+        TL_S z = TL_SVEC(tl_vfma)(w0, TL_SVEC(tl_vload)(dy + s), zero);
+        for (ptrdiff_t i = 1; i < n_outputs; i++)
+            z = TL_SVEC(tl_vfma)(TL_SVEC(tl_vset)(w2_column[i * stride]),
+                                 TL_SVEC(tl_vload)(dy + i * TL_W + s), z);
+        TL_S av = TL_SVEC(tl_vload)(a + s);
+        TL_SVEC(tl_vstore)(dz + s, TL_SVEC(tl_vmul)(z, TL_SVEC(tl_vfnma)(av, av, one)));
+        for (ptrdiff_t k = s; k < s + TL_S_WIDTH; k += TL_LANES)
+            lane = TL_VEC(tl_vadd)(lane, TL_VEC(tl_vload)(dz + k));
+    }
+#else
     const TL_V zero = TL_VEC(tl_vset)(0), one = TL_VEC(tl_vset)(1);
     const TL_V w0 = TL_VEC(tl_vset)(w2_column[0]);
-    TL_V lane = TL_VEC(tl_vload)(acc_b1);
     /* Unrolled fully, gcc 12 computed every step's product first and, short of
      * AVX2's 16 registers, spilled some and added them back from the stack:
      * a store-to-load delay in each link of the lane sums' chain (measured:
@@ -227,6 +246,7 @@ static inline void TL_NAME(tl_hidden_delta)(
         TL_VEC(tl_vstore)(dz + s, d);
         lane = TL_VEC(tl_vadd)(lane, d);
     }
+#endif
     TL_VEC(tl_vstore)(acc_b1, lane);
 }
 
