@@ -209,44 +209,31 @@ static inline void TL_NAME(tl_hidden_delta)(
     const TL_T* restrict w2_column, ptrdiff_t stride, const TL_T* restrict dy,
     ptrdiff_t n_outputs, const TL_T* restrict a, TL_T* restrict dz, TL_T* restrict acc_b1)
 {
-    TL_V lane = TL_VEC(tl_vload)(acc_b1);
-#if TL_S_WIDTH > TL_LANES
-    /* A register holds more samples than a lane vector (float with AVX-512: 16
-     * against 8): the deltas at the register's width, then the lane sums from
-     * the stored row, each sum's terms in the same order. Measured, the
-     * backward pass of a float32 tile, 20 features, hidden 64, 12 interleaved
-     * runs: 2.27-2.61 -> 2.16-2.29 us. */
+    /* The deltas a register of samples at a time (TL_S: for floats with AVX-512,
+     * 16 samples, two lane vectors), stored; then the lane sums read back from
+     * the row, a lane vector at a time, each lane's terms in order. Measured,
+     * the backward pass of a float32 tile, 20 features, hidden 64, 12
+     * interleaved runs: 2.27-2.61 -> 2.16-2.29 us against lane-vector deltas.
+     * Not fully unrolled: gcc 12 then computed every step's product first and,
+     * short of AVX2's 16 registers, spilled some and added them back from the
+     * stack (measured: 1.6x slower on AVX2; AVX-512 the same either way). */
+    enum { STEP = TL_S_WIDTH > TL_LANES ? TL_S_WIDTH : TL_LANES };
     const TL_S zero = TL_SVEC(tl_vset)(0), one = TL_SVEC(tl_vset)(1);
     const TL_S w0 = TL_SVEC(tl_vset)(w2_column[0]);
-    for (ptrdiff_t s = 0; s < TL_W; s += TL_S_WIDTH) {
-        TL_S z = TL_SVEC(tl_vfma)(w0, TL_SVEC(tl_vload)(dy + s), zero);
-        for (ptrdiff_t i = 1; i < n_outputs; i++)
-            z = TL_SVEC(tl_vfma)(TL_SVEC(tl_vset)(w2_column[i * stride]),
-                                 TL_SVEC(tl_vload)(dy + i * TL_W + s), z);
-        TL_S av = TL_SVEC(tl_vload)(a + s);
-        TL_SVEC(tl_vstore)(dz + s, TL_SVEC(tl_vmul)(z, TL_SVEC(tl_vfnma)(av, av, one)));
-        for (ptrdiff_t k = s; k < s + TL_S_WIDTH; k += TL_LANES)
+    TL_V lane = TL_VEC(tl_vload)(acc_b1);
+#pragma GCC unroll 2
+    for (ptrdiff_t s = 0; s < TL_W; s += STEP) {
+        for (ptrdiff_t p = s; p < s + STEP; p += TL_S_WIDTH) {
+            TL_S z = TL_SVEC(tl_vfma)(w0, TL_SVEC(tl_vload)(dy + p), zero);
+            for (ptrdiff_t i = 1; i < n_outputs; i++)
+                z = TL_SVEC(tl_vfma)(TL_SVEC(tl_vset)(w2_column[i * stride]),
+                                     TL_SVEC(tl_vload)(dy + i * TL_W + p), z);
+            TL_S av = TL_SVEC(tl_vload)(a + p);
+            TL_SVEC(tl_vstore)(dz + p, TL_SVEC(tl_vmul)(z, TL_SVEC(tl_vfnma)(av, av, one)));
+        }
+        for (ptrdiff_t k = s; k < s + STEP; k += TL_LANES)
             lane = TL_VEC(tl_vadd)(lane, TL_VEC(tl_vload)(dz + k));
     }
-#else
-    const TL_V zero = TL_VEC(tl_vset)(0), one = TL_VEC(tl_vset)(1);
-    const TL_V w0 = TL_VEC(tl_vset)(w2_column[0]);
-    /* Unrolled fully, gcc 12 computed every step's product first and, short of
-     * AVX2's 16 registers, spilled some and added them back from the stack:
-     * a store-to-load delay in each link of the lane sums' chain (measured:
-     * 1.6x slower on AVX2; AVX-512 the same either way). */
-#pragma GCC unroll 2
-    for (ptrdiff_t s = 0; s < TL_W; s += TL_LANES) {
-        TL_V z = TL_VEC(tl_vfma)(w0, TL_VEC(tl_vload)(dy + s), zero);
-        for (ptrdiff_t i = 1; i < n_outputs; i++)
-            z = TL_VEC(tl_vfma)(TL_VEC(tl_vset)(w2_column[i * stride]),
-                                TL_VEC(tl_vload)(dy + i * TL_W + s), z);
-        TL_V av = TL_VEC(tl_vload)(a + s);
-        TL_V d = TL_VEC(tl_vmul)(z, TL_VEC(tl_vfnma)(av, av, one));
-        TL_VEC(tl_vstore)(dz + s, d);
-        lane = TL_VEC(tl_vadd)(lane, d);
-    }
-#endif
     TL_VEC(tl_vstore)(acc_b1, lane);
 }
 
