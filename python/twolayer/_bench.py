@@ -237,8 +237,13 @@ def _run_limited(args: argparse.Namespace) -> int:
 
 def run_json(settings: str) -> int:
     """``run_cli`` on arguments given as JSON (the child of ``_run_limited``)."""
+    return _run_reporting_errors(argparse.Namespace(**json.loads(settings)))
+
+
+def _run_reporting_errors(args: argparse.Namespace) -> int:
+    """``run_cli``, a bad argument reported on stderr with exit code 2."""
     try:
-        return run_cli(argparse.Namespace(**json.loads(settings)))
+        return run_cli(args)
     except (ValueError, TypeError) as exc:
         print(f"twolayer bench: error: {exc}", file=sys.stderr)
         return 2
@@ -343,12 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m twolayer._bench``: the same as ``twolayer bench``."""
     parser = argparse.ArgumentParser(prog="twolayer bench")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_cli(args)
-    except (ValueError, TypeError) as exc:
-        print(f"twolayer bench: error: {exc}", file=sys.stderr)
-        return 2
+    return _run_reporting_errors(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

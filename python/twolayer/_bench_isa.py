@@ -135,7 +135,8 @@ def limited_environment(
 
     if isa != "avx2":
         raise ValueError(f"--isa takes native or avx2; got {isa!r}")
-    if not (_cpu_features().get("AVX2") and _cpu_features().get("FMA3")):
+    features = _cpu_features()
+    if not (features.get("AVX2") and features.get("FMA3")):
         raise ValueError("--isa avx2: this CPU has no AVX2 and FMA; it runs its own ISA already")
     if dispatch is None:
         dispatch = numpy_umath().__cpu_dispatch__
@@ -146,9 +147,7 @@ def limited_environment(
             "TWOLAYER_CPU_FEATURES": "avx2",
             "NUMBA_CPU_NAME": "haswell",
             "NUMBA_CPU_FEATURES": AVX2_FEATURES,
-            "NPY_DISABLE_CPU_FEATURES": " ".join(
-                numpy_wide_targets(dispatch)
-            ),
+            "NPY_DISABLE_CPU_FEATURES": " ".join(numpy_wide_targets(dispatch)),
             "XLA_FLAGS": " ".join(f for f in (environ.get("XLA_FLAGS", ""), _XLA_LIMIT) if f),
             LIMITED_MARKER: isa,
         }

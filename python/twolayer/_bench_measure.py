@@ -169,11 +169,12 @@ def measure_rates(dtype: np.dtype, threads: int, quick: bool = False) -> dict[st
     numpy_rates = _transcendental_rates(numpy_loops, dtype, threads, quick, NUMPY_VALUES)
     rates.update({f"numpy_{k}": v for k, v in numpy_rates.items()})
 
-    if kernel_build() is None:
+    own = kernel_rates(dtype, threads, quick)
+    if own:
+        rates.update(own)
+    else:  # no compiled kernels: NumPy's rates
         rates["multiply_adds_per_s"] = rates["blas_multiply_adds_per_s"]
         rates.update(numpy_rates)
-    else:
-        rates.update(kernel_rates(dtype, threads, quick))
 
     # Bytes per second: summing an array far larger than the caches, one slice per thread.
     big = np.ones((64 if quick else 512) * 2**20 // dtype.itemsize, dtype=dtype)
